@@ -1,0 +1,1 @@
+"""The compiled core of fastfit (Cython, fused float/double kernels)."""

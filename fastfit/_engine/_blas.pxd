@@ -1,0 +1,28 @@
+# Row-major gemm over scipy's BLAS, one fused entry point for float and double.
+#
+# NumPy arrays here are C-ordered while BLAS is column-major. A row-major matrix
+# read as column-major is its transpose, so  C = op(A) @ op(B)  (row-major) is
+# C^T = op(B)^T @ op(A)^T  (column-major): swap the operands, keep the flags.
+
+from cython cimport floating
+from scipy.linalg.cython_blas cimport sgemm, dgemm
+
+
+cdef inline void gemm(bint trans_a, bint trans_b, int m, int n, int k,
+                      floating alpha, const floating* A, int lda,
+                      const floating* B, int ldb, floating beta,
+                      floating* C, int ldc) noexcept nogil:
+    """C[m, n] = alpha * op(A)[m, k] @ op(B)[k, n] + beta * C, all row-major.
+
+    lda, ldb, ldc are row strides (elements) of A, B, C as stored.
+    """
+    cdef char ta = b'T' if trans_b else b'N'
+    cdef char tb = b'T' if trans_a else b'N'
+    if m <= 0 or n <= 0:
+        return
+    if floating is float:
+        sgemm(&ta, &tb, &n, &m, &k, &alpha, <float*> B, &ldb,
+              <float*> A, &lda, &beta, C, &ldc)
+    else:
+        dgemm(&ta, &tb, &n, &m, &k, &alpha, <double*> B, &ldb,
+              <double*> A, &lda, &beta, C, &ldc)

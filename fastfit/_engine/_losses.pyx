@@ -1,0 +1,136 @@
+"""Output losses: value and gradient w.r.t. the raw output, in one pass.
+
+The network's last layer is linear; each loss owns its output transform (softmax,
+logistic, exp, identity), so the gradient it returns is w.r.t. the raw output Z,
+where it is simple and stable (softmax cross-entropy gives p - y).
+
+For sample weights s_i (all 1 when absent) the batch objective is
+``sum_i s_i * loss_i / sw_sum``; the gradient is scaled the same way, so the
+layers' backward pass needs no further normalisation.
+
+==========================  ============================================  ==================
+loss                        loss_i (summed over the outputs k)            dloss_i / dz
+==========================  ============================================  ==================
+softmax cross-entropy       logsumexp(z) - z[y]   (y: class index)        softmax(z) - onehot(y)
+sigmoid log loss            log(1 + exp(-|z|)) + max(z, 0) - y z          sigmoid(z) - y
+squared error               (z - y)^2 / 2                                 z - y
+absolute error              |z - y|                                       sign(z - y)
+huber (delta)               r^2/2 if |r| <= delta else delta(|r| - delta/2)   clip(r, -delta, delta)
+poisson (half deviance)     y log y - y - y z + exp(z)                    exp(z) - y
+==========================  ============================================  ==================
+"""
+
+from cython cimport floating
+from libc.math cimport exp, fabs, log, log1p
+
+LOSS_KINDS = {
+    "softmax_cross_entropy": SOFTMAX_CROSS_ENTROPY,
+    "sigmoid_log_loss": SIGMOID_LOG_LOSS,
+    "squared_error": SQUARED_ERROR,
+    "absolute_error": ABSOLUTE_ERROR,
+    "huber": HUBER,
+    "poisson": POISSON,
+}
+
+# exp(z) of the Poisson loss is clipped here so a diverging model gives a large
+# finite loss rather than inf (the divergence guard still sees it explode).
+cdef double MAX_EXP_ARG = 700.0
+
+
+cdef inline double _softmax_row(const floating* z, Py_ssize_t n_out, Py_ssize_t y,
+                                double scale, floating* g) noexcept nogil:
+    cdef Py_ssize_t k
+    cdef double zmax = z[0], total = 0.0, zy = z[y], lse
+    for k in range(1, n_out):
+        if z[k] > zmax:
+            zmax = z[k]
+    for k in range(n_out):
+        total += exp(z[k] - zmax)
+    lse = zmax + log(total)
+    for k in range(n_out):
+        g[k] = <floating> (exp(z[k] - lse) * scale)
+    g[y] = <floating> (g[y] - scale)
+    return lse - zy
+
+
+cdef double loss_gradient(int loss, const floating* Z, const floating* Y,
+                          const floating* sw, double sw_sum, Py_ssize_t m,
+                          Py_ssize_t n_out, double param,
+                          floating* G) noexcept nogil:
+    """Weighted mean loss over m rows; writes its gradient w.r.t. Z into G.
+
+    IN: Z (m, n_out) raw outputs; Y (m, 1) class indices for softmax
+    cross-entropy, else (m, n_out) targets; sw (m) sample weights or NULL;
+    sw_sum = sum of sw (or m); param = huber's delta.
+    OUT: G (m, n_out), may alias Z.
+    """
+    cdef Py_ssize_t i, k
+    cdef double total = 0.0, row, s, z, y, r, e
+    cdef const floating* zi
+    cdef const floating* yi
+    cdef floating* gi
+    for i in range(m):
+        s = 1.0 if sw == NULL else sw[i]
+        s = s / sw_sum
+        zi = Z + i * n_out
+        gi = G + i * n_out
+        row = 0.0
+        if loss == SOFTMAX_CROSS_ENTROPY:
+            row = _softmax_row(zi, n_out, <Py_ssize_t> Y[i], s, gi)
+        else:
+            yi = Y + i * n_out
+            for k in range(n_out):
+                z = zi[k]
+                y = yi[k]
+                if loss == SIGMOID_LOG_LOSS:
+                    e = exp(-fabs(z))
+                    row += log1p(e) + (z if z > 0 else 0.0) - y * z
+                    # sigmoid(z) from e = exp(-|z|), stable for either sign
+                    r = (1.0 / (1.0 + e)) if z >= 0 else (e / (1.0 + e))
+                    gi[k] = <floating> ((r - y) * s)
+                elif loss == SQUARED_ERROR:
+                    r = z - y
+                    row += 0.5 * r * r
+                    gi[k] = <floating> (r * s)
+                elif loss == ABSOLUTE_ERROR:
+                    r = z - y
+                    row += fabs(r)
+                    gi[k] = <floating> ((r > 0) - (r < 0)) * s
+                elif loss == HUBER:
+                    r = z - y
+                    if fabs(r) <= param:
+                        row += 0.5 * r * r
+                        gi[k] = <floating> (r * s)
+                    else:
+                        row += param * (fabs(r) - 0.5 * param)
+                        gi[k] = <floating> (param * s if r > 0 else -param * s)
+                else:  # POISSON, log link
+                    e = exp(z if z < MAX_EXP_ARG else MAX_EXP_ARG)
+                    row += e - y * z - y + (y * log(y) if y > 0 else 0.0)
+                    gi[k] = <floating> ((e - y) * s)
+        total += s * row
+    return total
+
+
+def loss_gradient_py(int loss, const floating[:, ::1] Z, const floating[:, ::1] Y,
+                     sample_weight, double param, floating[:, ::1] G):
+    """Python twin of ``loss_gradient`` for tests; returns the weighted mean loss.
+
+    ``sample_weight`` is None or a 1-D array of Z's dtype.
+    """
+    cdef Py_ssize_t m = Z.shape[0], n_out = Z.shape[1]
+    cdef const floating[::1] sw
+    cdef const floating* swp = NULL
+    cdef double sw_sum = m
+    if G.shape[0] != m or G.shape[1] != n_out or Y.shape[0] != m:
+        raise ValueError("loss_gradient_py: incompatible shapes")
+    if m == 0:
+        return 0.0
+    if sample_weight is not None:
+        sw = sample_weight
+        swp = &sw[0]
+        sw_sum = 0.0
+        for i in range(m):
+            sw_sum += sw[i]
+    return loss_gradient(loss, &Z[0, 0], &Y[0, 0], swp, sw_sum, m, n_out,
+                         param, &G[0, 0])

@@ -1,0 +1,19 @@
+from cython cimport floating
+
+cdef int column_blocks(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
+                       int n_threads) noexcept nogil
+
+cdef void dense_forward(int activation, const floating* A, const floating* W,
+                        const floating* b, floating* Z, int m, int fan_in,
+                        int fan_out, int n_threads) noexcept nogil
+
+cdef void dense_backward(int prev_activation, const floating* A_prev,
+                         const floating* W, const floating* D, floating* dW,
+                         floating* db, floating* D_prev, int m, int fan_in,
+                         int fan_out, int n_threads) noexcept nogil
+
+cdef void forward_pass(int n_layers, const Py_ssize_t* sizes,
+                       const floating* params, const Py_ssize_t* w_off,
+                       const Py_ssize_t* b_off, const floating* X,
+                       floating** acts, int m, int activation,
+                       int n_threads) noexcept nogil

@@ -1,0 +1,204 @@
+"""Dense layers: forward and backward over a batch, into preallocated buffers.
+
+Layout
+------
+All parameters live in one flat buffer: the weight matrices of every layer first
+(W_l of shape (fan_in, fan_out), C order, at offset ``w_off[l]``), then every bias
+(b_l at ``b_off[l]``). Weights-first makes "regularise weights, not biases" a
+single index boundary for the optimizer kernels.
+
+Threads
+-------
+BLAS runs single-threaded (the estimator pins it with threadpoolctl) and the
+engine splits each gemm by output columns over OpenMP threads. Each thread then
+applies the bias + activation (forward) or the activation derivative and bias
+sums (backward) to the block it just computed, while it is in cache. Column
+blocks need no reduction, so results do not depend on timing.
+"""
+
+from cython cimport floating
+from cython.parallel cimport prange
+
+from fastfit._engine._activations cimport (
+    IDENTITY, LOGISTIC, RELU, TANH, bias_activation, multiply_derivative)
+from fastfit._engine._blas cimport gemm
+
+ACTIVATIONS = {"identity": IDENTITY, "logistic": LOGISTIC, "tanh": TANH,
+               "relu": RELU}
+
+# Below this many multiply-adds a gemm is not split: a parallel region costs
+# microseconds, comparable to a small gemm.
+cdef Py_ssize_t PARALLEL_GEMM_MIN_WORK = 1 << 22
+# Column blocks start on multiples of this (one AVX-512 register of floats).
+cdef Py_ssize_t BLOCK_ALIGN = 16
+
+
+cdef int column_blocks(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
+                       int n_threads) noexcept nogil:
+    """Number of column blocks to split an (m, n, k) gemm into."""
+    if n_threads <= 1 or m * n * k < PARALLEL_GEMM_MIN_WORK or n < 2 * BLOCK_ALIGN:
+        return 1
+    if n_threads > n // BLOCK_ALIGN:
+        return <int> (n // BLOCK_ALIGN)
+    return n_threads
+
+
+cdef inline Py_ssize_t _block_width(Py_ssize_t n, int n_blocks) noexcept nogil:
+    cdef Py_ssize_t w = (n + n_blocks - 1) // n_blocks
+    return ((w + BLOCK_ALIGN - 1) // BLOCK_ALIGN) * BLOCK_ALIGN
+
+
+cdef inline void _forward_block(int activation, const floating* A,
+                                const floating* W, const floating* b,
+                                floating* Z, int m, int fan_in, int fan_out,
+                                Py_ssize_t j0, Py_ssize_t j1) noexcept nogil:
+    if j1 <= j0:
+        return
+    gemm(False, False, m, <int> (j1 - j0), fan_in, <floating> 1.0,
+         A, fan_in, W + j0, fan_out, <floating> 0.0, Z + j0, fan_out)
+    bias_activation(activation, Z, b, m, fan_out, j0, j1)
+
+
+cdef void dense_forward(int activation, const floating* A, const floating* W,
+                        const floating* b, floating* Z, int m, int fan_in,
+                        int fan_out, int n_threads) noexcept nogil:
+    """Z = f(A @ W + b).
+
+    IN: A (m, fan_in), W (fan_in, fan_out), b (fan_out). OUT: Z (m, fan_out).
+    """
+    cdef int n_blocks = column_blocks(m, fan_out, fan_in, n_threads)
+    cdef Py_ssize_t width, t, j0, j1
+    if n_blocks == 1:
+        _forward_block(activation, A, W, b, Z, m, fan_in, fan_out, 0, fan_out)
+        return
+    width = _block_width(fan_out, n_blocks)
+    for t in prange(n_blocks, schedule='static', num_threads=n_blocks):
+        j0 = t * width
+        j1 = min(j0 + width, <Py_ssize_t> fan_out)
+        _forward_block(activation, A, W, b, Z, m, fan_in, fan_out, j0, j1)
+
+
+cdef inline void _weight_grad_block(const floating* A_prev, const floating* D,
+                                    floating* dW, floating* db, int m,
+                                    int fan_in, int fan_out,
+                                    Py_ssize_t j0, Py_ssize_t j1) noexcept nogil:
+    cdef Py_ssize_t i, j
+    cdef const floating* d
+    if j1 <= j0:
+        return
+    gemm(True, False, fan_in, <int> (j1 - j0), m, <floating> 1.0,
+         A_prev, fan_in, D + j0, fan_out, <floating> 0.0, dW + j0, fan_out)
+    for j in range(j0, j1):
+        db[j] = 0
+    for i in range(m):
+        d = D + i * fan_out
+        for j in range(j0, j1):
+            db[j] += d[j]
+
+
+cdef inline void _input_grad_block(int prev_activation, const floating* A_prev,
+                                   const floating* W, const floating* D,
+                                   floating* D_prev, int m, int fan_in,
+                                   int fan_out, Py_ssize_t j0,
+                                   Py_ssize_t j1) noexcept nogil:
+    if j1 <= j0:
+        return
+    gemm(False, True, m, <int> (j1 - j0), fan_out, <floating> 1.0,
+         D, fan_out, W + j0 * fan_out, fan_out, <floating> 0.0,
+         D_prev + j0, fan_in)
+    multiply_derivative(prev_activation, D_prev, A_prev, m, fan_in, j0, j1)
+
+
+cdef void dense_backward(int prev_activation, const floating* A_prev,
+                         const floating* W, const floating* D, floating* dW,
+                         floating* db, floating* D_prev, int m, int fan_in,
+                         int fan_out, int n_threads) noexcept nogil:
+    """Gradients of one dense layer, given D = dLoss/dZ of its output.
+
+    IN: A_prev (m, fan_in) = the layer input, W (fan_in, fan_out), D (m, fan_out).
+    OUT: dW = A_prev^T @ D, db = column sums of D, and, unless D_prev is NULL,
+    D_prev = (D @ W^T) * f'(A_prev), the gradient w.r.t. the previous layer's
+    pre-activation (f = prev_activation).
+    """
+    cdef int n_blocks = column_blocks(fan_in, fan_out, m, n_threads)
+    cdef Py_ssize_t width, t, j0, j1
+    if n_blocks == 1:
+        _weight_grad_block(A_prev, D, dW, db, m, fan_in, fan_out, 0, fan_out)
+    else:
+        width = _block_width(fan_out, n_blocks)
+        for t in prange(n_blocks, schedule='static', num_threads=n_blocks):
+            j0 = t * width
+            j1 = min(j0 + width, <Py_ssize_t> fan_out)
+            _weight_grad_block(A_prev, D, dW, db, m, fan_in, fan_out, j0, j1)
+    if D_prev == NULL:
+        return
+    n_blocks = column_blocks(m, fan_in, fan_out, n_threads)
+    if n_blocks == 1:
+        _input_grad_block(prev_activation, A_prev, W, D, D_prev, m, fan_in,
+                          fan_out, 0, fan_in)
+    else:
+        width = _block_width(fan_in, n_blocks)
+        for t in prange(n_blocks, schedule='static', num_threads=n_blocks):
+            j0 = t * width
+            j1 = min(j0 + width, <Py_ssize_t> fan_in)
+            _input_grad_block(prev_activation, A_prev, W, D, D_prev, m,
+                              fan_in, fan_out, j0, j1)
+
+
+cdef void forward_pass(int n_layers, const Py_ssize_t* sizes,
+                       const floating* params, const Py_ssize_t* w_off,
+                       const Py_ssize_t* b_off, const floating* X,
+                       floating** acts, int m, int activation,
+                       int n_threads) noexcept nogil:
+    """Forward through every layer; the last layer's output is left raw.
+
+    IN: X (m, sizes[0]). OUT: acts[l] (m, sizes[l + 1]) for l < n_layers; the
+    output transform (softmax, logistic, exp) belongs to the loss.
+    """
+    cdef int l
+    cdef const floating* A = X
+    for l in range(n_layers):
+        dense_forward(activation if l < n_layers - 1 else IDENTITY, A,
+                      params + w_off[l], params + b_off[l], acts[l], m,
+                      <int> sizes[l], <int> sizes[l + 1], n_threads)
+        A = acts[l]
+
+
+def forward_raw(const Py_ssize_t[::1] sizes, const floating[::1] params,
+                const Py_ssize_t[::1] w_off, const Py_ssize_t[::1] b_off,
+                const floating[:, ::1] X, floating[:, ::1] out,
+                int activation, Py_ssize_t chunk_size, int n_threads):
+    """Raw network output (last pre-activation) for every row of X, in chunks.
+
+    IN: X (n, sizes[0]). OUT: out (n, sizes[-1]). Memory beyond ``out`` is two
+    buffers of ``chunk_size`` rows: prediction stays bounded whatever n is.
+    Shapes must have been checked by the caller.
+    """
+    cdef int n_layers = sizes.shape[0] - 1
+    cdef Py_ssize_t n = X.shape[0], width = 0, start, m, l, i, j
+    cdef Py_ssize_t n_out = sizes[n_layers]
+    if n == 0:
+        return
+    for l in range(1, n_layers):
+        width = max(width, sizes[l])
+    chunk_size = max(1, min(chunk_size, n))
+    import numpy as np
+    dtype = np.float32 if floating is float else np.float64
+    buf_np = np.empty((3, chunk_size * max(width, n_out)), dtype=dtype)
+    cdef floating[:, ::1] buf = buf_np
+    cdef floating* acts[64]
+    if n_layers > 64:
+        raise ValueError("at most 63 hidden layers are supported")
+    with nogil:
+        start = 0
+        while start < n:
+            m = min(chunk_size, n - start)
+            for l in range(n_layers - 1):
+                acts[l] = &buf[l % 2, 0]
+            acts[n_layers - 1] = &buf[2, 0]
+            forward_pass(n_layers, &sizes[0], &params[0], &w_off[0], &b_off[0],
+                         &X[start, 0], acts, <int> m, activation, n_threads)
+            for i in range(m):
+                for j in range(n_out):
+                    out[start + i, j] = buf[2, i * n_out + j]
+            start += m

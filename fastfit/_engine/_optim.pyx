@@ -1,0 +1,259 @@
+"""In-place optimizer updates over the flat parameter / gradient / state buffers.
+
+One call updates every parameter of the network in one pass over memory. The
+coupled penalty (``l2 * w + l1 * sign(w)``, weights only: ``params[:n_weights]``)
+is folded into the gradient in the same pass, which also returns the penalty's
+value ``l2/2 * ||w||^2 + l1 * ||w||_1`` measured before the update. Large buffers
+are split into contiguous blocks over OpenMP threads; the per-block partial sums
+are added in block order, so the result does not depend on timing.
+
+Every rule is PyTorch's ``torch.optim`` single-tensor update (maximize=False),
+with ``g`` the effective gradient ``gscale * (grad + l2 * w + l1 * sign(w))``
+and ``t`` the 1-based step count since the state was created:
+
+SGD (hyper = momentum mu, dampening, nesterov; state = buf)
+    b = g if t == 1 else mu * b + (1 - dampening) * g
+    g = g + mu * b if nesterov else b          (only when mu != 0)
+    p = p - lr * g
+Adagrad (hyper = eps, initial_accumulator_value; state = sum)
+    sum = sum + g^2;  p = p - lr * g / (sqrt(sum) + eps)
+RMSprop (hyper = rho, eps, momentum, centered; state = v, g_avg, buf)
+    v = rho * v + (1 - rho) * g^2
+    g_avg = rho * g_avg + (1 - rho) * g;  avg = sqrt(v - g_avg^2) + eps   (centered)
+    avg = sqrt(v) + eps                                                    (otherwise)
+    buf = momentum * buf + g / avg;  p = p - lr * buf                      (momentum > 0)
+    p = p - lr * g / avg                                                   (otherwise)
+Adam (hyper = beta1, beta2, eps, amsgrad, weight_decay; state = m, v, v_max)
+    m = m + (1 - beta1) * (g - m);  v = beta2 * v + (1 - beta2) * g^2
+    v_max = max(v_max, v)                                                  (amsgrad)
+    denom = sqrt(v or v_max) / sqrt(1 - beta2^t) + eps
+    p = p - lr / (1 - beta1^t) * m / denom
+AdamW
+    p = p * (1 - lr * weight_decay)   (weights only), then Adam
+"""
+
+from cython cimport floating
+from cython.parallel cimport prange
+from libc.math cimport sqrt, pow
+
+OPTIMIZER_KINDS = {"sgd": SGD, "adagrad": ADAGRAD, "rmsprop": RMSPROP,
+                   "adam": ADAM, "adamw": ADAMW}
+# Number of state buffers (each of the parameters' length) per rule.
+STATE_BUFFERS = {SGD: 1, ADAGRAD: 1, RMSPROP: 3, ADAM: 3, ADAMW: 3}
+
+# Below this many parameters one thread does the whole pass.
+cdef Py_ssize_t PARALLEL_MIN_PARAMS = 1 << 15
+cdef enum:
+    MAX_BLOCKS = 64
+
+
+cdef inline floating _sign(floating w) noexcept nogil:
+    return (w > 0) - (w < 0)
+
+
+cdef inline double _update_range(int kind, floating* p, const floating* grad,
+                                 floating* state, Py_ssize_t stride,
+                                 Py_ssize_t lo, Py_ssize_t hi,
+                                 const double* hyper, double lr, long t,
+                                 double l2, double l1, double gscale,
+                                 bint decay) noexcept nogil:
+    """Update p[lo:hi]; l2, l1 and decoupled decay apply to the whole range.
+
+    Returns l2/2 * sum(w^2) + l1 * sum(|w|) over the range, before the update.
+    """
+    cdef Py_ssize_t i
+    cdef floating w, g, b, a, m, v, vhat, denom
+    cdef double penalty_l2 = 0.0, penalty_l1 = 0.0
+    cdef floating f_l2 = <floating> l2, f_l1 = <floating> l1
+    cdef floating f_gscale = <floating> gscale, f_lr = <floating> lr
+    cdef floating* s0 = state
+    cdef floating* s1 = state + stride
+    cdef floating* s2 = state + 2 * stride
+    cdef floating mu, damp, rho, eps, b1, b2, step_size, bc2_sqrt, shrink
+    cdef bint nesterov, centered, amsgrad
+
+    if l2 != 0.0 or l1 != 0.0:
+        for i in range(lo, hi):
+            w = p[i]
+            penalty_l2 += w * w
+            penalty_l1 += w if w > 0 else -w
+
+    if kind == SGD:
+        mu = <floating> hyper[0]
+        damp = <floating> hyper[1]
+        nesterov = hyper[2] != 0.0
+        for i in range(lo, hi):
+            w = p[i]
+            g = (grad[i] + f_l2 * w + f_l1 * _sign(w)) * f_gscale
+            if mu != 0:
+                if t == 1:
+                    b = g
+                else:
+                    b = mu * s0[i] + (1 - damp) * g
+                s0[i] = b
+                g = g + mu * b if nesterov else b
+            p[i] = w - f_lr * g
+    elif kind == ADAGRAD:
+        eps = <floating> hyper[0]
+        for i in range(lo, hi):
+            w = p[i]
+            g = (grad[i] + f_l2 * w + f_l1 * _sign(w)) * f_gscale
+            a = s0[i] + g * g
+            s0[i] = a
+            p[i] = w - f_lr * g / (sqrt(a) + eps)
+    elif kind == RMSPROP:
+        rho = <floating> hyper[0]
+        eps = <floating> hyper[1]
+        mu = <floating> hyper[2]
+        centered = hyper[3] != 0.0
+        for i in range(lo, hi):
+            w = p[i]
+            g = (grad[i] + f_l2 * w + f_l1 * _sign(w)) * f_gscale
+            v = rho * s0[i] + (1 - rho) * g * g
+            s0[i] = v
+            if centered:
+                m = rho * s1[i] + (1 - rho) * g
+                s1[i] = m
+                a = sqrt(v - m * m) + eps
+            else:
+                a = sqrt(v) + eps
+            if mu > 0:
+                b = mu * s2[i] + g / a
+                s2[i] = b
+                p[i] = w - f_lr * b
+            else:
+                p[i] = w - f_lr * g / a
+    else:  # ADAM, ADAMW
+        b1 = <floating> hyper[0]
+        b2 = <floating> hyper[1]
+        eps = <floating> hyper[2]
+        amsgrad = hyper[3] != 0.0
+        shrink = <floating> (1.0 - lr * hyper[4]) if (kind == ADAMW and decay) else 1
+        step_size = <floating> (lr / (1.0 - pow(hyper[0], <double> t)))
+        bc2_sqrt = <floating> sqrt(1.0 - pow(hyper[1], <double> t))
+        for i in range(lo, hi):
+            w = p[i]
+            g = (grad[i] + f_l2 * w + f_l1 * _sign(w)) * f_gscale
+            w = w * shrink
+            m = s0[i] + (1 - b1) * (g - s0[i])
+            s0[i] = m
+            v = b2 * s1[i] + (1 - b2) * g * g
+            s1[i] = v
+            vhat = v
+            if amsgrad:
+                if s2[i] > v:
+                    vhat = s2[i]
+                s2[i] = vhat
+            denom = sqrt(vhat) / bc2_sqrt + eps
+            p[i] = w - step_size * (m / denom)
+    return 0.5 * l2 * penalty_l2 + l1 * penalty_l1
+
+
+cdef inline double _update_block(int kind, floating* params, const floating* grads,
+                                 floating* state, Py_ssize_t n, Py_ssize_t n_weights,
+                                 Py_ssize_t lo, Py_ssize_t hi, const double* hyper,
+                                 double lr, long t, double l2, double l1,
+                                 double gscale) noexcept nogil:
+    # Split the block at the weights / biases boundary: biases are not penalised.
+    cdef Py_ssize_t mid = min(max(lo, n_weights), hi)
+    cdef double penalty = 0.0
+    if mid > lo:
+        penalty = _update_range(kind, params, grads, state, n, lo, mid, hyper,
+                                lr, t, l2, l1, gscale, True)
+    if hi > mid:
+        _update_range(kind, params, grads, state, n, mid, hi, hyper, lr, t,
+                      0.0, 0.0, gscale, False)
+    return penalty
+
+
+cdef inline int _n_blocks(Py_ssize_t n, int n_threads) noexcept nogil:
+    if n_threads <= 1 or n < PARALLEL_MIN_PARAMS:
+        return 1
+    return min(n_threads, MAX_BLOCKS)
+
+
+cdef double optimizer_step(int kind, floating* params, const floating* grads,
+                           floating* state, Py_ssize_t n, Py_ssize_t n_weights,
+                           const double* hyper, double lr, long t, double l2,
+                           double l1, double gscale,
+                           int n_threads) noexcept nogil:
+    """One update of all n parameters in place; returns the penalty value.
+
+    IN: grads (n), hyper (rule's hyperparameters), lr, t (1-based step),
+    l2 / l1 (coupled penalty coefficients), gscale (gradient clipping factor).
+    INOUT: params (n), state (n_state * n, one buffer after another).
+    """
+    cdef int n_blocks = _n_blocks(n, n_threads), blk
+    cdef Py_ssize_t width = (n + n_blocks - 1) // n_blocks, lo, hi
+    cdef double partial[MAX_BLOCKS]
+    cdef double penalty = 0.0
+    if n_blocks == 1:
+        return _update_block(kind, params, grads, state, n, n_weights, 0, n,
+                             hyper, lr, t, l2, l1, gscale)
+    width = ((width + 15) // 16) * 16
+    for blk in prange(n_blocks, schedule='static', num_threads=n_blocks):
+        lo = min(blk * width, n)
+        hi = min(lo + width, n)
+        partial[blk] = _update_block(kind, params, grads, state, n, n_weights,
+                                     lo, hi, hyper, lr, t, l2, l1, gscale)
+    for blk in range(n_blocks):
+        penalty += partial[blk]
+    return penalty
+
+
+cdef inline double _norm_sq_range(const floating* params, const floating* grads,
+                                  Py_ssize_t lo, Py_ssize_t hi, double l2,
+                                  double l1) noexcept nogil:
+    cdef Py_ssize_t i
+    cdef double total = 0.0, g
+    for i in range(lo, hi):
+        g = grads[i] + l2 * params[i] + l1 * _sign(params[i])
+        total += g * g
+    return total
+
+
+cdef double gradient_norm_sq(const floating* params, const floating* grads,
+                             Py_ssize_t n, Py_ssize_t n_weights, double l2,
+                             double l1, int n_threads) noexcept nogil:
+    """Squared global norm of the effective gradient (penalty included)."""
+    cdef int n_blocks = _n_blocks(n, n_threads), blk
+    cdef Py_ssize_t width = (n + n_blocks - 1) // n_blocks, lo, hi, mid
+    cdef double partial[MAX_BLOCKS]
+    cdef double total = 0.0
+    for blk in prange(n_blocks, schedule='static', num_threads=n_blocks):
+        lo = min(blk * width, n)
+        hi = min(lo + width, n)
+        mid = min(max(lo, n_weights), hi)
+        partial[blk] = (_norm_sq_range(params, grads, lo, mid, l2, l1)
+                        + _norm_sq_range(params, grads, mid, hi, 0.0, 0.0))
+    for blk in range(n_blocks):
+        total += partial[blk]
+    return total
+
+
+def optimizer_step_py(int kind, floating[::1] params, const floating[::1] grads,
+                      floating[:, ::1] state, const double[::1] hyper,
+                      double lr, long t, Py_ssize_t n_weights, double l2=0.0,
+                      double l1=0.0, double gscale=1.0, int n_threads=1):
+    """Python entry to ``optimizer_step``; returns the penalty value.
+
+    ``state`` has shape (n_state, n). Shapes must have been checked by the caller.
+    """
+    cdef Py_ssize_t n = params.shape[0]
+    if n == 0:
+        return 0.0
+    with nogil:
+        penalty = optimizer_step(kind, &params[0], &grads[0], &state[0, 0], n,
+                                 n_weights, &hyper[0], lr, t, l2, l1, gscale,
+                                 n_threads)
+    return penalty
+
+
+def gradient_norm_sq_py(const floating[::1] params, const floating[::1] grads,
+                        Py_ssize_t n_weights, double l2=0.0, double l1=0.0,
+                        int n_threads=1):
+    """Python entry to ``gradient_norm_sq``."""
+    if params.shape[0] == 0:
+        return 0.0
+    return gradient_norm_sq(&params[0], &grads[0], params.shape[0], n_weights,
+                            l2, l1, n_threads)

@@ -1,0 +1,768 @@
+"""The estimators: validation, target encoding, the epoch loop, early stopping.
+
+Python runs once per epoch (permutation, learning rate, scoring, early stopping,
+progress); the compiled engine runs every mini-batch of the epoch in one call
+with the GIL released.
+"""
+
+import time
+import warnings
+from numbers import Integral, Real
+
+import numpy as np
+from sklearn.base import (BaseEstimator, ClassifierMixin, RegressorMixin,
+                          _fit_context, is_classifier)
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.metrics import accuracy_score, r2_score
+from sklearn.model_selection import train_test_split
+from sklearn.utils import check_random_state, compute_sample_weight
+from sklearn.utils._param_validation import HasMethods, Interval, Options, StrOptions
+from sklearn.utils.multiclass import (_check_partial_fit_first_call,
+                                      type_of_target, unique_labels)
+from sklearn.utils.validation import (_check_sample_weight, check_is_fitted,
+                                      validate_data)
+from threadpoolctl import ThreadpoolController
+
+from fastfit import losses as _losses
+from fastfit._engine import _network, _threads, _train
+from fastfit._layout import Layout
+from fastfit.optimizers import OPTIMIZER_NAMES, resolve_optimizer
+from fastfit.schedules import SCHEDULE_NAMES, resolve_schedule
+
+_ACTIVATIONS = tuple(_network.ACTIVATIONS)
+# Rows per chunk of the prediction forward pass: bounded memory for any n.
+_PREDICT_CHUNK_ELEMENTS = 1 << 20
+_controller = None
+
+
+def _blas_single_threaded():
+    """Context pinning BLAS to one thread: the engine parallelises with OpenMP."""
+    global _controller
+    if _controller is None:
+        _controller = ThreadpoolController()
+    return _controller.limit(limits=1, user_api="blas")
+
+
+def _effective_n_threads(n_threads):
+    """Threads for the engine: ``n_threads``, or what OpenMP allows (None).
+
+    OpenMP's limit honours OMP_NUM_THREADS, threadpoolctl and joblib (which sets
+    it in its workers so that parallel fits do not oversubscribe the cores).
+    """
+    max_threads = _threads.openmp_max_threads()
+    if n_threads is None:
+        return max(1, max_threads)
+    if n_threads < 0:
+        return max(1, max_threads + 1 + n_threads)
+    return max(1, min(int(n_threads), max_threads) if max_threads > 1 else 1)
+
+
+class BaseMLP(BaseEstimator):
+    """Shared machinery of MLPClassifier and MLPRegressor."""
+
+    _parameter_constraints = {
+        "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
+        "activation": [StrOptions(set(_ACTIVATIONS))],
+        "optimizer": [StrOptions(set(OPTIMIZER_NAMES)),
+                      HasMethods(["_init_state", "_step"])],
+        "schedule": [StrOptions(set(SCHEDULE_NAMES)), HasMethods(["start"])],
+        "alpha": [Interval(Real, 0, None, closed="left")],
+        "penalty": [StrOptions({"l2", "l1", "elasticnet"})],
+        "l1_ratio": [Interval(Real, 0, 1, closed="both")],
+        "batch_size": [StrOptions({"auto", "full"}),
+                       Interval(Integral, 1, None, closed="left")],
+        "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "shuffle": ["boolean"],
+        "random_state": ["random_state"],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "verbose": ["verbose"],
+        "warm_start": ["boolean"],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left"),
+                             Options(Real, {np.inf})],
+        "clip_norm": [None, Interval(Real, 0, None, closed="neither")],
+        "dtype": [Options(object, {np.float32, np.float64, "float32", "float64"})],
+        "n_threads": [None, Interval(Integral, None, None, closed="neither")],
+    }
+
+    # ------------------------------------------------------------------ setup
+    def _hidden_sizes(self):
+        sizes = self.hidden_layer_sizes
+        if not hasattr(sizes, "__iter__"):
+            sizes = [sizes]
+        sizes = list(sizes)
+        if any(isinstance(s, bool) or not isinstance(s, Integral) or s <= 0
+               for s in sizes):
+            raise ValueError(
+                f"hidden_layer_sizes must be positive integers, got {sizes}.")
+        if len(sizes) > 62:
+            raise ValueError("at most 62 hidden layers are supported")
+        return [int(s) for s in sizes]
+
+    def _dtype(self):
+        return np.dtype(self.dtype).type
+
+    def _n_threads(self):
+        if self.n_threads == 0:
+            raise ValueError("n_threads must be a positive int, a negative int "
+                             "(counting back from all cores) or None")
+        return _effective_n_threads(self.n_threads)
+
+    def _batch_size(self, n_samples):
+        if self.batch_size == "auto":
+            return min(200, n_samples)
+        if self.batch_size == "full":
+            return n_samples
+        if self.batch_size > n_samples:
+            warnings.warn(
+                "Got `batch_size` larger than the number of samples; it is "
+                f"clipped to {n_samples}.")
+        return min(int(self.batch_size), n_samples)
+
+    def _penalty_l1_ratio(self):
+        if self.penalty == "l2":
+            return 0.0
+        if self.penalty == "l1":
+            return 1.0
+        return float(self.l1_ratio)
+
+    def _glorot_init(self, layout, rng, dtype):
+        # scikit-learn's order and bounds, so equal seeds give equal starts.
+        factor = 2.0 if self.activation == "logistic" else 6.0
+        coefs, intercepts = [], []
+        for fan_in, fan_out in zip(layout.sizes[:-1], layout.sizes[1:]):
+            bound = np.sqrt(factor / (fan_in + fan_out))
+            coefs.append(rng.uniform(-bound, bound, (fan_in, fan_out)))
+            intercepts.append(rng.uniform(-bound, bound, fan_out))
+        return layout.pack(coefs, intercepts, dtype)
+
+    def _set_params_buffer(self, layout, params):
+        self._layout = layout
+        self._params = params
+        self.coefs_, self.intercepts_ = layout.views(params)
+
+    def _packed_params(self):
+        """The flat buffer behind coefs_/intercepts_, rebuilt if they were replaced."""
+        layout = self._layout
+        if (len(self.coefs_) != layout.n_layers
+                or len(self.intercepts_) != layout.n_layers):
+            raise ValueError("coefs_ and intercepts_ must have one entry per layer")
+        params = getattr(self, "_params", None)
+        if params is not None and layout.is_view(params, self.coefs_, self.intercepts_):
+            return params
+        for l, (c, b) in enumerate(zip(self.coefs_, self.intercepts_)):
+            shape_c = (layout.sizes[l], layout.sizes[l + 1])
+            if np.shape(c) != shape_c or np.shape(b) != (layout.sizes[l + 1],):
+                raise ValueError(
+                    f"coefs_[{l}] / intercepts_[{l}] must have shapes {shape_c} "
+                    f"and {(layout.sizes[l + 1],)}, got {np.shape(c)} and {np.shape(b)}")
+        params = layout.pack(self.coefs_, self.intercepts_, self._fit_dtype)
+        if not np.isfinite(params).all():
+            raise ValueError("coefs_ / intercepts_ contain NaN or infinity")
+        self._set_params_buffer(layout, params)
+        return params
+
+    # -------------------------------------------------------------- fitting
+    def _fit(self, X, y, sample_weight=None, incremental=False, classes=None):
+        fitted = hasattr(self, "_layout")
+        # keep the data contract (features, classes, dtype) of the previous fit
+        continuing = fitted and (incremental or self.warm_start)
+        # keep the optimizer state and schedule too (partial_fit)
+        resuming = fitted and incremental
+        dtype = self._fit_dtype if continuing else self._dtype()
+        X, y = validate_data(self, X, y, reset=not continuing, dtype=dtype, order="C",
+                             multi_output=True, y_numeric=not is_classifier(self))
+        Y, spec = self._encode_targets(y, not continuing, classes, dtype)
+        sample_weight = self._sample_weights(X, y, sample_weight, dtype)
+
+        layout = Layout([X.shape[1]] + self._hidden_sizes()
+                        + [self._n_outputs_from(Y, spec)])
+        optimizer = resolve_optimizer(self.optimizer)
+        optimizer._validate()
+        n_threads = self._n_threads()
+        l1_ratio = self._penalty_l1_ratio()
+        clip = 0.0 if self.clip_norm is None else float(self.clip_norm)
+        if continuing and not np.array_equal(layout.sizes, self._layout.sizes):
+            raise ValueError(
+                "The network shape changed since the last fit "
+                f"({self._layout.sizes.tolist()} -> {layout.sizes.tolist()}); "
+                "use warm_start=False to start over.")
+
+        if not continuing:
+            self._fit_dtype = dtype
+            self.n_iter_ = 0
+            self.t_ = 0
+            self.loss_curve_ = []
+            self.learning_rate_curve_ = []
+            self.best_loss_ = np.inf
+            self.validation_scores_ = [] if self.early_stopping else None
+            self.validation_loss_curve_ = [] if self.early_stopping else None
+            self.best_validation_score_ = -np.inf if self.early_stopping else None
+        if not resuming:
+            self._random_state = check_random_state(self.random_state)
+            if continuing or (self.warm_start and hasattr(self, "coefs_")):
+                # previous or user-assigned weights, shapes checked
+                self._layout = layout
+                params = self._packed_params()
+            else:
+                params = self._glorot_init(layout, self._random_state, dtype)
+            self._set_params_buffer(layout, params)
+            self.n_layers_ = layout.n_layers + 1
+            self.n_outputs_ = int(layout.sizes[-1])
+            self.out_activation_ = spec.out_activation
+            self._optimizer_state = optimizer._init_state(layout.n_params, dtype)
+            self._opt_steps = 0
+            self._schedule_runner = resolve_schedule(
+                self.schedule, self.max_iter).start(self.learning_rate_init,
+                                                    self.max_iter)
+            self._no_improvement_count = 0
+            self._best_params = None
+            if continuing:
+                self.best_loss_ = np.inf
+                if self.early_stopping:
+                    self.best_validation_score_ = -np.inf
+                    if self.validation_scores_ is None:
+                        self.validation_scores_, self.validation_loss_curve_ = [], []
+        else:
+            self._packed_params()
+            if self._optimizer_state.shape[1] != layout.n_params:
+                self._optimizer_state = optimizer._init_state(layout.n_params, dtype)
+
+        self._loss_spec = spec
+        if self.early_stopping and not incremental:
+            (X, Y, sample_weight, X_val, Y_val, sw_val, y_val) = self._validation_split(
+                X, Y, sample_weight, y)
+        else:
+            X_val = Y_val = sw_val = y_val = None
+
+        batch_size = self._batch_size(X.shape[0])
+        max_iter = 1 if incremental else self.max_iter
+        with _blas_single_threaded():
+            self._epochs(X, Y, sample_weight, X_val, Y_val, sw_val, y_val,
+                         optimizer, batch_size, max_iter, n_threads, l1_ratio, clip,
+                         incremental)
+        return self
+
+    def _epochs(self, X, Y, sample_weight, X_val, Y_val, sw_val, y_val, optimizer,
+                batch_size, max_iter, n_threads, l1_ratio, clip, incremental):
+        layout, spec = self._layout, self._loss_spec
+        params = self._params
+        grads = np.empty_like(params)
+        last_good = params.copy()
+        n = X.shape[0]
+        n_batches = -(-n // batch_size)
+        empty_idx = np.empty(0, dtype=np.intp)
+        sw = sample_weight if sample_weight is not None else np.empty(0, X.dtype)
+        kind = _optimizer_kind(optimizer)
+        hyper = np.asarray(optimizer._hyper(), dtype=np.float64)
+        act = _network.ACTIVATIONS[self.activation]
+        runner = self._schedule_runner
+        rng = self._random_state
+        fit_start = time.perf_counter()
+        converged = False
+        try:
+            for _ in range(max_iter):
+                start = time.perf_counter()
+                lr = float(runner.lr)
+                order = rng.permutation(n).astype(np.intp) if self.shuffle else empty_idx
+                lrs = np.full(n_batches, lr)
+                obj_sum, w_sum, n_steps = _train.train_epoch(
+                    layout.sizes, layout.w_off, layout.b_off, params, grads,
+                    self._optimizer_state, X, Y, sw, order, batch_size, act,
+                    spec.kernel, spec.param, kind, hyper, lrs, self._opt_steps,
+                    float(self.alpha), l1_ratio, clip, n_threads)
+                self._opt_steps += n_steps
+                loss = obj_sum / w_sum if w_sum > 0 else np.nan
+                if (n_steps < n_batches and w_sum == 0) or not np.isfinite(loss) \
+                        or not np.isfinite(params).all():
+                    params[...] = last_good
+                    warnings.warn(
+                        f"Training diverged in epoch {self.n_iter_ + 1}: the loss or "
+                        "the weights became NaN or infinite. The weights of the last "
+                        "finite epoch were restored. Try a smaller learning_rate_init, "
+                        "standardised inputs (StandardScaler), clip_norm, or a "
+                        "different optimizer.", ConvergenceWarning)
+                    break
+                np.copyto(last_good, params)
+                self.n_iter_ += 1
+                self.t_ += n
+                self.loss_ = float(loss)
+                self.loss_curve_.append(self.loss_)
+                self.learning_rate_curve_.append(lr)
+                monitored = self._after_epoch(X_val, Y_val, sw_val, y_val, n_threads)
+                if self.verbose:
+                    self._print_progress(lr, time.perf_counter() - start)
+                runner.step(monitored)
+                if incremental:
+                    break
+                if self._no_improvement_count > self.n_iter_no_change:
+                    if self.early_stopping:
+                        msg = ("Validation %s did not improve more than tol=%f for %d "
+                               "consecutive epochs." % (
+                                   "score" if self._monitor() == "score" else "loss",
+                                   self.tol, self.n_iter_no_change))
+                    else:
+                        msg = ("Training loss did not improve more than tol=%f for %d "
+                               "consecutive epochs." % (self.tol, self.n_iter_no_change))
+                    if self.verbose:
+                        print(msg + " Stopping.")
+                    converged = True
+                    break
+            else:
+                if not incremental:
+                    warnings.warn(
+                        "Stochastic Optimizer: Maximum iterations (%d) reached and the "
+                        "optimization hasn't converged yet." % max_iter,
+                        ConvergenceWarning)
+        except KeyboardInterrupt:
+            params[...] = last_good
+            warnings.warn("Training interrupted by user; the weights of the last "
+                          "finished epoch are kept.")
+        if self.early_stopping and self._best_params is not None and not incremental:
+            params[...] = self._best_params
+        if self.verbose:
+            print(f"Fit: {self.n_iter_} epochs in {time.perf_counter() - fit_start:.3f}s"
+                  f", loss = {getattr(self, 'loss_', float('nan')):.8f}"
+                  + (" (converged)" if converged else ""))
+
+    def _monitor(self):
+        return "score"
+
+    def _after_epoch(self, X_val, Y_val, sw_val, y_val, n_threads):
+        """Early-stopping bookkeeping; returns the value a plateau schedule watches."""
+        if self.early_stopping:
+            raw = self._raw_output(X_val, n_threads)
+            val_loss = self._loss_value(raw, Y_val, sw_val)
+            score = self._score_raw(raw, y_val, sw_val)
+            self.validation_scores_.append(score)
+            self.validation_loss_curve_.append(val_loss)
+            if self._monitor() == "score":
+                improved = score > self.best_validation_score_ + self.tol
+                better = score > self.best_validation_score_
+            else:
+                improved = val_loss < self.best_loss_ - self.tol
+                better = val_loss < self.best_loss_
+            self.best_validation_score_ = max(self.best_validation_score_, score)
+            self.best_loss_ = min(self.best_loss_, val_loss)
+            if better:
+                self._best_params = self._params.copy()
+            self._no_improvement_count = 0 if improved else self._no_improvement_count + 1
+            return val_loss
+        loss = self.loss_curve_[-1]
+        if loss > self.best_loss_ - self.tol:
+            self._no_improvement_count += 1
+        else:
+            self._no_improvement_count = 0
+        if loss < self.best_loss_:
+            self.best_loss_ = loss
+        return loss
+
+    def _print_progress(self, lr, seconds):
+        line = f"Iteration {self.n_iter_}, loss = {self.loss_:.8f}"
+        if self.early_stopping:
+            line += (f", validation loss = {self.validation_loss_curve_[-1]:.8f}"
+                     f", validation score = {self.validation_scores_[-1]:.6f}")
+        print(line + f", lr = {lr:.3g}, {seconds:.3f}s")
+
+    def _validation_split(self, X, Y, sample_weight, y):
+        stratify = None
+        if is_classifier(self) and self._loss_spec.out_activation == "softmax":
+            stratify = Y[:, 0]
+        elif is_classifier(self) and Y.shape[1] == 1:
+            stratify = Y[:, 0]
+        idx = np.arange(X.shape[0])
+        idx_train, idx_val = train_test_split(
+            idx, random_state=self._random_state,
+            test_size=self.validation_fraction, stratify=stratify)
+        if len(idx_val) < 2 or len(idx_train) < 1:
+            raise ValueError(
+                "The validation split is too small: increase validation_fraction or "
+                "the number of samples, or set early_stopping=False.")
+        idx_train.sort()
+        idx_val.sort()
+        sw_train = sw_val = None
+        if sample_weight is not None:
+            sw_train = np.ascontiguousarray(sample_weight[idx_train])
+            sw_val = np.ascontiguousarray(sample_weight[idx_val])
+        y_val = y[idx_val]
+        return (np.ascontiguousarray(X[idx_train]), np.ascontiguousarray(Y[idx_train]),
+                sw_train, np.ascontiguousarray(X[idx_val]),
+                np.ascontiguousarray(Y[idx_val]), sw_val, y_val)
+
+    def _sample_weights(self, X, y, sample_weight, dtype):
+        sw = None
+        if sample_weight is not None:
+            sw = _check_sample_weight(sample_weight, X, dtype=dtype,
+                                      ensure_non_negative=True)
+        class_weight = getattr(self, "class_weight", None)
+        if class_weight is not None:
+            cw = compute_sample_weight(class_weight, y).astype(dtype)
+            sw = cw if sw is None else sw * cw
+        if sw is not None:
+            if not np.all(np.isfinite(sw)):
+                raise ValueError("sample_weight must be finite")
+            if sw.sum() <= 0:
+                raise ValueError("sample_weight must have a positive sum")
+            sw = np.ascontiguousarray(sw, dtype=dtype)
+        return sw
+
+    # ----------------------------------------------------------- prediction
+    def _raw_output(self, X, n_threads=None):
+        """Raw network output (before the output transform) for validated X."""
+        params = self._packed_params()
+        layout = self._layout
+        if n_threads is None:
+            n_threads = self._n_threads()
+        X = np.ascontiguousarray(X, dtype=params.dtype)
+        out = np.empty((X.shape[0], layout.sizes[-1]), dtype=params.dtype)
+        width = max(int(layout.sizes[1:].max()), 1)
+        chunk = max(64, _PREDICT_CHUNK_ELEMENTS // width)
+        with _blas_single_threaded():
+            _network.forward_raw(layout.sizes, params, layout.w_off, layout.b_off,
+                                 X, out, _network.ACTIVATIONS[self.activation],
+                                 chunk, n_threads)
+        return out
+
+    def _validated_raw(self, X):
+        check_is_fitted(self, "coefs_")
+        X = validate_data(self, X, reset=False, dtype=self._fit_dtype, order="C")
+        return self._raw_output(X)
+
+    def _loss_value(self, raw, Y, sw):
+        G = np.empty_like(raw)
+        from fastfit._engine._losses import loss_gradient_py
+        return float(loss_gradient_py(self._loss_spec.kernel, raw, Y, sw,
+                                      self._loss_spec.param, G))
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        return tags
+
+
+def _optimizer_kind(optimizer):
+    from fastfit._engine._optim import OPTIMIZER_KINDS
+    return OPTIMIZER_KINDS[optimizer._kind]
+
+
+class MLPClassifier(ClassifierMixin, BaseMLP):
+    """Multi-layer perceptron classifier trained by a compiled engine.
+
+    A drop-in for :class:`sklearn.neural_network.MLPClassifier` with the loss,
+    optimizer, schedule and batch size as plain hyperparameters. Multiclass
+    targets use a softmax output and cross-entropy; binary and multilabel
+    targets use logistic outputs and log loss.
+
+    Parameters
+    ----------
+    hidden_layer_sizes : array-like of shape (n_layers - 2,), default=(100,)
+        Width of each hidden layer.
+    activation : {'identity', 'logistic', 'tanh', 'relu'}, default='relu'
+        Hidden-layer activation.
+    loss : {'log_loss'}, default='log_loss'
+        Training loss.
+    optimizer : str or Optimizer, default='adam'
+        A name in ``fastfit.optimizers.OPTIMIZER_NAMES`` ('sgd', 'momentum',
+        'nesterov', 'adagrad', 'rmsprop', 'adam', 'adamw') or an instance from
+        :mod:`fastfit.optimizers`.
+    schedule : str or schedule, default='constant'
+        Learning-rate schedule, stepped once per epoch: a name in
+        ``fastfit.schedules.SCHEDULE_NAMES`` or an instance from
+        :mod:`fastfit.schedules`.
+    alpha : float, default=1e-4
+        Strength of the penalty on weights (not biases), scaled as in
+        scikit-learn: ``alpha * R(W) / n_batch`` per mini-batch.
+    penalty : {'l2', 'l1', 'elasticnet'}, default='l2'
+        ``R(W)`` is ``||W||^2 / 2``, ``||W||_1``, or their mix by ``l1_ratio``.
+    l1_ratio : float, default=0.15
+        L1 share of the elastic-net penalty.
+    batch_size : int, 'auto' or 'full', default='auto'
+        Rows per step; 'auto' is ``min(200, n_samples)``, 'full' is gradient
+        descent on every sample at once.
+    learning_rate_init : float, default=1e-3
+        Base learning rate.
+    max_iter : int, default=200
+        Maximum number of epochs.
+    shuffle : bool, default=True
+        Shuffle the samples every epoch.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the initialisation, the shuffling and the validation split.
+    tol : float, default=1e-4
+        Improvement below which an epoch counts as no improvement.
+    verbose : bool or int, default=False
+        Print one line per epoch.
+    warm_start : bool, default=False
+        Start from the current ``coefs_``/``intercepts_`` (which may be assigned
+        by the user) with fresh optimizer state.
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the data and stop when the
+        validation score stops improving; the best weights are restored.
+    validation_fraction : float, default=0.1
+    n_iter_no_change : int, default=10
+        Epochs without improvement before stopping.
+    class_weight : dict, 'balanced' or None, default=None
+        Weights of the classes, multiplied into the sample weights.
+    clip_norm : float or None, default=None
+        Clip the global gradient norm (penalty included) before every step.
+    dtype : {np.float32, np.float64}, default=np.float32
+        Precision of training and prediction.
+    n_threads : int or None, default=None
+        Threads of the engine; None uses what OpenMP allows (all cores unless
+        limited by OMP_NUM_THREADS, threadpoolctl or joblib).
+
+    Attributes
+    ----------
+    classes_ : ndarray or list of ndarray
+    coefs_ : list of ndarray of shape (fan_in, fan_out)
+    intercepts_ : list of ndarray of shape (fan_out,)
+    loss_ : float
+        Training objective of the last epoch (penalty included).
+    loss_curve_ : list of float
+    learning_rate_curve_ : list of float
+    best_loss_ : float
+    validation_scores_, validation_loss_curve_ : list of float or None
+    best_validation_score_ : float or None
+    n_iter_ : int
+    t_ : int
+        Samples seen.
+    n_features_in_ : int
+    n_layers_ : int
+    n_outputs_ : int
+    out_activation_ : str
+    """
+
+    _parameter_constraints = {
+        **BaseMLP._parameter_constraints,
+        "loss": [StrOptions(set(_losses.CLASSIFIER_LOSSES))],
+        "class_weight": [dict, StrOptions({"balanced"}), None],
+    }
+
+    def __init__(self, hidden_layer_sizes=(100,), activation="relu", *,
+                 loss="log_loss", optimizer="adam", schedule="constant", alpha=1e-4,
+                 penalty="l2", l1_ratio=0.15, batch_size="auto",
+                 learning_rate_init=1e-3, max_iter=200, shuffle=True,
+                 random_state=None, tol=1e-4, verbose=False, warm_start=False,
+                 early_stopping=False, validation_fraction=0.1, n_iter_no_change=10,
+                 class_weight=None, clip_norm=None, dtype=np.float32, n_threads=None):
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.loss = loss
+        self.optimizer = optimizer
+        self.schedule = schedule
+        self.alpha = alpha
+        self.penalty = penalty
+        self.l1_ratio = l1_ratio
+        self.batch_size = batch_size
+        self.learning_rate_init = learning_rate_init
+        self.max_iter = max_iter
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.tol = tol
+        self.verbose = verbose
+        self.warm_start = warm_start
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.class_weight = class_weight
+        self.clip_norm = clip_norm
+        self.dtype = dtype
+        self.n_threads = n_threads
+
+    def _encode_targets(self, y, first_call, classes, dtype):
+        y_type = type_of_target(y, input_name="y")
+        if y_type not in ("binary", "multiclass", "multilabel-indicator"):
+            raise ValueError(
+                f"Unknown label type: {y_type!r}. MLPClassifier needs class labels "
+                "(binary, multiclass or a multilabel indicator matrix); for "
+                "continuous targets use MLPRegressor.")
+        if first_call:
+            labels = classes if classes is not None else unique_labels(y)
+            if y_type == "multilabel-indicator":
+                labels = np.arange(y.shape[1])
+            labels = np.asarray(labels)
+            if len(labels) < 2 and y_type != "multilabel-indicator":
+                raise ValueError(
+                    "The number of classes has to be greater than one; got "
+                    f"{len(labels)} class.")
+            self.classes_ = labels
+            self._y_type = "multiclass" if (y_type == "binary" and len(labels) > 2) \
+                else y_type
+            if self._y_type == "binary" and len(labels) > 2:
+                self._y_type = "multiclass"
+        if self._y_type == "multilabel-indicator":
+            if y_type != "multilabel-indicator" or y.shape[1] != len(self.classes_):
+                raise ValueError("y must be a multilabel indicator matrix with "
+                                 f"{len(self.classes_)} columns, as when first fitted")
+            Y = np.ascontiguousarray(y, dtype=dtype)
+        else:
+            if y_type == "multilabel-indicator":
+                raise ValueError("y is a multilabel indicator matrix but the model "
+                                 "was fitted on single-label targets")
+            y1 = np.ravel(y)
+            unseen = np.setdiff1d(unique_labels(y1), self.classes_)
+            if len(unseen):
+                raise ValueError(f"y contains labels not seen in the first fit / "
+                                 f"`classes`: {unseen.tolist()}")
+            idx = np.searchsorted(self.classes_, y1)
+            Y = idx.astype(dtype).reshape(-1, 1)
+        spec = _losses.classifier_loss(
+            self.loss, "multiclass" if self._y_type == "multiclass" else "binary")
+        return np.ascontiguousarray(Y), spec
+
+    def _n_outputs_from(self, Y, spec):
+        if spec.out_activation == "softmax":
+            return len(self.classes_)
+        return Y.shape[1]
+
+    def _score_raw(self, raw, y, sample_weight):
+        return accuracy_score(y, self._labels_from_raw(raw), sample_weight=sample_weight)
+
+    def _labels_from_raw(self, raw):
+        if self.out_activation_ == "softmax":
+            return self.classes_[np.argmax(raw, axis=1)]
+        if self._y_type == "multilabel-indicator":
+            return (raw > 0).astype(int)
+        return self.classes_[(raw[:, 0] > 0).astype(int)]
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, sample_weight=None):
+        """Fit the model to data X and labels y.
+
+        Parameters
+        ----------
+        X : {array-like} of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,) or (n_samples, n_classes)
+            Class labels, or a multilabel indicator matrix.
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        self : MLPClassifier
+        """
+        return self._fit(X, y, sample_weight=sample_weight, incremental=False)
+
+    def predict(self, X):
+        """Predict class labels (or a multilabel indicator matrix) for X."""
+        return self._labels_from_raw(self._validated_raw(X))
+
+    def predict_proba(self, X):
+        """Class probabilities, shape (n_samples, n_classes)."""
+        raw = self._validated_raw(X)
+        proba = _losses.output_transform(raw, self.out_activation_)
+        if self._y_type == "binary":
+            proba = np.hstack([1 - proba, proba])
+        return proba
+
+    def predict_log_proba(self, X):
+        """Logarithm of the class probabilities, computed stably from the raw output."""
+        raw = self._validated_raw(X)
+        if self._y_type == "binary":
+            return np.hstack([_losses.log_output_transform(-raw, "logistic"),
+                              _losses.log_output_transform(raw, "logistic")])
+        return _losses.log_output_transform(raw, self.out_activation_)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_label = True
+        return tags
+
+
+class MLPRegressor(RegressorMixin, BaseMLP):
+    """Multi-layer perceptron regressor trained by a compiled engine.
+
+    A drop-in for :class:`sklearn.neural_network.MLPRegressor`; see
+    :class:`MLPClassifier` for the parameters they share.
+
+    Parameters
+    ----------
+    loss : {'squared_error', 'absolute_error', 'huber', 'poisson'}, default='squared_error'
+        'squared_error' is ``0.5 * mean_i sum_k (y - y_hat)^2``; 'poisson' uses
+        an exponential output (log link) and needs y >= 0.
+    huber_delta : float, default=1.0
+        Threshold of the Huber loss.
+
+    Other parameters are those of :class:`MLPClassifier` (without
+    ``class_weight``).
+    """
+
+    _parameter_constraints = {
+        **BaseMLP._parameter_constraints,
+        "loss": [StrOptions(set(_losses.REGRESSOR_LOSSES))],
+        "huber_delta": [Interval(Real, 0, None, closed="neither")],
+    }
+
+    def __init__(self, hidden_layer_sizes=(100,), activation="relu", *,
+                 loss="squared_error", optimizer="adam", schedule="constant",
+                 alpha=1e-4, penalty="l2", l1_ratio=0.15, batch_size="auto",
+                 learning_rate_init=1e-3, max_iter=200, shuffle=True,
+                 random_state=None, tol=1e-4, verbose=False, warm_start=False,
+                 early_stopping=False, validation_fraction=0.1, n_iter_no_change=10,
+                 huber_delta=1.0, clip_norm=None, dtype=np.float32, n_threads=None):
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.loss = loss
+        self.optimizer = optimizer
+        self.schedule = schedule
+        self.alpha = alpha
+        self.penalty = penalty
+        self.l1_ratio = l1_ratio
+        self.batch_size = batch_size
+        self.learning_rate_init = learning_rate_init
+        self.max_iter = max_iter
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.tol = tol
+        self.verbose = verbose
+        self.warm_start = warm_start
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.huber_delta = huber_delta
+        self.clip_norm = clip_norm
+        self.dtype = dtype
+        self.n_threads = n_threads
+
+    def _encode_targets(self, y, first_call, classes, dtype):
+        y = np.asarray(y)
+        if y.ndim == 1:
+            y = y.reshape(-1, 1)
+        if self.loss == "poisson" and np.any(y < 0):
+            raise ValueError("loss='poisson' requires y >= 0 (it models counts / rates)")
+        if not first_call and y.shape[1] != self.n_outputs_:
+            raise ValueError(f"y has {y.shape[1]} outputs, but the model was fitted "
+                             f"with {self.n_outputs_}")
+        self._y_ndim = getattr(self, "_y_ndim", None) if not first_call else None
+        spec = _losses.regressor_loss(self.loss, self.huber_delta)
+        return np.ascontiguousarray(y, dtype=dtype), spec
+
+    def _n_outputs_from(self, Y, spec):
+        return Y.shape[1]
+
+    def _score_raw(self, raw, y, sample_weight):
+        return r2_score(y, self._predict_from_raw(raw), sample_weight=sample_weight)
+
+    def _predict_from_raw(self, raw):
+        pred = _losses.output_transform(raw, self.out_activation_)
+        return pred.ravel() if pred.shape[1] == 1 else pred
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, sample_weight=None):
+        """Fit the model to data X and target(s) y.
+
+        Parameters
+        ----------
+        X : {array-like} of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        self : MLPRegressor
+        """
+        return self._fit(X, y, sample_weight=sample_weight, incremental=False)
+
+    def predict(self, X):
+        """Predict using the multi-layer perceptron model."""
+        return self._predict_from_raw(self._validated_raw(X))

@@ -1,0 +1,218 @@
+"""The compiled engine against NumPy: gemm, gradients, forward pass, one step."""
+
+import itertools
+import warnings
+
+import numpy as np
+import pytest
+
+import reference as ref
+from fastfit import MLPClassifier, MLPRegressor
+from fastfit._engine._blas import gemm_py
+from fastfit._engine._losses import LOSS_KINDS, loss_gradient_py
+from fastfit._engine._network import ACTIVATIONS
+from fastfit._engine._train import objective_gradient
+from fastfit._layout import Layout
+
+DTYPES = [np.float32, np.float64]
+LOSSES = list(LOSS_KINDS)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("trans_a, trans_b", itertools.product([False, True], repeat=2))
+def test_gemm_matches_numpy(dtype, trans_a, trans_b):
+    rng = np.random.RandomState(0)
+    m, n, k = 7, 5, 3
+    A = rng.randn(*((k, m) if trans_a else (m, k))).astype(dtype)
+    B = rng.randn(*((n, k) if trans_b else (k, n))).astype(dtype)
+    C = rng.randn(m, n).astype(dtype)
+    expected = 0.5 * (A.T if trans_a else A) @ (B.T if trans_b else B) + 2.0 * C
+    gemm_py(trans_a, trans_b, dtype(0.5), A, B, dtype(2.0), C)
+    rtol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(C, expected, rtol=rtol, atol=rtol)
+
+
+def test_gemm_rejects_bad_shapes():
+    A = np.ones((2, 3))
+    with pytest.raises(ValueError):
+        gemm_py(False, False, 1.0, A, np.ones((2, 3)), 0.0, np.ones((2, 3)))
+
+
+def _problem(loss, n=6, sizes=(4, 5, 3), n_out=3, seed=0, dtype=np.float64):
+    """Random network, inputs and encoded targets for the loss."""
+    rng = np.random.RandomState(seed)
+    layout = Layout(list(sizes) + [n_out])
+    params = rng.uniform(-0.7, 0.7, layout.n_params).astype(dtype)
+    X = rng.randn(n, sizes[0]).astype(dtype)
+    if loss == "softmax_cross_entropy":
+        y_ref = rng.randint(0, n_out, n)
+        Y = y_ref.astype(dtype).reshape(-1, 1)
+    elif loss == "sigmoid_log_loss":
+        Y = rng.randint(0, 2, (n, n_out)).astype(dtype)
+        y_ref = Y
+    elif loss == "poisson":
+        Y = rng.poisson(1.5, (n, n_out)).astype(dtype)
+        y_ref = Y
+    else:
+        Y = rng.randn(n, n_out).astype(dtype)
+        y_ref = Y
+    return layout, params, X, Y, y_ref
+
+
+def _objective(layout, params, X, Y, act, loss, sw=None, alpha=0.0, l1_ratio=0.0,
+               delta=1.0):
+    grads = np.zeros_like(params)
+    sw_arr = np.empty(0, params.dtype) if sw is None else sw.astype(params.dtype)
+    value = objective_gradient(layout.sizes, layout.w_off, layout.b_off, params,
+                               grads, X, Y, sw_arr, ACTIVATIONS[act],
+                               LOSS_KINDS[loss], delta, alpha, l1_ratio)
+    return value, grads
+
+
+def _finite_difference(f, params, eps=1e-6):
+    grad = np.empty_like(params)
+    for i in range(params.size):
+        p_plus, p_minus = params.copy(), params.copy()
+        p_plus[i] += eps
+        p_minus[i] -= eps
+        grad[i] = (f(p_plus) - f(p_minus)) / (2 * eps)
+    return grad
+
+
+@pytest.mark.parametrize("activation", list(ACTIVATIONS))
+@pytest.mark.parametrize("loss", LOSSES)
+def test_gradient_matches_finite_differences(activation, loss):
+    layout, params, X, Y, _ = _problem(loss)
+    value, grads = _objective(layout, params, X, Y, activation, loss)
+    fd = _finite_difference(
+        lambda p: _objective(layout, p, X, Y, activation, loss)[0], params)
+    rel = np.linalg.norm(fd - grads) / (np.linalg.norm(fd) + np.linalg.norm(grads))
+    assert np.isfinite(value)
+    assert rel < 1e-6, rel
+
+
+@pytest.mark.parametrize("loss", LOSSES)
+def test_gradient_with_weights_and_penalties(loss):
+    layout, params, X, Y, _ = _problem(loss, seed=3)
+    sw = np.random.RandomState(1).uniform(0.1, 3.0, X.shape[0])
+    kw = dict(sw=sw, alpha=0.3, l1_ratio=0.4)
+    _, grads = _objective(layout, params, X, Y, "tanh", loss, **kw)
+    fd = _finite_difference(
+        lambda p: _objective(layout, p, X, Y, "tanh", loss, **kw)[0], params)
+    rel = np.linalg.norm(fd - grads) / (np.linalg.norm(fd) + np.linalg.norm(grads))
+    assert rel < 1e-6, rel
+
+
+def test_huber_gradient_both_branches():
+    # residuals straddle delta, so both the quadratic and linear parts are used
+    layout, params, X, Y, _ = _problem("huber", seed=5)
+    Y = Y * 3
+    _, grads = _objective(layout, params, X, Y, "relu", "huber", delta=0.5)
+    fd = _finite_difference(
+        lambda p: _objective(layout, p, X, Y, "relu", "huber", delta=0.5)[0], params)
+    np.testing.assert_allclose(grads, fd, rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.parametrize("activation", list(ACTIVATIONS))
+@pytest.mark.parametrize("loss", LOSSES)
+def test_objective_gradient_matches_reference_backprop(activation, loss):
+    layout, params, X, Y, y_ref = _problem(loss, seed=7)
+    sw = np.random.RandomState(2).uniform(0.5, 2.0, X.shape[0])
+    value, grads = _objective(layout, params, X, Y, activation, loss, sw=sw,
+                              alpha=0.1, l1_ratio=0.25)
+    coefs, intercepts = layout.views(params)
+    ref_value, ref_cg, ref_ig = ref.backprop(coefs, intercepts, X, y_ref, activation,
+                                             loss, sample_weight=sw, alpha=0.1,
+                                             l1_ratio=0.25)
+    ref_flat, _ = ref.flatten(ref_cg, ref_ig)
+    np.testing.assert_allclose(value, ref_value, rtol=1e-12)
+    np.testing.assert_allclose(grads, ref_flat, rtol=1e-10, atol=1e-13)
+
+
+@pytest.mark.parametrize("loss", LOSSES)
+def test_loss_kernel_values_match_reference(loss):
+    rng = np.random.RandomState(0)
+    Z = rng.randn(9, 4)
+    _, _, _, Y, y_ref = _problem(loss, n=9, n_out=4)
+    G = np.empty_like(Z)
+    value = loss_gradient_py(LOSS_KINDS[loss], Z, Y, None, 1.0, G)
+    fn = ref.LOSSES[loss][0]
+    ref_value, ref_grad = fn(Z, y_ref)
+    np.testing.assert_allclose(value, ref_value, rtol=1e-12)
+    np.testing.assert_allclose(G, ref_grad, rtol=1e-12, atol=1e-15)
+
+
+def test_extreme_logits_stay_finite():
+    Z = np.array([[1000.0, -1000.0, 0.0], [-800.0, 800.0, 1e4]])
+    G = np.empty_like(Z)
+    for loss, Y in [("softmax_cross_entropy", np.array([[1.0], [0.0]])),
+                    ("sigmoid_log_loss", np.array([[1.0, 0, 1], [0, 1, 0]]))]:
+        value = loss_gradient_py(LOSS_KINDS[loss], Z, Y, None, 0.0, G)
+        assert np.isfinite(value) and np.all(np.isfinite(G))
+
+
+# ------------------------------------------------------------ estimator level
+def _fitted_classifier(dtype, activation="tanh", n_classes=3):
+    rng = np.random.RandomState(0)
+    X = rng.randn(60, 5)
+    y = rng.randint(0, n_classes, 60)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        clf = MLPClassifier(hidden_layer_sizes=(7, 6), activation=activation,
+                            max_iter=5, random_state=0, dtype=dtype).fit(X, y)
+    return clf, X
+
+
+@pytest.mark.parametrize("activation", list(ACTIVATIONS))
+@pytest.mark.parametrize("dtype, rtol", [(np.float64, 1e-10), (np.float32, 1e-5)])
+@pytest.mark.parametrize("n_classes", [2, 4])
+def test_predict_proba_matches_numpy_forward(activation, dtype, rtol, n_classes):
+    clf, X = _fitted_classifier(dtype, activation, n_classes)
+    out = "softmax" if n_classes > 2 else "logistic"
+    expected = ref.forward(clf.coefs_, clf.intercepts_, X.astype(dtype).astype(np.float64),
+                           activation, out)[-1]
+    if n_classes == 2:
+        expected = np.hstack([1 - expected, expected])
+    proba = clf.predict_proba(X)
+    assert proba.dtype == dtype
+    np.testing.assert_allclose(proba, expected, rtol=rtol, atol=rtol)
+    np.testing.assert_allclose(np.exp(clf.predict_log_proba(X)), proba, rtol=rtol * 10,
+                               atol=rtol)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("estimator, loss", [(MLPClassifier, "softmax_cross_entropy"),
+                                             (MLPClassifier, "sigmoid_log_loss"),
+                                             (MLPRegressor, "squared_error")])
+def test_one_full_batch_sgd_step_matches_numpy_backprop(dtype, estimator, loss):
+    rng = np.random.RandomState(42)
+    n, d, h = 30, 4, 6
+    X = rng.randn(n, d)
+    if loss == "softmax_cross_entropy":
+        y = rng.randint(0, 3, n)
+        k, y_ref = 3, y
+    elif loss == "sigmoid_log_loss":
+        y = rng.randint(0, 2, n)
+        k, y_ref = 1, y.reshape(-1, 1).astype(float)
+    else:
+        y = rng.randn(n)
+        k, y_ref = 1, y.reshape(-1, 1)
+    coefs = [rng.uniform(-0.5, 0.5, (d, h)), rng.uniform(-0.5, 0.5, (h, k))]
+    intercepts = [rng.uniform(-0.5, 0.5, h), rng.uniform(-0.5, 0.5, k)]
+    est = estimator(hidden_layer_sizes=(h,), activation="tanh", optimizer="sgd",
+                    batch_size="full", shuffle=False, learning_rate_init=0.3,
+                    alpha=0.05, max_iter=1, warm_start=True, dtype=dtype)
+    est.coefs_ = [c.copy() for c in coefs]
+    est.intercepts_ = [b.copy() for b in intercepts]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est.fit(X, y)
+    c32 = [c.astype(dtype).astype(float) for c in coefs]
+    b32 = [b.astype(dtype).astype(float) for b in intercepts]
+    value, cg, ig = ref.backprop(c32, b32, X.astype(dtype).astype(float), y_ref,
+                                 "tanh", loss, alpha=0.05)
+    tol = 1e-12 if dtype == np.float64 else 1e-5
+    for got, w, g in zip(est.coefs_ + est.intercepts_, c32 + b32, cg + ig):
+        np.testing.assert_allclose(got, w - 0.3 * g, rtol=tol, atol=tol)
+    np.testing.assert_allclose(est.loss_curve_[0], value, rtol=tol)
+    assert est.coefs_[0].dtype == dtype
