@@ -76,7 +76,9 @@ def _fmt_interval(low, high, low_closed, high_closed):
     return f"{left}{low_s}, {high_s}{right}"
 
 
-def _check_real(owner, name, value, low=None, high=None, low_closed=True, high_closed=True):
+def _check_real(
+    owner, name, value, low=None, high=None, low_closed=True, high_closed=True
+):
     """Check that ``value`` is a finite real number in the given interval."""
     interval = _fmt_interval(low, high, low_closed, high_closed)
     ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
@@ -174,7 +176,15 @@ class _PlateauRunner(ScheduleRunner):
     """Runner of :class:`ReduceLROnPlateau` (PyTorch's state machine, mode='min')."""
 
     def __init__(
-        self, base_lr, factor, patience, threshold, threshold_mode, cooldown, min_lr, eps
+        self,
+        base_lr,
+        factor,
+        patience,
+        threshold,
+        threshold_mode,
+        cooldown,
+        min_lr,
+        eps,
     ):
         super().__init__(base_lr)
         self.factor = factor
@@ -274,7 +284,9 @@ def _linear_lr(base_lr, epoch, start_factor, end_factor, total_iters):
 
 
 def _cosine_lr(base_lr, epoch, T_max, eta_min):
-    return eta_min + (base_lr - eta_min) * (1.0 + math.cos(math.pi * epoch / T_max)) / 2.0
+    return (
+        eta_min + (base_lr - eta_min) * (1.0 + math.cos(math.pi * epoch / T_max)) / 2.0
+    )
 
 
 def _inverse_scaling_lr(base_lr, epoch, power_t):
@@ -382,7 +394,9 @@ class StepLR(Schedule):
         owner = type(self).__name__
         return {
             "step_size": _check_int(owner, "step_size", self.step_size, 1),
-            "gamma": _check_real(owner, "gamma", self.gamma, 0.0, 1.0, low_closed=False),
+            "gamma": _check_real(
+                owner, "gamma", self.gamma, 0.0, 1.0, low_closed=False
+            ),
         }
 
 
@@ -430,7 +444,9 @@ class MultiStepLR(Schedule):
             milestones.append(int(m))
         return {
             "milestones": tuple(milestones),
-            "gamma": _check_real(owner, "gamma", self.gamma, 0.0, 1.0, low_closed=False),
+            "gamma": _check_real(
+                owner, "gamma", self.gamma, 0.0, 1.0, low_closed=False
+            ),
         }
 
 
@@ -527,7 +543,9 @@ class CosineAnnealingLR(Schedule):
     def _validate(self):
         owner = type(self).__name__
         return {
-            "T_max": _check_real(owner, "T_max", self.T_max, 0.0, None, low_closed=False),
+            "T_max": _check_real(
+                owner, "T_max", self.T_max, 0.0, None, low_closed=False
+            ),
             "eta_min": _check_real(owner, "eta_min", self.eta_min, 0.0, None),
         }
 
@@ -625,7 +643,13 @@ class ReduceLROnPlateau(Schedule):
         high = 1.0 if self.threshold_mode == "rel" else None
         return {
             "factor": _check_real(
-                owner, "factor", self.factor, 0.0, 1.0, low_closed=False, high_closed=False
+                owner,
+                "factor",
+                self.factor,
+                0.0,
+                1.0,
+                low_closed=False,
+                high_closed=False,
             ),
             "patience": _check_int(owner, "patience", self.patience, 0),
             "threshold": _check_real(

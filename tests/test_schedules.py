@@ -88,7 +88,10 @@ def ref_linear_recurrence(base_lr, start, end, total, n=N_EPOCHS):
         if e > total:
             lrs.append(lrs[-1])
         else:
-            lrs.append(lrs[-1] * (1.0 + (end - start) / (total * start + (e - 1) * (end - start))))
+            lrs.append(
+                lrs[-1]
+                * (1.0 + (end - start) / (total * start + (e - 1) * (end - start)))
+            )
     return np.array(lrs)
 
 
@@ -117,15 +120,30 @@ def ref_cosine_recurrence(base_lr, T_max, eta_min, n=N_EPOCHS):
 
 CLOSED_FORM_CASES = [
     ("constant", Constant(), 0.3, lambda b: np.full(N_EPOCHS, b)),
-    ("step", StepLR(step_size=4, gamma=0.5), 0.3, lambda b: ref_step_recurrence(b, 4, 0.5)),
-    ("step-1", StepLR(step_size=1, gamma=0.9), 1.0, lambda b: ref_step_recurrence(b, 1, 0.9)),
+    (
+        "step",
+        StepLR(step_size=4, gamma=0.5),
+        0.3,
+        lambda b: ref_step_recurrence(b, 4, 0.5),
+    ),
+    (
+        "step-1",
+        StepLR(step_size=1, gamma=0.9),
+        1.0,
+        lambda b: ref_step_recurrence(b, 1, 0.9),
+    ),
     (
         "multistep",
         MultiStepLR(milestones=(3, 10, 25), gamma=0.3),
         0.3,
         lambda b: ref_multistep_recurrence(b, (3, 10, 25), 0.3),
     ),
-    ("exponential", ExponentialLR(gamma=0.9), 0.3, lambda b: ref_exponential_recurrence(b, 0.9)),
+    (
+        "exponential",
+        ExponentialLR(gamma=0.9),
+        0.3,
+        lambda b: ref_exponential_recurrence(b, 0.9),
+    ),
     (
         "linear-up",
         LinearLR(start_factor=0.25, end_factor=0.8, total_iters=12),
@@ -160,7 +178,9 @@ CLOSED_FORM_CASES = [
 
 
 @pytest.mark.parametrize(
-    "schedule, base_lr, reference", [c[1:] for c in CLOSED_FORM_CASES], ids=[c[0] for c in CLOSED_FORM_CASES]
+    "schedule, base_lr, reference",
+    [c[1:] for c in CLOSED_FORM_CASES],
+    ids=[c[0] for c in CLOSED_FORM_CASES],
 )
 def test_closed_form_schedules_match_reference(schedule, base_lr, reference):
     lrs = run(schedule, base_lr)
@@ -168,29 +188,43 @@ def test_closed_form_schedules_match_reference(schedule, base_lr, reference):
 
 
 @pytest.mark.parametrize(
-    "schedule, base_lr, reference", [c[1:] for c in CLOSED_FORM_CASES], ids=[c[0] for c in CLOSED_FORM_CASES]
+    "schedule, base_lr, reference",
+    [c[1:] for c in CLOSED_FORM_CASES],
+    ids=[c[0] for c in CLOSED_FORM_CASES],
 )
 def test_closed_form_schedules_ignore_metric(schedule, base_lr, reference):
     metrics = np.random.RandomState(0).uniform(-5, 5, N_EPOCHS)
     metrics[::3] = np.nan
-    np.testing.assert_array_equal(run(schedule, base_lr, metrics=metrics), run(schedule, base_lr))
+    np.testing.assert_array_equal(
+        run(schedule, base_lr, metrics=metrics), run(schedule, base_lr)
+    )
 
 
 def test_small_sequences_by_hand():
-    np.testing.assert_allclose(run(StepLR(3, 0.1), 1.0, 7), [1, 1, 1, 0.1, 0.1, 0.1, 0.01], rtol=RTOL)
-    np.testing.assert_allclose(run(MultiStepLR([2, 4], 0.5), 1.0, 6), [1, 1, 0.5, 0.5, 0.25, 0.25], rtol=RTOL)
+    np.testing.assert_allclose(
+        run(StepLR(3, 0.1), 1.0, 7), [1, 1, 1, 0.1, 0.1, 0.1, 0.01], rtol=RTOL
+    )
+    np.testing.assert_allclose(
+        run(MultiStepLR([2, 4], 0.5), 1.0, 6), [1, 1, 0.5, 0.5, 0.25, 0.25], rtol=RTOL
+    )
     # LinearLR defaults: factor 1/3 -> 1 over 5 epochs, then 1
     np.testing.assert_allclose(
-        run(LinearLR(), 3.0, 7), [1, 1 + 2 / 5 * 1, 1 + 2 / 5 * 2, 1 + 2 / 5 * 3, 1 + 2 / 5 * 4, 3, 3], rtol=RTOL
+        run(LinearLR(), 3.0, 7),
+        [1, 1 + 2 / 5 * 1, 1 + 2 / 5 * 2, 1 + 2 / 5 * 3, 1 + 2 / 5 * 4, 3, 3],
+        rtol=RTOL,
     )
-    np.testing.assert_allclose(run(InverseScaling(1.0), 1.0, 4), [1, 1 / 2, 1 / 3, 1 / 4], rtol=RTOL)
+    np.testing.assert_allclose(
+        run(InverseScaling(1.0), 1.0, 4), [1, 1 / 2, 1 / 3, 1 / 4], rtol=RTOL
+    )
 
 
 def test_cosine_matches_torch_recurrence_and_oscillates_past_T_max():
     base, T_max, eta_min = 0.5, 7, 0.05
     lrs = run(CosineAnnealingLR(T_max=T_max, eta_min=eta_min), base)
     # PyTorch's recursive get_lr agrees with the closed form up to accumulated rounding
-    np.testing.assert_allclose(lrs, ref_cosine_recurrence(base, T_max, eta_min), rtol=1e-10)
+    np.testing.assert_allclose(
+        lrs, ref_cosine_recurrence(base, T_max, eta_min), rtol=1e-10
+    )
     # beyond T_max the lr rises again: minimum at T_max, 3 T_max; maximum at 2 T_max, 4 T_max
     np.testing.assert_allclose(lrs[[T_max, 3 * T_max]], eta_min, rtol=RTOL)
     np.testing.assert_allclose(lrs[[0, 2 * T_max, 4 * T_max]], base, rtol=RTOL)
@@ -217,7 +251,9 @@ def test_runner_types():
 
 
 def test_plateau_patience_rel_threshold():
-    runner = ReduceLROnPlateau(factor=0.5, patience=2, threshold=0.1, threshold_mode="rel").start(1.0, 30)
+    runner = ReduceLROnPlateau(
+        factor=0.5, patience=2, threshold=0.1, threshold_mode="rel"
+    ).start(1.0, 30)
     # "better" means metric < best * 0.9
     metrics = [10.0, 9.5, 8.9, 8.9, 8.5, 8.2, 7.0, 7.0, 7.0, 7.0]
     # e0 10.0 < inf*0.9          -> best=10,  bad=0
@@ -235,7 +271,9 @@ def test_plateau_patience_rel_threshold():
 
 
 def test_plateau_abs_threshold_is_strict():
-    runner = ReduceLROnPlateau(factor=0.5, patience=1, threshold=0.5, threshold_mode="abs").start(1.0, 30)
+    runner = ReduceLROnPlateau(
+        factor=0.5, patience=1, threshold=0.5, threshold_mode="abs"
+    ).start(1.0, 30)
     # "better" means metric < best - 0.5 (values exact in binary)
     metrics = [5.0, 4.75, 4.5, 4.25, 4.0, 3.75]
     # e0 5.0                     -> best=5,    bad=0
@@ -252,8 +290,12 @@ def test_plateau_rel_and_abs_differ_on_same_metrics():
     # Small absolute improvements of a large loss: 'rel' 1% calls them bad,
     # 'abs' 0.5 calls them good.
     metrics = [1000.0, 999.0, 998.0, 997.0]
-    rel = ReduceLROnPlateau(factor=0.5, patience=0, threshold=0.01, threshold_mode="rel").start(1.0, 10)
-    abs_ = ReduceLROnPlateau(factor=0.5, patience=0, threshold=0.5, threshold_mode="abs").start(1.0, 10)
+    rel = ReduceLROnPlateau(
+        factor=0.5, patience=0, threshold=0.01, threshold_mode="rel"
+    ).start(1.0, 10)
+    abs_ = ReduceLROnPlateau(
+        factor=0.5, patience=0, threshold=0.5, threshold_mode="abs"
+    ).start(1.0, 10)
     # rel: e1 999 < 990? no -> bad=1 > 0: halve; same at e2, e3
     assert lrs_after_each_step(rel, metrics) == [1, 0.5, 0.25, 0.125]
     # abs: each epoch improves by 1 > 0.5 -> never reduced
@@ -261,7 +303,9 @@ def test_plateau_rel_and_abs_differ_on_same_metrics():
 
 
 def test_plateau_cooldown():
-    runner = ReduceLROnPlateau(factor=0.5, patience=0, threshold=0.0, cooldown=2, eps=0.0).start(1.0, 30)
+    runner = ReduceLROnPlateau(
+        factor=0.5, patience=0, threshold=0.0, cooldown=2, eps=0.0
+    ).start(1.0, 30)
     metrics = [1.0] * 8
     # e0 best=1. Then every epoch is bad (1.0 < 1.0 is false), patience=0:
     # e1 bad=1 > 0 -> lr 0.5, cooldown_counter=2, bad=0
@@ -282,7 +326,9 @@ def test_plateau_cooldown():
 
 
 def test_plateau_cooldown_still_tracks_best():
-    runner = ReduceLROnPlateau(factor=0.5, patience=0, threshold=0.0, cooldown=1).start(1.0, 30)
+    runner = ReduceLROnPlateau(factor=0.5, patience=0, threshold=0.0, cooldown=1).start(
+        1.0, 30
+    )
     # e0 2.0 best=2; e1 2.0 bad -> lr 0.5, counter=1;
     # e2 1.0 better during cooldown -> best=1 (counter 1->0);
     # e3 1.5 bad -> 1.5 is compared with best=1, so reduced: lr 0.25
@@ -291,12 +337,21 @@ def test_plateau_cooldown_still_tracks_best():
 
 
 def test_plateau_min_lr():
-    runner = ReduceLROnPlateau(factor=0.1, patience=0, min_lr=0.015, eps=1e-3).start(1.0, 30)
+    runner = ReduceLROnPlateau(factor=0.1, patience=0, min_lr=0.015, eps=1e-3).start(
+        1.0, 30
+    )
     # e0 best. Every later epoch is bad -> a reduction attempt each epoch:
     # e1 max(1*0.1, 0.015) = 0.1;  1 - 0.1 > eps -> 0.1
     # e2 max(0.1*0.1, 0.015) = 0.015 (clipped);  0.085 > eps -> 0.015
     # e3 max(0.0015, 0.015) = 0.015; difference 0 -> unchanged from then on
-    assert lrs_after_each_step(runner, [1.0] * 6) == [1, 0.1, 0.015, 0.015, 0.015, 0.015]
+    assert lrs_after_each_step(runner, [1.0] * 6) == [
+        1,
+        0.1,
+        0.015,
+        0.015,
+        0.015,
+        0.015,
+    ]
 
 
 @pytest.mark.parametrize(
@@ -320,7 +375,12 @@ def test_plateau_eps_rule(eps, expected):
 def test_plateau_nan_metric_is_a_bad_epoch():
     runner = ReduceLROnPlateau(factor=0.5, patience=1).start(1.0, 30)
     # e0 best=1; e1 nan bad=1; e2 nan bad=2 > 1 -> 0.5; e3 0.5 better than 1
-    assert lrs_after_each_step(runner, [1.0, math.nan, math.nan, 0.5]) == [1, 1, 0.5, 0.5]
+    assert lrs_after_each_step(runner, [1.0, math.nan, math.nan, 0.5]) == [
+        1,
+        1,
+        0.5,
+        0.5,
+    ]
     assert runner.best == 0.5
 
 
@@ -337,7 +397,9 @@ def test_plateau_requires_metric():
 
 def test_warmup_then_cosine():
     base, W, T_max, eta_min = 0.2, 5, 10, 0.01
-    lrs = run(Warmup(epochs=W, after=CosineAnnealingLR(T_max=T_max, eta_min=eta_min)), base)
+    lrs = run(
+        Warmup(epochs=W, after=CosineAnnealingLR(T_max=T_max, eta_min=eta_min)), base
+    )
     e = np.arange(N_EPOCHS)
     k = e - W  # the inner schedule's own epoch counter, 0 at the end of warm-up
     expected = np.where(
@@ -346,11 +408,15 @@ def test_warmup_then_cosine():
         eta_min + (base - eta_min) * (1 + np.cos(np.pi * k / T_max)) / 2,
     )
     np.testing.assert_allclose(lrs, expected, rtol=RTOL)
-    assert lrs[W - 1] == lrs[W] == pytest.approx(base)  # ramp ends at base_lr, cosine starts there
+    assert (
+        lrs[W - 1] == lrs[W] == pytest.approx(base)
+    )  # ramp ends at base_lr, cosine starts there
 
 
 def test_warmup_default_is_constant_after():
-    np.testing.assert_allclose(run(Warmup(epochs=4), 2.0, 7), [0.5, 1.0, 1.5, 2.0, 2.0, 2.0, 2.0], rtol=RTOL)
+    np.testing.assert_allclose(
+        run(Warmup(epochs=4), 2.0, 7), [0.5, 1.0, 1.5, 2.0, 2.0, 2.0, 2.0], rtol=RTOL
+    )
 
 
 def test_warmup_after_name_uses_remaining_epochs():
@@ -362,7 +428,9 @@ def test_warmup_after_name_uses_remaining_epochs():
 
 
 def test_warmup_then_plateau_ignores_warmup_metrics():
-    schedule = Warmup(epochs=3, after=ReduceLROnPlateau(factor=0.5, patience=0, threshold=0.0))
+    schedule = Warmup(
+        epochs=3, after=ReduceLROnPlateau(factor=0.5, patience=0, threshold=0.0)
+    )
     runner = schedule.start(1.0, 30)
     lrs = [runner.lr]
     # e0..e2 are warm-up epochs (lr 1/3, 2/3, 1). Their metrics get worse,
@@ -395,7 +463,12 @@ RESOLVE_CASES = [
     ("step", 10, StepLR, {"step_size": 3, "gamma": 0.1}),
     ("step", 2, StepLR, {"step_size": 1, "gamma": 0.1}),
     ("exponential", 10, ExponentialLR, {"gamma": 0.01 ** (1 / 10)}),
-    ("linear", 10, LinearLR, {"start_factor": 1.0, "end_factor": 0.01, "total_iters": 10}),
+    (
+        "linear",
+        10,
+        LinearLR,
+        {"start_factor": 1.0, "end_factor": 0.01, "total_iters": 10},
+    ),
     ("cosine", 10, CosineAnnealingLR, {"T_max": 10, "eta_min": 0.0}),
     ("invscaling", 10, InverseScaling, {"power_t": 0.5}),
     ("plateau", 10, ReduceLROnPlateau, ReduceLROnPlateau().get_params()),
@@ -403,7 +476,14 @@ RESOLVE_CASES = [
         "adaptive",
         10,
         ReduceLROnPlateau,
-        {"factor": 0.2, "patience": 1, "threshold": 1e-4, "threshold_mode": "abs", "cooldown": 0, "min_lr": 0.0},
+        {
+            "factor": 0.2,
+            "patience": 1,
+            "threshold": 1e-4,
+            "threshold_mode": "abs",
+            "cooldown": 0,
+            "min_lr": 0.0,
+        },
     ),
 ]
 
@@ -441,7 +521,9 @@ def test_resolve_adaptive_divides_by_5_after_two_bad_epochs():
     # e4, e5 0.5: 2 bad epochs -> lr / 5 again
     # e6 0.3: improvement;  e7 0.2999: one bad epoch only -> unchanged
     expected = [1, 1, 0.2, 0.2, 0.2, 0.04, 0.04, 0.04]
-    np.testing.assert_allclose(lrs_after_each_step(runner, metrics), expected, rtol=RTOL)
+    np.testing.assert_allclose(
+        lrs_after_each_step(runner, metrics), expected, rtol=RTOL
+    )
 
 
 def test_resolve_schedule_returns_instance_unchanged():
@@ -501,10 +583,14 @@ def test_clone_get_set_params_round_trip(factory):
     cloned = clone(schedule)
     assert cloned is not schedule and type(cloned) is type(schedule)
     assert repr(cloned) == repr(schedule)
-    np.testing.assert_array_equal(run(cloned, 0.1, metrics=METRICS), run(schedule, 0.1, metrics=METRICS))
+    np.testing.assert_array_equal(
+        run(cloned, 0.1, metrics=METRICS), run(schedule, 0.1, metrics=METRICS)
+    )
     # set_params with the same values is a no-op; a new instance from the params is equivalent
     rebuilt = type(schedule)(**params)
-    np.testing.assert_array_equal(run(rebuilt, 0.1, metrics=METRICS), run(schedule, 0.1, metrics=METRICS))
+    np.testing.assert_array_equal(
+        run(rebuilt, 0.1, metrics=METRICS), run(schedule, 0.1, metrics=METRICS)
+    )
     assert isinstance(schedule, Schedule)
 
 
@@ -524,7 +610,9 @@ class _ScheduleConsumer(RegressorMixin, BaseEstimator):
         self.max_iter = max_iter
 
     def fit(self, X, y):
-        runner = resolve_schedule(self.schedule, self.max_iter).start(1.0, self.max_iter)
+        runner = resolve_schedule(self.schedule, self.max_iter).start(
+            1.0, self.max_iter
+        )
         for _ in range(self.max_iter):
             runner.step(1.0)
         self.final_lr_ = runner.lr
@@ -544,7 +632,9 @@ def test_nested_schedule_params_in_grid_search():
     assert grid.best_params_ == {"schedule__gamma": 0.5}
     assert grid.best_estimator_.final_lr_ == pytest.approx(0.5**5, rel=RTOL)
     assert est.schedule.gamma == 0.9  # the grid worked on clones
-    grid = GridSearchCV(est, {"schedule": ["constant", "linear", StepLR(1, 0.5)]}, cv=2).fit(X, y)
+    grid = GridSearchCV(
+        est, {"schedule": ["constant", "linear", StepLR(1, 0.5)]}, cv=2
+    ).fit(X, y)
     assert grid.best_params_["schedule"] == "linear"  # 1 -> 0.01 after 5 of 5 epochs
 
 
@@ -593,7 +683,9 @@ def test_runner_copy_mid_run_continues_identically(factory, how):
     k = 9
     for m in METRICS[:k]:
         runner.step(m)
-    copied = pickle.loads(pickle.dumps(runner)) if how == "pickle" else copy.deepcopy(runner)
+    copied = (
+        pickle.loads(pickle.dumps(runner)) if how == "pickle" else copy.deepcopy(runner)
+    )
     assert copied is not runner and copied.epoch == k and copied.lr == runner.lr
     original_rest = lrs_after_each_step(runner, METRICS[k:])
     copied_rest = lrs_after_each_step(copied, METRICS[k:])
@@ -652,7 +744,9 @@ INVALID = [
 ]
 
 
-@pytest.mark.parametrize("factory, param", INVALID, ids=[p + str(i) for i, (_, p) in enumerate(INVALID)])
+@pytest.mark.parametrize(
+    "factory, param", INVALID, ids=[p + str(i) for i, (_, p) in enumerate(INVALID)]
+)
 def test_invalid_hyperparameters_raise_at_start(factory, param):
     schedule = factory()  # construction never validates
     with pytest.raises(ValueError, match=param):
@@ -661,7 +755,13 @@ def test_invalid_hyperparameters_raise_at_start(factory, param):
 
 @pytest.mark.parametrize(
     "base_lr, max_iter, param",
-    [(0.0, 10, "base_lr"), (-0.1, 10, "base_lr"), (math.nan, 10, "base_lr"), (0.1, 0, "max_iter"), (0.1, 2.0, "max_iter")],
+    [
+        (0.0, 10, "base_lr"),
+        (-0.1, 10, "base_lr"),
+        (math.nan, 10, "base_lr"),
+        (0.1, 0, "max_iter"),
+        (0.1, 2.0, "max_iter"),
+    ],
 )
 def test_invalid_run_arguments(base_lr, max_iter, param):
     with pytest.raises(ValueError, match=param):
@@ -685,7 +785,9 @@ def test_error_message_names_allowed_range():
         LinearLR(start_factor=1, end_factor=0, total_iters=1),
         CosineAnnealingLR(T_max=2.5, eta_min=0),
         InverseScaling(power_t=0),
-        ReduceLROnPlateau(factor=0.999, patience=0, threshold=0, cooldown=0, min_lr=0, eps=0),
+        ReduceLROnPlateau(
+            factor=0.999, patience=0, threshold=0, cooldown=0, min_lr=0, eps=0
+        ),
         ReduceLROnPlateau(threshold=5.0, threshold_mode="abs"),
         Warmup(epochs=1, after="plateau"),
         Warmup(epochs=50, after=None),  # longer than the run: allowed
