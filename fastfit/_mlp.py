@@ -215,7 +215,7 @@ class BaseMLP(BaseEstimator):
             self._optimizer_state = optimizer._init_state(layout.n_params, dtype)
             self._opt_steps = 0
             self._schedule_runner = resolve_schedule(
-                self.schedule, self.max_iter).start(self.learning_rate_init,
+                self.schedule, self.max_iter, tol=self.tol).start(self.learning_rate_init,
                                                     self.max_iter)
             self._no_improvement_count = 0
             self._best_params = None
@@ -426,9 +426,10 @@ class BaseMLP(BaseEstimator):
         return out
 
     def _validated_raw(self, X):
+        """Raw output for user X, as float64 (what scikit-learn's users expect)."""
         check_is_fitted(self, "coefs_")
         X = validate_data(self, X, reset=False, dtype=self._fit_dtype, order="C")
-        return self._raw_output(X)
+        return self._raw_output(X).astype(np.float64, copy=False)
 
     def _loss_value(self, raw, Y, sw):
         G = np.empty_like(raw)

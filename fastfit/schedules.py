@@ -91,7 +91,8 @@ def _check_real(
         ok = value <= high if high_closed else value < high
     if not ok:
         raise ValueError(
-            f"{owner}: {name} must be a finite real number in {interval}; got {value!r}."
+            f"{owner}: {name} must be a finite real number in {interval}; "
+            f"got {value!r}."
         )
     return value
 
@@ -347,13 +348,19 @@ class Schedule(BaseEstimator):
         return {}
 
     def _make_runner(self, base_lr, max_iter, params):
+        if type(self)._lr_function is None:
+            raise NotImplementedError(
+                f"{type(self).__name__} must define _lr_function or _make_runner."
+            )
         return _ClosedFormRunner(type(self)._lr_function, base_lr, params)
 
 
 class Constant(Schedule):
     """Constant learning rate.
 
-    .. math:: \\mathrm{lr}_e = \\mathrm{base\\_lr}
+    The learning rate of epoch ``e`` (counted from 0) is::
+
+        lr_e = base_lr
 
     Examples
     --------
@@ -371,8 +378,9 @@ class Constant(Schedule):
 class StepLR(Schedule):
     """Decay the learning rate by ``gamma`` every ``step_size`` epochs.
 
-    .. math:: \\mathrm{lr}_e = \\mathrm{base\\_lr} \\cdot
-              \\gamma^{\\lfloor e / \\mathrm{step\\_size} \\rfloor}
+    The learning rate of epoch ``e`` (counted from 0) is::
+
+        lr_e = base_lr * gamma ** (e // step_size)
 
     As PyTorch's ``StepLR``.
 
@@ -403,8 +411,9 @@ class StepLR(Schedule):
 class MultiStepLR(Schedule):
     """Decay the learning rate by ``gamma`` at each milestone epoch.
 
-    .. math:: \\mathrm{lr}_e = \\mathrm{base\\_lr} \\cdot
-              \\gamma^{\\#\\{m \\in \\mathrm{milestones} : m \\le e\\}}
+    The learning rate of epoch ``e`` (counted from 0) is::
+
+        lr_e = base_lr * gamma ** (number of milestones m with m <= e)
 
     As PyTorch's ``MultiStepLR`` (with distinct milestones).
 
@@ -453,7 +462,9 @@ class MultiStepLR(Schedule):
 class ExponentialLR(Schedule):
     """Decay the learning rate by ``gamma`` every epoch.
 
-    .. math:: \\mathrm{lr}_e = \\mathrm{base\\_lr} \\cdot \\gamma^{e}
+    The learning rate of epoch ``e`` (counted from 0) is::
+
+        lr_e = base_lr * gamma ** e
 
     As PyTorch's ``ExponentialLR``.
 
@@ -476,15 +487,15 @@ class ExponentialLR(Schedule):
 
 
 class LinearLR(Schedule):
-    """Scale the learning rate by a factor changing linearly over ``total_iters`` epochs.
+    """Scale the learning rate by a factor that changes linearly.
 
-    .. math:: \\mathrm{lr}_e = \\mathrm{base\\_lr} \\cdot \\left(
-              s + (t - s) \\frac{\\min(e, \\mathrm{total\\_iters})}{\\mathrm{total\\_iters}}
-              \\right)
+    The learning rate of epoch ``e`` (counted from 0) is::
 
-    with :math:`s` = ``start_factor`` and :math:`t` = ``end_factor``; the
-    factor stays at ``end_factor`` from epoch ``total_iters`` on. This is the
-    closed form of PyTorch's ``LinearLR``.
+        t = min(e, total_iters) / total_iters
+        lr_e = base_lr * (start_factor + (end_factor - start_factor) * t)
+
+    so the factor stays at ``end_factor`` from epoch ``total_iters`` on. This
+    is the closed form of PyTorch's ``LinearLR``.
 
     Parameters
     ----------
@@ -517,8 +528,9 @@ class LinearLR(Schedule):
 class CosineAnnealingLR(Schedule):
     """Cosine annealing from ``base_lr`` to ``eta_min`` over ``T_max`` epochs.
 
-    .. math:: \\mathrm{lr}_e = \\eta_{min} + (\\mathrm{base\\_lr} - \\eta_{min})
-              \\frac{1 + \\cos(\\pi e / T_{max})}{2}
+    The learning rate of epoch ``e`` (counted from 0) is::
+
+        lr_e = eta_min + (base_lr - eta_min) * (1 + cos(pi * e / T_max)) / 2
 
     This is PyTorch's documented closed form for ``CosineAnnealingLR``, used
     for every epoch: past ``T_max`` the learning rate does not stay at
@@ -553,7 +565,9 @@ class CosineAnnealingLR(Schedule):
 class InverseScaling(Schedule):
     """Inverse scaling of the learning rate with the epoch.
 
-    .. math:: \\mathrm{lr}_e = \\frac{\\mathrm{base\\_lr}}{(e + 1)^{\\mathrm{power\\_t}}}
+    The learning rate of epoch ``e`` (counted from 0) is::
+
+        lr_e = base_lr / (e + 1) ** power_t
 
     Note that scikit-learn's ``learning_rate='invscaling'`` counts ``t`` in
     *samples* seen and updates it every mini-batch; here ``e`` counts epochs,
@@ -613,6 +627,14 @@ class ReduceLROnPlateau(Schedule):
         Lower bound on the learning rate, >= 0.
     eps : float, default=1e-8
         A reduction smaller than ``eps`` is skipped (the rate is kept), >= 0.
+
+    Examples
+    --------
+    >>> runner = ReduceLROnPlateau(factor=0.5, patience=1).start(1.0, max_iter=10)
+    >>> for loss in [3.0, 2.0, 2.0, 2.0]:
+    ...     runner.step(loss)
+    >>> runner.lr, runner.best, runner.epoch
+    (0.5, 2.0, 4)
     """
 
     def __init__(
@@ -668,15 +690,15 @@ class ReduceLROnPlateau(Schedule):
 class Warmup(Schedule):
     """Linear warm-up, then another schedule.
 
-    .. math:: \\mathrm{lr}_e = \\mathrm{base\\_lr} \\cdot \\frac{e + 1}{\\mathrm{epochs}}
-              \\quad (e < \\mathrm{epochs}), \\qquad
-              \\mathrm{lr}_e = \\mathrm{after}_{e - \\mathrm{epochs}}
-              \\quad (e \\ge \\mathrm{epochs})
+    The learning rate of epoch ``e`` (counted from 0) is::
 
-    where :math:`\\mathrm{after}_k` is the learning rate of epoch ``k`` of a
-    run of ``after`` started with the same ``base_lr`` and
-    ``max_iter - epochs`` epochs (at least 1): the inner schedule has its own
-    epoch counter, which starts at 0 at the end of the warm-up. Metrics
+        lr_e = base_lr * (e + 1) / epochs    for e < epochs
+        lr_e = after_(e - epochs)            for e >= epochs
+
+    where ``after_(k)`` is the learning rate of epoch ``k`` of a run of
+    ``after`` started with the same ``base_lr`` and ``max_iter - epochs``
+    epochs (at least 1): the inner schedule has its own epoch counter, which
+    starts at 0 at the end of the warm-up. Metrics
     passed to ``step`` during the warm-up are ignored (an inner
     :class:`ReduceLROnPlateau` first sees the metric of the first epoch after
     the warm-up).
@@ -691,6 +713,16 @@ class Warmup(Schedule):
         a name from :data:`SCHEDULE_NAMES` is resolved by
         :func:`resolve_schedule` with ``max_iter - epochs`` epochs (e.g.
         ``'cosine'`` anneals over the remaining epochs).
+
+    Examples
+    --------
+    >>> runner = Warmup(epochs=2, after=StepLR(step_size=1, gamma=0.5)).start(1.0, 10)
+    >>> lrs = []
+    >>> for _ in range(5):
+    ...     lrs.append(runner.lr)
+    ...     runner.step()
+    >>> lrs
+    [0.5, 1.0, 1.0, 0.5, 0.25]
     """
 
     def __init__(self, epochs=5, after=None):

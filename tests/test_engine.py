@@ -174,7 +174,7 @@ def test_predict_proba_matches_numpy_forward(activation, dtype, rtol, n_classes)
     if n_classes == 2:
         expected = np.hstack([1 - expected, expected])
     proba = clf.predict_proba(X)
-    assert proba.dtype == dtype
+    assert proba.dtype == np.float64
     np.testing.assert_allclose(proba, expected, rtol=rtol, atol=rtol)
     np.testing.assert_allclose(np.exp(clf.predict_log_proba(X)), proba, rtol=rtol * 10,
                                atol=rtol)

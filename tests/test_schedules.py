@@ -225,7 +225,8 @@ def test_cosine_matches_torch_recurrence_and_oscillates_past_T_max():
     np.testing.assert_allclose(
         lrs, ref_cosine_recurrence(base, T_max, eta_min), rtol=1e-10
     )
-    # beyond T_max the lr rises again: minimum at T_max, 3 T_max; maximum at 2 T_max, 4 T_max
+    # beyond T_max the lr rises again (PyTorch's closed form):
+    # minima at T_max, 3 T_max; maxima at 0, 2 T_max, 4 T_max
     np.testing.assert_allclose(lrs[[T_max, 3 * T_max]], eta_min, rtol=RTOL)
     np.testing.assert_allclose(lrs[[0, 2 * T_max, 4 * T_max]], base, rtol=RTOL)
     assert np.all(np.diff(lrs[: T_max + 1]) < 0)
@@ -586,7 +587,7 @@ def test_clone_get_set_params_round_trip(factory):
     np.testing.assert_array_equal(
         run(cloned, 0.1, metrics=METRICS), run(schedule, 0.1, metrics=METRICS)
     )
-    # set_params with the same values is a no-op; a new instance from the params is equivalent
+    # a new instance built from get_params() runs identically
     rebuilt = type(schedule)(**params)
     np.testing.assert_array_equal(
         run(rebuilt, 0.1, metrics=METRICS), run(schedule, 0.1, metrics=METRICS)
@@ -603,7 +604,7 @@ def test_set_params_changes_behaviour_and_nested_names():
 
 
 class _ScheduleConsumer(RegressorMixin, BaseEstimator):
-    """Minimal estimator with a `schedule` hyperparameter, as fastfit's estimators have."""
+    """Minimal estimator with a `schedule` hyperparameter, like fastfit's."""
 
     def __init__(self, schedule="constant", max_iter=5):
         self.schedule = schedule

@@ -69,7 +69,9 @@ cdef inline double _update_range(int kind, floating* p, const floating* grad,
     cdef floating* s0 = state
     cdef floating* s1 = state + stride
     cdef floating* s2 = state + 2 * stride
-    cdef floating mu, damp, rho, eps, b1, b2, step_size, bc2_sqrt, shrink
+    # complements like 1 - beta are taken in double, before rounding to the
+    # parameters' type: 1 - float32(0.999) is off by 1e-5 relative
+    cdef floating mu, damp_c, rho, rho_c, eps, b1_c, b2, b2_c, step_size, bc2_sqrt, shrink
     cdef bint nesterov, centered, amsgrad
 
     if l2 != 0.0 or l1 != 0.0:
@@ -80,7 +82,7 @@ cdef inline double _update_range(int kind, floating* p, const floating* grad,
 
     if kind == SGD:
         mu = <floating> hyper[0]
-        damp = <floating> hyper[1]
+        damp_c = <floating> (1.0 - hyper[1])
         nesterov = hyper[2] != 0.0
         for i in range(lo, hi):
             w = p[i]
@@ -89,7 +91,7 @@ cdef inline double _update_range(int kind, floating* p, const floating* grad,
                 if t == 1:
                     b = g
                 else:
-                    b = mu * s0[i] + (1 - damp) * g
+                    b = mu * s0[i] + damp_c * g
                 s0[i] = b
                 g = g + mu * b if nesterov else b
             p[i] = w - f_lr * g
@@ -103,16 +105,17 @@ cdef inline double _update_range(int kind, floating* p, const floating* grad,
             p[i] = w - f_lr * g / (sqrt(a) + eps)
     elif kind == RMSPROP:
         rho = <floating> hyper[0]
+        rho_c = <floating> (1.0 - hyper[0])
         eps = <floating> hyper[1]
         mu = <floating> hyper[2]
         centered = hyper[3] != 0.0
         for i in range(lo, hi):
             w = p[i]
             g = (grad[i] + f_l2 * w + f_l1 * _sign(w)) * f_gscale
-            v = rho * s0[i] + (1 - rho) * g * g
+            v = rho * s0[i] + rho_c * g * g
             s0[i] = v
             if centered:
-                m = rho * s1[i] + (1 - rho) * g
+                m = rho * s1[i] + rho_c * g
                 s1[i] = m
                 a = sqrt(v - m * m) + eps
             else:
@@ -124,8 +127,9 @@ cdef inline double _update_range(int kind, floating* p, const floating* grad,
             else:
                 p[i] = w - f_lr * g / a
     else:  # ADAM, ADAMW
-        b1 = <floating> hyper[0]
+        b1_c = <floating> (1.0 - hyper[0])
         b2 = <floating> hyper[1]
+        b2_c = <floating> (1.0 - hyper[1])
         eps = <floating> hyper[2]
         amsgrad = hyper[3] != 0.0
         shrink = <floating> (1.0 - lr * hyper[4]) if (kind == ADAMW and decay) else 1
@@ -135,9 +139,9 @@ cdef inline double _update_range(int kind, floating* p, const floating* grad,
             w = p[i]
             g = (grad[i] + f_l2 * w + f_l1 * _sign(w)) * f_gscale
             w = w * shrink
-            m = s0[i] + (1 - b1) * (g - s0[i])
+            m = s0[i] + b1_c * (g - s0[i])
             s0[i] = m
-            v = b2 * s1[i] + (1 - b2) * g * g
+            v = b2 * s1[i] + b2_c * g * g
             s1[i] = v
             vhat = v
             if amsgrad:
