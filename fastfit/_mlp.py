@@ -5,6 +5,7 @@ progress); the compiled engine runs every mini-batch of the epoch in one call
 with the GIL released.
 """
 
+import functools
 import time
 import warnings
 from numbers import Integral, Real
@@ -17,8 +18,7 @@ from sklearn.metrics import accuracy_score, r2_score
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state, compute_sample_weight
 from sklearn.utils._param_validation import HasMethods, Interval, Options, StrOptions
-from sklearn.utils.multiclass import (_check_partial_fit_first_call,
-                                      type_of_target, unique_labels)
+from sklearn.utils.multiclass import type_of_target, unique_labels
 from sklearn.utils.validation import (_check_sample_weight, check_is_fitted,
                                       validate_data)
 from threadpoolctl import ThreadpoolController
@@ -27,12 +27,42 @@ from fastfit import losses as _losses
 from fastfit._engine import _network, _threads, _train
 from fastfit._layout import Layout
 from fastfit.optimizers import OPTIMIZER_NAMES, resolve_optimizer
-from fastfit.schedules import SCHEDULE_NAMES, resolve_schedule
+from fastfit.schedules import SCHEDULE_NAMES, InverseScaling, resolve_schedule
 
 _ACTIVATIONS = tuple(_network.ACTIVATIONS)
 # Rows per chunk of the prediction forward pass: bounded memory for any n.
 _PREDICT_CHUNK_ELEMENTS = 1 << 20
 _controller = None
+# verbose=2 shows a bar within epochs of at least this many batches, updated
+# after each of _PROGRESS_PIECES engine calls.
+_PROGRESS_MIN_BATCHES = 50
+_PROGRESS_PIECES = 20
+
+
+class _ProgressBar:
+    """tqdm when installed, else a plain line rewritten in place."""
+
+    def __init__(self, total, desc):
+        self.total, self.done, self.desc = total, 0, desc
+        try:
+            from tqdm.auto import tqdm
+            self._bar = tqdm(total=total, desc=desc, unit="batch", leave=False)
+        except ImportError:
+            self._bar = None
+
+    def update(self, k):
+        self.done += k
+        if self._bar is not None:
+            self._bar.update(k)
+        else:
+            print(f"\r{self.desc}: {self.done}/{self.total} batches", end="",
+                  flush=True)
+
+    def close(self):
+        if self._bar is not None:
+            self._bar.close()
+        else:
+            print("\r", end="", flush=True)
 
 
 def _blas_single_threaded():
@@ -79,6 +109,13 @@ class BaseMLP(BaseEstimator):
         "verbose": ["verbose"],
         "warm_start": ["boolean"],
         "early_stopping": ["boolean"],
+        "early_stopping_monitor": [StrOptions({"loss", "score"})],
+        "momentum": [Interval(Real, 0, 1, closed="left")],
+        "nesterovs_momentum": ["boolean"],
+        "beta_1": [Interval(Real, 0, 1, closed="left")],
+        "beta_2": [Interval(Real, 0, 1, closed="left")],
+        "epsilon": [Interval(Real, 0, None, closed="neither")],
+        "power_t": [Interval(Real, 0, None, closed="left")],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left"),
                              Options(Real, {np.inf})],
@@ -87,7 +124,56 @@ class BaseMLP(BaseEstimator):
         "n_threads": [None, Interval(Integral, None, None, closed="neither")],
     }
 
+    def __init__(self, hidden_layer_sizes, activation, *, loss, optimizer, schedule,
+                 alpha, penalty, l1_ratio, batch_size, learning_rate_init, power_t,
+                 max_iter, shuffle, random_state, tol, verbose, warm_start, momentum,
+                 nesterovs_momentum, early_stopping, early_stopping_monitor,
+                 validation_fraction, beta_1, beta_2, epsilon, n_iter_no_change,
+                 clip_norm, dtype, n_threads):
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.loss = loss
+        self.optimizer = optimizer
+        self.schedule = schedule
+        self.alpha = alpha
+        self.penalty = penalty
+        self.l1_ratio = l1_ratio
+        self.batch_size = batch_size
+        self.learning_rate_init = learning_rate_init
+        self.power_t = power_t
+        self.max_iter = max_iter
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.tol = tol
+        self.verbose = verbose
+        self.warm_start = warm_start
+        self.momentum = momentum
+        self.nesterovs_momentum = nesterovs_momentum
+        self.early_stopping = early_stopping
+        self.early_stopping_monitor = early_stopping_monitor
+        self.validation_fraction = validation_fraction
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.n_iter_no_change = n_iter_no_change
+        self.clip_norm = clip_norm
+        self.dtype = dtype
+        self.n_threads = n_threads
+
     # ------------------------------------------------------------------ setup
+    def _resolved_optimizer(self):
+        optimizer = resolve_optimizer(
+            self.optimizer, momentum=self.momentum,
+            nesterovs_momentum=self.nesterovs_momentum, beta_1=self.beta_1,
+            beta_2=self.beta_2, epsilon=self.epsilon)
+        optimizer._validate()
+        return optimizer
+
+    def _resolved_schedule(self):
+        if isinstance(self.schedule, str) and self.schedule == "invscaling":
+            return InverseScaling(power_t=self.power_t)
+        return resolve_schedule(self.schedule, self.max_iter, tol=self.tol)
+
     def _hidden_sizes(self):
         sizes = self.hidden_layer_sizes
         if not hasattr(sizes, "__iter__"):
@@ -179,8 +265,7 @@ class BaseMLP(BaseEstimator):
 
         layout = Layout([X.shape[1]] + self._hidden_sizes()
                         + [self._n_outputs_from(Y, spec)])
-        optimizer = resolve_optimizer(self.optimizer)
-        optimizer._validate()
+        optimizer = self._resolved_optimizer()
         n_threads = self._n_threads()
         l1_ratio = self._penalty_l1_ratio()
         clip = 0.0 if self.clip_norm is None else float(self.clip_norm)
@@ -214,9 +299,8 @@ class BaseMLP(BaseEstimator):
             self.out_activation_ = spec.out_activation
             self._optimizer_state = optimizer._init_state(layout.n_params, dtype)
             self._opt_steps = 0
-            self._schedule_runner = resolve_schedule(
-                self.schedule, self.max_iter, tol=self.tol).start(self.learning_rate_init,
-                                                    self.max_iter)
+            self._schedule_runner = self._resolved_schedule().start(
+                self.learning_rate_init, self.max_iter)
             self._no_improvement_count = 0
             self._best_params = None
             if continuing:
@@ -227,8 +311,9 @@ class BaseMLP(BaseEstimator):
                         self.validation_scores_, self.validation_loss_curve_ = [], []
         else:
             self._packed_params()
-            if self._optimizer_state.shape[1] != layout.n_params:
-                self._optimizer_state = optimizer._init_state(layout.n_params, dtype)
+            fresh = optimizer._init_state(layout.n_params, dtype)
+            if self._optimizer_state.shape != fresh.shape:  # optimizer was changed
+                self._optimizer_state, self._opt_steps = fresh, 0
 
         self._loss_spec = spec
         if self.early_stopping and not incremental:
@@ -267,13 +352,19 @@ class BaseMLP(BaseEstimator):
                 start = time.perf_counter()
                 lr = float(runner.lr)
                 order = rng.permutation(n).astype(np.intp) if self.shuffle else empty_idx
-                lrs = np.full(n_batches, lr)
-                obj_sum, w_sum, n_steps = _train.train_epoch(
-                    layout.sizes, layout.w_off, layout.b_off, params, grads,
-                    self._optimizer_state, X, Y, sw, order, batch_size, act,
-                    spec.kernel, spec.param, kind, hyper, lrs, self._opt_steps,
-                    float(self.alpha), l1_ratio, clip, n_threads)
-                self._opt_steps += n_steps
+                run = functools.partial(
+                    _train.train_epoch, layout.sizes, layout.w_off, layout.b_off,
+                    params, grads, self._optimizer_state)
+                rest = (batch_size, act, spec.kernel, spec.param, kind, hyper)
+                reg = (float(self.alpha), l1_ratio, clip, n_threads)
+                if self.verbose >= 2 and n_batches >= _PROGRESS_MIN_BATCHES:
+                    obj_sum, w_sum, n_steps = self._epoch_with_progress(
+                        run, rest, reg, X, Y, sw, order, lr, n_batches, batch_size)
+                else:
+                    obj_sum, w_sum, n_steps = run(
+                        X, Y, sw, order, *rest, np.full(n_batches, lr),
+                        self._opt_steps, *reg)
+                    self._opt_steps += n_steps
                 loss = obj_sum / w_sum if w_sum > 0 else np.nan
                 if (n_steps < n_batches and w_sum == 0) or not np.isfinite(loss) \
                         or not np.isfinite(params).all():
@@ -327,8 +418,37 @@ class BaseMLP(BaseEstimator):
                   f", loss = {getattr(self, 'loss_', float('nan')):.8f}"
                   + (" (converged)" if converged else ""))
 
+    def _epoch_with_progress(self, run, rest, reg, X, Y, sw, order, lr, n_batches,
+                             batch_size):
+        """One epoch as a few engine calls on batch boundaries, with a progress bar."""
+        n = X.shape[0]
+        pieces = np.array_split(np.arange(n_batches), _PROGRESS_PIECES)
+        totals = [0.0, 0.0, 0]
+        bar = _ProgressBar(n_batches, f"epoch {self.n_iter_ + 1}")
+        try:
+            for piece in pieces:
+                if len(piece) == 0:
+                    continue
+                lo, hi = piece[0] * batch_size, min((piece[-1] + 1) * batch_size, n)
+                if len(order):
+                    args = (X, Y, sw, order[lo:hi])
+                else:
+                    args = (X[lo:hi], Y[lo:hi], sw[lo:hi] if len(sw) else sw, order)
+                obj, w, steps = run(*args, *rest, np.full(len(piece), lr),
+                                    self._opt_steps, *reg)
+                self._opt_steps += steps
+                totals[0] += obj
+                totals[1] += w
+                totals[2] += steps
+                bar.update(len(piece))
+                if steps < len(piece):
+                    break
+        finally:
+            bar.close()
+        return tuple(totals)
+
     def _monitor(self):
-        return "score"
+        return self.early_stopping_monitor
 
     def _after_epoch(self, X_val, Y_val, sw_val, y_val, n_threads):
         """Early-stopping bookkeeping; returns the value a plateau schedule watches."""
@@ -437,6 +557,14 @@ class BaseMLP(BaseEstimator):
         return float(loss_gradient_py(self._loss_spec.kernel, raw, Y, sw,
                                       self._loss_spec.param, G))
 
+    def __getstate__(self):
+        # coefs_/intercepts_ are views of _params; pickling both would store the
+        # weights twice. _packed_params() rebuilds the flat buffer on first use.
+        state = super().__getstate__()
+        state.pop("_params", None)
+        state.pop("_best_params", None)
+        return state
+
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.target_tags.multi_output = True
@@ -484,6 +612,8 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         descent on every sample at once.
     learning_rate_init : float, default=1e-3
         Base learning rate.
+    power_t : float, default=0.5
+        Exponent of the 'invscaling' schedule: ``lr / (epoch + 1) ** power_t``.
     max_iter : int, default=200
         Maximum number of epochs.
     shuffle : bool, default=True
@@ -497,10 +627,20 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
     warm_start : bool, default=False
         Start from the current ``coefs_``/``intercepts_`` (which may be assigned
         by the user) with fresh optimizer state.
+    momentum : float, default=0.9
+        Momentum of the named optimizers 'sgd', 'momentum' and 'nesterov'.
+    nesterovs_momentum : bool, default=True
+        Whether 'sgd' uses Nesterov's momentum (as scikit-learn's 'sgd' solver).
     early_stopping : bool, default=False
-        Hold out ``validation_fraction`` of the data and stop when the
-        validation score stops improving; the best weights are restored.
+        Hold out ``validation_fraction`` of the data (stratified for
+        single-output classification) and stop when the monitored validation
+        metric stops improving; the best epoch's weights are restored.
+    early_stopping_monitor : {'loss', 'score'}, default='loss'
+        What early stopping watches: the validation loss, or the validation
+        score (accuracy / R^2, scikit-learn's choice).
     validation_fraction : float, default=0.1
+    beta_1, beta_2, epsilon : float, default=0.9, 0.999, 1e-8
+        Hyperparameters of the named optimizers 'adam' and 'adamw'.
     n_iter_no_change : int, default=10
         Epochs without improvement before stopping.
     class_weight : dict, 'balanced' or None, default=None
@@ -543,33 +683,25 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
     def __init__(self, hidden_layer_sizes=(100,), activation="relu", *,
                  loss="log_loss", optimizer="adam", schedule="constant", alpha=1e-4,
                  penalty="l2", l1_ratio=0.15, batch_size="auto",
-                 learning_rate_init=1e-3, max_iter=200, shuffle=True,
+                 learning_rate_init=1e-3, power_t=0.5, max_iter=200, shuffle=True,
                  random_state=None, tol=1e-4, verbose=False, warm_start=False,
-                 early_stopping=False, validation_fraction=0.1, n_iter_no_change=10,
-                 class_weight=None, clip_norm=None, dtype=np.float32, n_threads=None):
-        self.hidden_layer_sizes = hidden_layer_sizes
-        self.activation = activation
-        self.loss = loss
-        self.optimizer = optimizer
-        self.schedule = schedule
-        self.alpha = alpha
-        self.penalty = penalty
-        self.l1_ratio = l1_ratio
-        self.batch_size = batch_size
-        self.learning_rate_init = learning_rate_init
-        self.max_iter = max_iter
-        self.shuffle = shuffle
-        self.random_state = random_state
-        self.tol = tol
-        self.verbose = verbose
-        self.warm_start = warm_start
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.n_iter_no_change = n_iter_no_change
+                 momentum=0.9, nesterovs_momentum=True, early_stopping=False,
+                 early_stopping_monitor="loss", validation_fraction=0.1, beta_1=0.9,
+                 beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, class_weight=None,
+                 clip_norm=None, dtype=np.float32, n_threads=None):
+        super().__init__(
+            hidden_layer_sizes, activation, loss=loss, optimizer=optimizer,
+            schedule=schedule, alpha=alpha, penalty=penalty, l1_ratio=l1_ratio,
+            batch_size=batch_size, learning_rate_init=learning_rate_init,
+            power_t=power_t, max_iter=max_iter, shuffle=shuffle,
+            random_state=random_state, tol=tol, verbose=verbose,
+            warm_start=warm_start, momentum=momentum,
+            nesterovs_momentum=nesterovs_momentum, early_stopping=early_stopping,
+            early_stopping_monitor=early_stopping_monitor,
+            validation_fraction=validation_fraction, beta_1=beta_1, beta_2=beta_2,
+            epsilon=epsilon, n_iter_no_change=n_iter_no_change, clip_norm=clip_norm,
+            dtype=dtype, n_threads=n_threads)
         self.class_weight = class_weight
-        self.clip_norm = clip_norm
-        self.dtype = dtype
-        self.n_threads = n_threads
 
     def _encode_targets(self, y, first_call, classes, dtype):
         y_type = type_of_target(y, input_name="y")
@@ -579,7 +711,7 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
                 "(binary, multiclass or a multilabel indicator matrix); for "
                 "continuous targets use MLPRegressor.")
         if first_call:
-            labels = classes if classes is not None else unique_labels(y)
+            labels = unique_labels(classes) if classes is not None else unique_labels(y)
             if y_type == "multilabel-indicator":
                 labels = np.arange(y.shape[1])
             labels = np.asarray(labels)
@@ -644,6 +776,33 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         """
         return self._fit(X, y, sample_weight=sample_weight, incremental=False)
 
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y, sample_weight=None, classes=None):
+        """Train for one epoch over (X, y), keeping the optimizer state.
+
+        Parameters
+        ----------
+        X : {array-like} of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,) or (n_samples, n_classes)
+        sample_weight : array-like of shape (n_samples,), default=None
+        classes : array-like of shape (n_classes,), default=None
+            Every class that may appear in any call; required on the first call.
+
+        Returns
+        -------
+        self : MLPClassifier
+        """
+        if not hasattr(self, "_layout"):
+            if classes is None and type_of_target(y) != "multilabel-indicator":
+                raise ValueError("classes must be passed on the first call to "
+                                 "partial_fit.")
+        elif classes is not None and not np.array_equal(
+                np.sort(unique_labels(classes)), self.classes_):
+            raise ValueError(f"`classes={list(classes)}` is not the same as on the "
+                             f"first call to partial_fit: {list(self.classes_)}.")
+        return self._fit(X, y, sample_weight=sample_weight, incremental=True,
+                         classes=classes)
+
     def predict(self, X):
         """Predict class labels (or a multilabel indicator matrix) for X."""
         return self._labels_from_raw(self._validated_raw(X))
@@ -695,35 +854,27 @@ class MLPRegressor(RegressorMixin, BaseMLP):
     }
 
     def __init__(self, hidden_layer_sizes=(100,), activation="relu", *,
-                 loss="squared_error", optimizer="adam", schedule="constant",
-                 alpha=1e-4, penalty="l2", l1_ratio=0.15, batch_size="auto",
-                 learning_rate_init=1e-3, max_iter=200, shuffle=True,
+                 loss="squared_error", optimizer="adam", schedule="constant", alpha=1e-4,
+                 penalty="l2", l1_ratio=0.15, batch_size="auto",
+                 learning_rate_init=1e-3, power_t=0.5, max_iter=200, shuffle=True,
                  random_state=None, tol=1e-4, verbose=False, warm_start=False,
-                 early_stopping=False, validation_fraction=0.1, n_iter_no_change=10,
-                 huber_delta=1.0, clip_norm=None, dtype=np.float32, n_threads=None):
-        self.hidden_layer_sizes = hidden_layer_sizes
-        self.activation = activation
-        self.loss = loss
-        self.optimizer = optimizer
-        self.schedule = schedule
-        self.alpha = alpha
-        self.penalty = penalty
-        self.l1_ratio = l1_ratio
-        self.batch_size = batch_size
-        self.learning_rate_init = learning_rate_init
-        self.max_iter = max_iter
-        self.shuffle = shuffle
-        self.random_state = random_state
-        self.tol = tol
-        self.verbose = verbose
-        self.warm_start = warm_start
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.n_iter_no_change = n_iter_no_change
+                 momentum=0.9, nesterovs_momentum=True, early_stopping=False,
+                 early_stopping_monitor="loss", validation_fraction=0.1, beta_1=0.9,
+                 beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, huber_delta=1.0,
+                 clip_norm=None, dtype=np.float32, n_threads=None):
+        super().__init__(
+            hidden_layer_sizes, activation, loss=loss, optimizer=optimizer,
+            schedule=schedule, alpha=alpha, penalty=penalty, l1_ratio=l1_ratio,
+            batch_size=batch_size, learning_rate_init=learning_rate_init,
+            power_t=power_t, max_iter=max_iter, shuffle=shuffle,
+            random_state=random_state, tol=tol, verbose=verbose,
+            warm_start=warm_start, momentum=momentum,
+            nesterovs_momentum=nesterovs_momentum, early_stopping=early_stopping,
+            early_stopping_monitor=early_stopping_monitor,
+            validation_fraction=validation_fraction, beta_1=beta_1, beta_2=beta_2,
+            epsilon=epsilon, n_iter_no_change=n_iter_no_change, clip_norm=clip_norm,
+            dtype=dtype, n_threads=n_threads)
         self.huber_delta = huber_delta
-        self.clip_norm = clip_norm
-        self.dtype = dtype
-        self.n_threads = n_threads
 
     def _encode_targets(self, y, first_call, classes, dtype):
         y = np.asarray(y)
@@ -734,7 +885,6 @@ class MLPRegressor(RegressorMixin, BaseMLP):
         if not first_call and y.shape[1] != self.n_outputs_:
             raise ValueError(f"y has {y.shape[1]} outputs, but the model was fitted "
                              f"with {self.n_outputs_}")
-        self._y_ndim = getattr(self, "_y_ndim", None) if not first_call else None
         spec = _losses.regressor_loss(self.loss, self.huber_delta)
         return np.ascontiguousarray(y, dtype=dtype), spec
 
@@ -763,6 +913,22 @@ class MLPRegressor(RegressorMixin, BaseMLP):
         self : MLPRegressor
         """
         return self._fit(X, y, sample_weight=sample_weight, incremental=False)
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y, sample_weight=None):
+        """Train for one epoch over (X, y), keeping the optimizer state.
+
+        Parameters
+        ----------
+        X : {array-like} of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        self : MLPRegressor
+        """
+        return self._fit(X, y, sample_weight=sample_weight, incremental=True)
 
     def predict(self, X):
         """Predict using the multi-layer perceptron model."""

@@ -275,28 +275,52 @@ class AdamW(Adam):
                 self.weight_decay]
 
 
-_NAMED = {
-    "sgd": lambda: SGD(),
-    "momentum": lambda: SGD(momentum=0.9),
-    "nesterov": lambda: SGD(momentum=0.9, nesterov=True),
-    "adagrad": lambda: Adagrad(),
-    "rmsprop": lambda: RMSprop(),
-    "adam": lambda: Adam(),
-    "adamw": lambda: AdamW(),
-}
-OPTIMIZER_NAMES = tuple(_NAMED)
+OPTIMIZER_NAMES = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam",
+                   "adamw")
 
 
-def resolve_optimizer(optimizer):
-    """An Optimizer instance from an instance (returned as is) or a name."""
+def resolve_optimizer(optimizer, *, momentum=0.9, nesterovs_momentum=True,
+                      beta_1=0.9, beta_2=0.999, epsilon=1e-8):
+    """An Optimizer from an instance (returned as is) or a name.
+
+    Names take their hyperparameters from the keyword arguments, which are
+    scikit-learn's MLP parameters with its defaults, so that ``'sgd'`` means
+    what scikit-learn's ``solver='sgd'`` means (momentum 0.9, Nesterov):
+
+    ============  ==================================================
+    name          optimizer
+    ============  ==================================================
+    'sgd'         ``SGD(momentum, nesterov=nesterovs_momentum)``
+    'momentum'    ``SGD(momentum)`` (heavy ball)
+    'nesterov'    ``SGD(momentum, nesterov=True)``
+    'adagrad'     ``Adagrad()``
+    'rmsprop'     ``RMSprop()``
+    'adam'        ``Adam(beta_1, beta_2, epsilon)``
+    'adamw'       ``AdamW(beta_1, beta_2, epsilon)``
+    ============  ==================================================
+
+    Plain SGD without momentum is ``SGD()`` or ``'sgd'`` with ``momentum=0``.
+    """
     if isinstance(optimizer, Optimizer):
         return optimizer
-    if isinstance(optimizer, str):
-        if optimizer not in _NAMED:
-            raise ValueError(
-                f"optimizer must be one of {list(OPTIMIZER_NAMES)} or an Optimizer "
-                f"instance, got {optimizer!r}")
-        return _NAMED[optimizer]()
-    raise TypeError(
-        f"optimizer must be a name in {list(OPTIMIZER_NAMES)} or an Optimizer "
-        f"instance, got {type(optimizer).__name__}")
+    if not isinstance(optimizer, str):
+        raise TypeError(
+            f"optimizer must be a name in {list(OPTIMIZER_NAMES)} or an Optimizer "
+            f"instance, got {type(optimizer).__name__}")
+    if optimizer == "sgd":
+        return SGD(momentum=momentum, nesterov=bool(nesterovs_momentum) and momentum > 0)
+    if optimizer == "momentum":
+        return SGD(momentum=momentum)
+    if optimizer == "nesterov":
+        return SGD(momentum=momentum, nesterov=True)
+    if optimizer == "adagrad":
+        return Adagrad()
+    if optimizer == "rmsprop":
+        return RMSprop()
+    if optimizer == "adam":
+        return Adam(beta_1=beta_1, beta_2=beta_2, epsilon=epsilon)
+    if optimizer == "adamw":
+        return AdamW(beta_1=beta_1, beta_2=beta_2, epsilon=epsilon)
+    raise ValueError(
+        f"optimizer must be one of {list(OPTIMIZER_NAMES)} or an Optimizer "
+        f"instance, got {optimizer!r}")

@@ -13,6 +13,7 @@ from fastfit._engine._losses import LOSS_KINDS, loss_gradient_py
 from fastfit._engine._network import ACTIVATIONS
 from fastfit._engine._train import objective_gradient
 from fastfit._layout import Layout
+from fastfit.optimizers import SGD
 
 DTYPES = [np.float32, np.float64]
 LOSSES = list(LOSS_KINDS)
@@ -199,7 +200,7 @@ def test_one_full_batch_sgd_step_matches_numpy_backprop(dtype, estimator, loss):
         k, y_ref = 1, y.reshape(-1, 1)
     coefs = [rng.uniform(-0.5, 0.5, (d, h)), rng.uniform(-0.5, 0.5, (h, k))]
     intercepts = [rng.uniform(-0.5, 0.5, h), rng.uniform(-0.5, 0.5, k)]
-    est = estimator(hidden_layer_sizes=(h,), activation="tanh", optimizer="sgd",
+    est = estimator(hidden_layer_sizes=(h,), activation="tanh", optimizer=SGD(),
                     batch_size="full", shuffle=False, learning_rate_init=0.3,
                     alpha=0.05, max_iter=1, warm_start=True, dtype=dtype)
     est.coefs_ = [c.copy() for c in coefs]

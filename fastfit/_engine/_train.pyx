@@ -101,7 +101,8 @@ def train_epoch(const Py_ssize_t[::1] sizes, const Py_ssize_t[::1] w_off,
     X, Y : inputs (n, sizes[0]) and encoded targets: (n, 1) class indices for
         softmax cross-entropy, else (n, sizes[-1]).
     sample_weight : (n,) or empty for unit weights.
-    order : visiting order of the rows (n,), or empty for 0..n-1.
+    order : rows to visit, in order (any subset of X's rows, e.g. a
+        permutation), or empty for every row in turn.
     batch_size : rows per step (the last batch may be smaller).
     lrs : learning rate of each step, length ceil(n / batch_size).
     t0 : optimizer steps taken before this epoch.
@@ -116,10 +117,11 @@ def train_epoch(const Py_ssize_t[::1] sizes, const Py_ssize_t[::1] w_off,
     n_steps : steps taken; fewer than planned when the objective stopped
         being finite (that step is not applied).
     """
-    cdef Py_ssize_t n = X.shape[0], n_in = X.shape[1], ky = Y.shape[1]
+    cdef bint gather = order.shape[0] > 0, weighted = sample_weight.shape[0] > 0
+    cdef Py_ssize_t n = order.shape[0] if gather else X.shape[0]
+    cdef Py_ssize_t n_in = X.shape[1], ky = Y.shape[1]
     cdef Py_ssize_t n_params = params.shape[0], n_weights = b_off[0]
     cdef Py_ssize_t n_batches = (n + batch_size - 1) // batch_size
-    cdef bint gather = order.shape[0] > 0, weighted = sample_weight.shape[0] > 0
     cdef Net net
     net.n_layers = sizes.shape[0] - 1
     net.sizes = &sizes[0]
