@@ -1,6 +1,17 @@
 """fastfit: fast CPU training of dense neural networks behind scikit-learn estimators."""
 
-from fastfit._mlp import MLPClassifier, MLPRegressor
+import os
+
+# libgomp's idle threads spin for up to 300,000 `pause` loops (milliseconds on
+# recent x86 cores) after every parallel region before they sleep. On a busy
+# machine that spinning takes the core from the thread doing the work and an
+# epoch can run ten times slower. A short spin still bridges the microsecond
+# gaps between the engine's parallel regions. libgomp reads this once, when the
+# engine first loads it, so it is set before the engine is imported; a value the
+# user set is kept.
+os.environ.setdefault("GOMP_SPINCOUNT", "2000")
+
+from fastfit._mlp import MLPClassifier, MLPRegressor  # noqa: E402
 
 __version__ = "0.1.0"
 __all__ = ["MLPClassifier", "MLPRegressor", "__version__"]

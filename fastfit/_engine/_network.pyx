@@ -10,10 +10,13 @@ single index boundary for the optimizer kernels.
 Threads
 -------
 BLAS runs single-threaded (the estimator pins it with threadpoolctl) and the
-engine splits each gemm by output columns over OpenMP threads. Each thread then
-applies the bias + activation (forward) or the activation derivative and bias
-sums (backward) to the block it just computed, while it is in cache. Column
-blocks need no reduction, so results do not depend on timing.
+engine splits each gemm into column blocks of the output, handed to OpenMP
+threads dynamically. Each thread then applies the bias + activation (forward)
+or the activation derivative and bias sums (backward) to the block it just
+computed, while it is in cache. The blocks depend on the matrix shapes only,
+never on the thread count, and need no reduction: results are bit-identical
+whatever the number of threads, and a thread that the OS deschedules delays
+one small block, not the whole product.
 """
 
 from cython cimport floating
@@ -26,21 +29,30 @@ from fastfit._engine._blas cimport gemm
 ACTIVATIONS = {"identity": IDENTITY, "logistic": LOGISTIC, "tanh": TANH,
                "relu": RELU}
 
-# Below this many multiply-adds a gemm is not split: a parallel region costs
-# microseconds, comparable to a small gemm.
-cdef Py_ssize_t PARALLEL_GEMM_MIN_WORK = 1 << 22
-# Column blocks start on multiples of this (one AVX-512 register of floats).
+# A column block holds at least this many multiply-adds (tens of microseconds
+# of gemm), so scheduling a block costs little next to computing it; smaller
+# products stay whole and run on the calling thread.
+cdef Py_ssize_t BLOCK_MIN_WORK = 1 << 20
+# Column blocks are at least this wide, and start on multiples of BLOCK_ALIGN
+# (one AVX-512 register of floats).
+cdef Py_ssize_t BLOCK_MIN_WIDTH = 32
 cdef Py_ssize_t BLOCK_ALIGN = 16
+cdef int MAX_BLOCKS = 16
 
 
 cdef int column_blocks(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
                        int n_threads) noexcept nogil:
-    """Number of column blocks to split an (m, n, k) gemm into."""
-    if n_threads <= 1 or m * n * k < PARALLEL_GEMM_MIN_WORK or n < 2 * BLOCK_ALIGN:
+    """Number of column blocks of an (m, n, k) gemm: a function of its shape only.
+
+    ``n_threads`` only decides whether the blocks run in parallel; keeping the
+    blocking independent of it keeps results independent of it.
+    """
+    cdef Py_ssize_t by_work = (m * n * k) // BLOCK_MIN_WORK
+    cdef Py_ssize_t by_width = n // BLOCK_MIN_WIDTH
+    cdef Py_ssize_t nb = min(by_work, by_width)
+    if nb < 1:
         return 1
-    if n_threads > n // BLOCK_ALIGN:
-        return <int> (n // BLOCK_ALIGN)
-    return n_threads
+    return <int> min(nb, <Py_ssize_t> MAX_BLOCKS)
 
 
 cdef inline Py_ssize_t _block_width(Py_ssize_t n, int n_blocks) noexcept nogil:
@@ -67,12 +79,15 @@ cdef void dense_forward(int activation, const floating* A, const floating* W,
     IN: A (m, fan_in), W (fan_in, fan_out), b (fan_out). OUT: Z (m, fan_out).
     """
     cdef int n_blocks = column_blocks(m, fan_out, fan_in, n_threads)
-    cdef Py_ssize_t width, t, j0, j1
-    if n_blocks == 1:
-        _forward_block(activation, A, W, b, Z, m, fan_in, fan_out, 0, fan_out)
+    cdef Py_ssize_t width = _block_width(fan_out, n_blocks), t, j0, j1
+    if n_blocks == 1 or n_threads <= 1:
+        for t in range(n_blocks):
+            j0 = t * width
+            _forward_block(activation, A, W, b, Z, m, fan_in, fan_out, j0,
+                           min(j0 + width, <Py_ssize_t> fan_out))
         return
-    width = _block_width(fan_out, n_blocks)
-    for t in prange(n_blocks, schedule='static', num_threads=n_blocks):
+    for t in prange(n_blocks, schedule='dynamic', chunksize=1,
+                    num_threads=min(n_threads, n_blocks)):
         j0 = t * width
         j1 = min(j0 + width, <Py_ssize_t> fan_out)
         _forward_block(activation, A, W, b, Z, m, fan_in, fan_out, j0, j1)
@@ -121,24 +136,30 @@ cdef void dense_backward(int prev_activation, const floating* A_prev,
     pre-activation (f = prev_activation).
     """
     cdef int n_blocks = column_blocks(fan_in, fan_out, m, n_threads)
-    cdef Py_ssize_t width, t, j0, j1
-    if n_blocks == 1:
-        _weight_grad_block(A_prev, D, dW, db, m, fan_in, fan_out, 0, fan_out)
+    cdef Py_ssize_t width = _block_width(fan_out, n_blocks), t, j0, j1
+    if n_blocks == 1 or n_threads <= 1:
+        for t in range(n_blocks):
+            j0 = t * width
+            _weight_grad_block(A_prev, D, dW, db, m, fan_in, fan_out, j0,
+                               min(j0 + width, <Py_ssize_t> fan_out))
     else:
-        width = _block_width(fan_out, n_blocks)
-        for t in prange(n_blocks, schedule='static', num_threads=n_blocks):
+        for t in prange(n_blocks, schedule='dynamic', chunksize=1,
+                        num_threads=min(n_threads, n_blocks)):
             j0 = t * width
             j1 = min(j0 + width, <Py_ssize_t> fan_out)
             _weight_grad_block(A_prev, D, dW, db, m, fan_in, fan_out, j0, j1)
     if D_prev == NULL:
         return
     n_blocks = column_blocks(m, fan_in, fan_out, n_threads)
-    if n_blocks == 1:
-        _input_grad_block(prev_activation, A_prev, W, D, D_prev, m, fan_in,
-                          fan_out, 0, fan_in)
+    width = _block_width(fan_in, n_blocks)
+    if n_blocks == 1 or n_threads <= 1:
+        for t in range(n_blocks):
+            j0 = t * width
+            _input_grad_block(prev_activation, A_prev, W, D, D_prev, m, fan_in,
+                              fan_out, j0, min(j0 + width, <Py_ssize_t> fan_in))
     else:
-        width = _block_width(fan_in, n_blocks)
-        for t in prange(n_blocks, schedule='static', num_threads=n_blocks):
+        for t in prange(n_blocks, schedule='dynamic', chunksize=1,
+                        num_threads=min(n_threads, n_blocks)):
             j0 = t * width
             j1 = min(j0 + width, <Py_ssize_t> fan_in)
             _input_grad_block(prev_activation, A_prev, W, D, D_prev, m,

@@ -4,8 +4,9 @@ One call updates every parameter of the network in one pass over memory. The
 coupled penalty (``l2 * w + l1 * sign(w)``, weights only: ``params[:n_weights]``)
 is folded into the gradient in the same pass, which also returns the penalty's
 value ``l2/2 * ||w||^2 + l1 * ||w||_1`` measured before the update. Large buffers
-are split into contiguous blocks over OpenMP threads; the per-block partial sums
-are added in block order, so the result does not depend on timing.
+are split into contiguous blocks (a function of the buffer's length only) over
+OpenMP threads; the per-block partial sums are added in block order, so the
+result depends neither on timing nor on the number of threads.
 
 Every rule is PyTorch's ``torch.optim`` single-tensor update (maximize=False),
 with ``g`` the effective gradient ``gscale * (grad + l2 * w + l1 * sign(w))``
@@ -34,17 +35,28 @@ AdamW
 
 from cython cimport floating
 from cython.parallel cimport prange
-from libc.math cimport sqrt, pow
+from libc.math cimport pow, sqrt, sqrtf
+
+from fastfit._engine._blas cimport asum, dot
 
 OPTIMIZER_KINDS = {"sgd": SGD, "adagrad": ADAGRAD, "rmsprop": RMSPROP,
                    "adam": ADAM, "adamw": ADAMW}
 # Number of state buffers (each of the parameters' length) per rule.
 STATE_BUFFERS = {SGD: 1, ADAGRAD: 1, RMSPROP: 3, ADAM: 3, ADAMW: 3}
 
-# Below this many parameters one thread does the whole pass.
-cdef Py_ssize_t PARALLEL_MIN_PARAMS = 1 << 15
+# The pass is cut into blocks of at least this many parameters, at most
+# MAX_BLOCKS of them: the blocking depends on n only, so the penalty's partial
+# sums (added in block order) do not depend on the thread count.
+cdef Py_ssize_t BLOCK_MIN_PARAMS = 1 << 14
 cdef enum:
     MAX_BLOCKS = 64
+
+
+cdef inline floating _sqrt(floating x) noexcept nogil:
+    if floating is float:
+        return sqrtf(x)
+    else:
+        return sqrt(x)
 
 
 cdef inline floating _sign(floating w) noexcept nogil:
@@ -74,11 +86,11 @@ cdef inline double _update_range(int kind, floating* p, const floating* grad,
     cdef floating mu, damp_c, rho, rho_c, eps, b1_c, b2, b2_c, step_size, bc2_sqrt, shrink
     cdef bint nesterov, centered, amsgrad
 
-    if l2 != 0.0 or l1 != 0.0:
-        for i in range(lo, hi):
-            w = p[i]
-            penalty_l2 += w * w
-            penalty_l1 += w if w > 0 else -w
+    # BLAS reductions: vectorised, unlike a scalar sum gcc may not reorder
+    if l2 != 0.0:
+        penalty_l2 = dot(<int> (hi - lo), p + lo, p + lo)
+    if l1 != 0.0:
+        penalty_l1 = asum(<int> (hi - lo), p + lo)
 
     if kind == SGD:
         mu = <floating> hyper[0]
@@ -102,7 +114,7 @@ cdef inline double _update_range(int kind, floating* p, const floating* grad,
             g = (grad[i] + f_l2 * w + f_l1 * _sign(w)) * f_gscale
             a = s0[i] + g * g
             s0[i] = a
-            p[i] = w - f_lr * g / (sqrt(a) + eps)
+            p[i] = w - f_lr * g / (_sqrt(a) + eps)
     elif kind == RMSPROP:
         rho = <floating> hyper[0]
         rho_c = <floating> (1.0 - hyper[0])
@@ -117,9 +129,9 @@ cdef inline double _update_range(int kind, floating* p, const floating* grad,
             if centered:
                 m = rho * s1[i] + rho_c * g
                 s1[i] = m
-                a = sqrt(v - m * m) + eps
+                a = _sqrt(v - m * m) + eps
             else:
-                a = sqrt(v) + eps
+                a = _sqrt(v) + eps
             if mu > 0:
                 b = mu * s2[i] + g / a
                 s2[i] = b
@@ -148,7 +160,7 @@ cdef inline double _update_range(int kind, floating* p, const floating* grad,
                 if s2[i] > v:
                     vhat = s2[i]
                 s2[i] = vhat
-            denom = sqrt(vhat) / bc2_sqrt + eps
+            denom = _sqrt(vhat) / bc2_sqrt + eps
             p[i] = w - step_size * (m / denom)
     return 0.5 * l2 * penalty_l2 + l1 * penalty_l1
 
@@ -170,10 +182,13 @@ cdef inline double _update_block(int kind, floating* params, const floating* gra
     return penalty
 
 
-cdef inline int _n_blocks(Py_ssize_t n, int n_threads) noexcept nogil:
-    if n_threads <= 1 or n < PARALLEL_MIN_PARAMS:
-        return 1
-    return min(n_threads, MAX_BLOCKS)
+cdef inline int _n_blocks(Py_ssize_t n) noexcept nogil:
+    return <int> max(1, min(n // BLOCK_MIN_PARAMS, <Py_ssize_t> MAX_BLOCKS))
+
+
+cdef inline Py_ssize_t _block_width(Py_ssize_t n, int n_blocks) noexcept nogil:
+    cdef Py_ssize_t w = (n + n_blocks - 1) // n_blocks
+    return ((w + 15) // 16) * 16
 
 
 cdef double optimizer_step(int kind, floating* params, const floating* grads,
@@ -187,19 +202,23 @@ cdef double optimizer_step(int kind, floating* params, const floating* grads,
     l2 / l1 (coupled penalty coefficients), gscale (gradient clipping factor).
     INOUT: params (n), state (n_state * n, one buffer after another).
     """
-    cdef int n_blocks = _n_blocks(n, n_threads), blk
-    cdef Py_ssize_t width = (n + n_blocks - 1) // n_blocks, lo, hi
+    cdef int n_blocks = _n_blocks(n), blk
+    cdef Py_ssize_t width = _block_width(n, n_blocks), lo, hi
     cdef double partial[MAX_BLOCKS]
     cdef double penalty = 0.0
-    if n_blocks == 1:
-        return _update_block(kind, params, grads, state, n, n_weights, 0, n,
-                             hyper, lr, t, l2, l1, gscale)
-    width = ((width + 15) // 16) * 16
-    for blk in prange(n_blocks, schedule='static', num_threads=n_blocks):
-        lo = min(blk * width, n)
-        hi = min(lo + width, n)
-        partial[blk] = _update_block(kind, params, grads, state, n, n_weights,
-                                     lo, hi, hyper, lr, t, l2, l1, gscale)
+    if n_blocks == 1 or n_threads <= 1:
+        for blk in range(n_blocks):
+            lo = min(blk * width, n)
+            partial[blk] = _update_block(kind, params, grads, state, n, n_weights,
+                                         lo, min(lo + width, n), hyper, lr, t,
+                                         l2, l1, gscale)
+    else:
+        for blk in prange(n_blocks, schedule='dynamic', chunksize=1,
+                          num_threads=min(n_threads, n_blocks)):
+            lo = min(blk * width, n)
+            hi = min(lo + width, n)
+            partial[blk] = _update_block(kind, params, grads, state, n, n_weights,
+                                         lo, hi, hyper, lr, t, l2, l1, gscale)
     for blk in range(n_blocks):
         penalty += partial[blk]
     return penalty
@@ -220,11 +239,12 @@ cdef double gradient_norm_sq(const floating* params, const floating* grads,
                              Py_ssize_t n, Py_ssize_t n_weights, double l2,
                              double l1, int n_threads) noexcept nogil:
     """Squared global norm of the effective gradient (penalty included)."""
-    cdef int n_blocks = _n_blocks(n, n_threads), blk
-    cdef Py_ssize_t width = (n + n_blocks - 1) // n_blocks, lo, hi, mid
+    cdef int n_blocks = _n_blocks(n), blk
+    cdef Py_ssize_t width = _block_width(n, n_blocks), lo, hi, mid
     cdef double partial[MAX_BLOCKS]
     cdef double total = 0.0
-    for blk in prange(n_blocks, schedule='static', num_threads=n_blocks):
+    for blk in prange(n_blocks, schedule='dynamic', chunksize=1,
+                      num_threads=max(1, min(n_threads, n_blocks))):
         lo = min(blk * width, n)
         hi = min(lo + width, n)
         mid = min(max(lo, n_weights), hi)
