@@ -12,6 +12,7 @@ import os
 os.environ.setdefault("GOMP_SPINCOUNT", "2000")
 
 from fastfit._mlp import MLPClassifier, MLPRegressor  # noqa: E402
+from fastfit._plotting import plot_learning_curve  # noqa: E402
 
 __version__ = "0.1.0"
-__all__ = ["MLPClassifier", "MLPRegressor", "__version__"]
+__all__ = ["MLPClassifier", "MLPRegressor", "plot_learning_curve", "__version__"]

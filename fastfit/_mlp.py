@@ -33,6 +33,8 @@ _ACTIVATIONS = tuple(_network.ACTIVATIONS)
 # Rows per chunk of the prediction forward pass: bounded memory for any n.
 _PREDICT_CHUNK_ELEMENTS = 1 << 20
 _controller = None
+# schedule='adaptive' stops training once the rate falls to this (scikit-learn's rule)
+_ADAPTIVE_MIN_LR = 1e-6
 # verbose=2 shows a bar within epochs of at least this many batches, updated
 # after each of _PROGRESS_PIECES engine calls.
 _PROGRESS_MIN_BATCHES = 50
@@ -120,7 +122,7 @@ class BaseMLP(BaseEstimator):
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left"),
                              Options(Real, {np.inf})],
         "clip_norm": [None, Interval(Real, 0, None, closed="neither")],
-        "dtype": [Options(object, {np.float32, np.float64, "float32", "float64"})],
+        "dtype": "no_validation",  # any spelling of float32/float64: see _dtype()
         "n_threads": [None, Interval(Integral, None, None, closed="neither")],
     }
 
@@ -188,7 +190,14 @@ class BaseMLP(BaseEstimator):
         return [int(s) for s in sizes]
 
     def _dtype(self):
-        return np.dtype(self.dtype).type
+        try:
+            dtype = np.dtype(self.dtype)
+        except TypeError:
+            dtype = None
+        if dtype not in (np.float32, np.float64):
+            raise ValueError(
+                f"dtype must be np.float32 or np.float64, got {self.dtype!r}")
+        return dtype.type
 
     def _n_threads(self):
         if self.n_threads == 0:
@@ -389,6 +398,11 @@ class BaseMLP(BaseEstimator):
                 if incremental:
                     break
                 if self._no_improvement_count > self.n_iter_no_change:
+                    if self.schedule == "adaptive" and runner.lr > _ADAPTIVE_MIN_LR:
+                        # scikit-learn's 'adaptive': keep going while the
+                        # plateau schedule can still lower the rate
+                        self._no_improvement_count = 0
+                        continue
                     if self.early_stopping:
                         msg = ("Validation %s did not improve more than tol=%f for %d "
                                "consecutive epochs." % (
@@ -452,7 +466,7 @@ class BaseMLP(BaseEstimator):
 
     def _after_epoch(self, X_val, Y_val, sw_val, y_val, n_threads):
         """Early-stopping bookkeeping; returns the value a plateau schedule watches."""
-        if self.early_stopping:
+        if self.early_stopping and X_val is not None:
             raw = self._raw_output(X_val, n_threads)
             val_loss = self._loss_value(raw, Y_val, sw_val)
             score = self._score_raw(raw, y_val, sw_val)
@@ -493,13 +507,18 @@ class BaseMLP(BaseEstimator):
         elif is_classifier(self) and Y.shape[1] == 1:
             stratify = Y[:, 0]
         idx = np.arange(X.shape[0])
+        n_val = int(np.ceil(self.validation_fraction * X.shape[0]))
+        n_classes = len(np.unique(stratify)) if stratify is not None else 1
+        if n_val < max(2, n_classes) or X.shape[0] - n_val < max(1, n_classes):
+            raise ValueError(
+                f"The validation split is too small: validation_fraction="
+                f"{self.validation_fraction} of {X.shape[0]} samples gives {n_val} "
+                f"validation samples{' for %d classes' % n_classes if n_classes > 1 else ''}"
+                ". Increase validation_fraction or the number of samples, or set "
+                "early_stopping=False.")
         idx_train, idx_val = train_test_split(
             idx, random_state=self._random_state,
             test_size=self.validation_fraction, stratify=stratify)
-        if len(idx_val) < 2 or len(idx_train) < 1:
-            raise ValueError(
-                "The validation split is too small: increase validation_fraction or "
-                "the number of samples, or set early_stopping=False.")
         idx_train.sort()
         idx_val.sort()
         sw_train = sw_val = None
@@ -792,6 +811,12 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         -------
         self : MLPClassifier
         """
+        if self.class_weight == "balanced":
+            raise ValueError(
+                "class_weight='balanced' is not supported by partial_fit: the class "
+                "frequencies of one chunk are not those of the data. Pass a dict "
+                "computed with sklearn.utils.class_weight.compute_class_weight over "
+                "all the data instead.")
         if not hasattr(self, "_layout"):
             if classes is None and type_of_target(y) != "multilabel-indicator":
                 raise ValueError("classes must be passed on the first call to "
