@@ -29,23 +29,20 @@ def demo(args):
           f"{X.shape[1]} features, 10 classes; MLP 64-100-10 relu, Adam, "
           f"batch 200, up to {args.epochs} epochs\n")
 
+    def timed_fit(est):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            start = time.perf_counter()
+            est.fit(X_train, y_train)
+            return time.perf_counter() - start, est.score(X_test, y_test)
+
     print("fastfit.MLPClassifier (float32)")
     ff = MLPClassifier(**settings, optimizer="adam", dtype=np.float32, verbose=True)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        start = time.perf_counter()
-        ff.fit(X_train, y_train)
-        ff_time = time.perf_counter() - start
-    ff_acc = ff.score(X_test, y_test)
+    ff_time, ff_acc = timed_fit(ff)
 
     print("\nsklearn.neural_network.MLPClassifier (float64)")
     sk = SkMLP(**settings, solver="adam")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        start = time.perf_counter()
-        sk.fit(X_train, y_train)
-        sk_time = time.perf_counter() - start
-    sk_acc = sk.score(X_test, y_test)
+    sk_time, sk_acc = timed_fit(sk)
 
     print()
     print(f"{'':<14}{'test accuracy':>15}{'epochs':>8}{'fit time':>11}")

@@ -30,6 +30,21 @@ cdef struct Net:
     int n_threads
 
 
+cdef Net _net(const Py_ssize_t[::1] sizes, const Py_ssize_t[::1] w_off,
+              const Py_ssize_t[::1] b_off, int activation, int loss,
+              double loss_param, int n_threads):
+    cdef Net net
+    net.n_layers = sizes.shape[0] - 1
+    net.sizes = &sizes[0]
+    net.w_off = &w_off[0]
+    net.b_off = &b_off[0]
+    net.activation = activation
+    net.loss = loss
+    net.loss_param = loss_param
+    net.n_threads = n_threads
+    return net
+
+
 cdef double _backprop(Net* net, const floating* params, floating* grads,
                       const floating* Xb, const floating* Yb,
                       const floating* swb, double sw_sum, int m,
@@ -122,15 +137,8 @@ def train_epoch(const Py_ssize_t[::1] sizes, const Py_ssize_t[::1] w_off,
     cdef Py_ssize_t n_in = X.shape[1], ky = Y.shape[1]
     cdef Py_ssize_t n_params = params.shape[0], n_weights = b_off[0]
     cdef Py_ssize_t n_batches = (n + batch_size - 1) // batch_size
-    cdef Net net
-    net.n_layers = sizes.shape[0] - 1
-    net.sizes = &sizes[0]
-    net.w_off = &w_off[0]
-    net.b_off = &b_off[0]
-    net.activation = activation
-    net.loss = loss
-    net.loss_param = loss_param
-    net.n_threads = n_threads
+    cdef Net net = _net(sizes, w_off, b_off, activation, loss, loss_param,
+                        n_threads)
 
     cdef Py_ssize_t rows = min(batch_size, n)
     bufs = _Buffers(sizes, rows, np.float32 if floating is float else np.float64)
@@ -213,15 +221,8 @@ def objective_gradient(const Py_ssize_t[::1] sizes, const Py_ssize_t[::1] w_off,
     cdef Py_ssize_t n = X.shape[0], i, n_weights = b_off[0]
     cdef bint weighted = sample_weight.shape[0] > 0
     cdef double sw_sum = n, data_loss, penalty = 0.0, l2, l1
-    cdef Net net
-    net.n_layers = sizes.shape[0] - 1
-    net.sizes = &sizes[0]
-    net.w_off = &w_off[0]
-    net.b_off = &b_off[0]
-    net.activation = activation
-    net.loss = loss
-    net.loss_param = loss_param
-    net.n_threads = n_threads
+    cdef Net net = _net(sizes, w_off, b_off, activation, loss, loss_param,
+                        n_threads)
     bufs = _Buffers(sizes, n, np.float32 if floating is float else np.float64)
     cdef _Buffers b = bufs
     if weighted:
