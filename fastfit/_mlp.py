@@ -5,12 +5,16 @@ progress); the compiled engine runs every mini-batch of the epoch in one call
 with the GIL released.
 """
 
+import ctypes
 import functools
+import os
+import threading
 import time
 import warnings
 from numbers import Integral, Real
 
 import numpy as np
+import scipy
 from sklearn.base import (BaseEstimator, ClassifierMixin, RegressorMixin,
                           _fit_context, is_classifier)
 from sklearn.exceptions import ConvergenceWarning
@@ -32,7 +36,10 @@ from fastfit.schedules import SCHEDULE_NAMES, InverseScaling, resolve_schedule
 _ACTIVATIONS = tuple(_network.ACTIVATIONS)
 # Rows per chunk of the prediction forward pass: bounded memory for any n.
 _PREDICT_CHUNK_ELEMENTS = 1 << 20
-_controller = None
+# exp() of the 'poisson' output overflows float64 above this
+_MAX_EXP_ARG = 709.0
+# rows of X forward-checked after each epoch when there is no validation set
+_DIVERGENCE_PROBE_ROWS = 256
 # schedule='adaptive' stops training once the rate falls to this (scikit-learn's rule)
 _ADAPTIVE_MIN_LR = 1e-6
 # verbose=2 shows a bar within epochs of at least this many batches, updated
@@ -67,12 +74,73 @@ class _ProgressBar:
             print("\r", end="", flush=True)
 
 
-def _blas_single_threaded():
-    """Context pinning BLAS to one thread: the engine parallelises with OpenMP."""
-    global _controller
-    if _controller is None:
-        _controller = ThreadpoolController()
-    return _controller.limit(limits=1, user_api="blas")
+class _SingleThreadedBlas:
+    """While any fit or predict runs, in any thread, the engine's BLAS uses one thread.
+
+    The engine parallelises with its own OpenMP threads; BLAS threads on top would
+    fight them for the cores and change the rounding. The setting is process-wide,
+    so overlapping fits in Python threads share it: the first user pins, the last
+    one restores, and the pin is re-applied every epoch in case other code changed
+    it meanwhile. Only SciPy's BLAS (what the engine calls through
+    ``scipy.linalg.cython_blas``) is touched.
+
+    With SciPy's OpenBLAS (pthreads), ``openblas_set_num_threads`` (what
+    threadpoolctl calls) has no effect when called from a thread other than the
+    main one; ``openblas_set_num_threads_local`` (OpenBLAS >= 0.3.27) does, from
+    any thread, so it is used when present.
+    """
+
+    _lock = threading.Lock()
+    _users = 0
+    _saved = ()
+    _setters = None  # one (get, set) pair per engine BLAS library
+
+    @classmethod
+    def _setup(cls):
+        if cls._setters is not None:
+            return
+        blas = [lc for lc in ThreadpoolController().lib_controllers
+                if lc.user_api == "blas"]
+        scipy_libs = os.path.join(os.path.dirname(os.path.dirname(scipy.__file__)),
+                                  "scipy.libs")
+        own = [lc for lc in blas
+               if os.path.dirname(os.path.abspath(lc.filepath)) == scipy_libs]
+        setters = []
+        for lc in own or blas:
+            try:
+                fn = ctypes.CDLL(lc.filepath).openblas_set_num_threads_local
+                fn.argtypes, fn.restype = [ctypes.c_int], ctypes.c_int
+                setters.append((lc.get_num_threads, fn))
+            except (OSError, AttributeError):
+                setters.append((lc.get_num_threads, lc.set_num_threads))
+        cls._setters = setters
+
+    @classmethod
+    def pin(cls):
+        """(Re-)apply the one-thread setting."""
+        cls._setup()
+        for _, set_threads in cls._setters:
+            set_threads(1)
+
+    def __enter__(self):
+        cls = type(self)
+        cls._setup()
+        with cls._lock:
+            if cls._users == 0:
+                cls._saved = [get() for get, _ in cls._setters]
+            cls._users += 1
+            cls.pin()
+        return self
+
+    def __exit__(self, *exc):
+        cls = type(self)
+        with cls._lock:
+            cls._users -= 1
+            if cls._users == 0:
+                for (_, set_threads), n in zip(cls._setters, cls._saved):
+                    set_threads(n)
+                cls._saved = ()
+        return False
 
 
 def _effective_n_threads(n_threads):
@@ -248,11 +316,11 @@ class BaseMLP(BaseEstimator):
         if params is not None and layout.is_view(params, self.coefs_, self.intercepts_):
             return params
         for l, (c, b) in enumerate(zip(self.coefs_, self.intercepts_)):
-            shape_c = (layout.sizes[l], layout.sizes[l + 1])
-            if np.shape(c) != shape_c or np.shape(b) != (layout.sizes[l + 1],):
+            shape_c = (int(layout.sizes[l]), int(layout.sizes[l + 1]))
+            if np.shape(c) != shape_c or np.shape(b) != shape_c[1:]:
                 raise ValueError(
                     f"coefs_[{l}] / intercepts_[{l}] must have shapes {shape_c} "
-                    f"and {(layout.sizes[l + 1],)}, got {np.shape(c)} and {np.shape(b)}")
+                    f"and {shape_c[1:]}, got {np.shape(c)} and {np.shape(b)}")
         params = layout.pack(self.coefs_, self.intercepts_, self._fit_dtype)
         if not np.isfinite(params).all():
             raise ValueError("coefs_ / intercepts_ contain NaN or infinity")
@@ -275,6 +343,9 @@ class BaseMLP(BaseEstimator):
         layout = Layout([X.shape[1]] + self._hidden_sizes()
                         + [self._n_outputs_from(Y, spec)])
         optimizer = self._resolved_optimizer()
+        # everything that can reject a hyperparameter runs before any state is set
+        runner = None if (fitted and incremental) else self._resolved_schedule().start(
+            self.learning_rate_init, self.max_iter)
         n_threads = self._n_threads()
         l1_ratio = self._penalty_l1_ratio()
         clip = 0.0 if self.clip_norm is None else float(self.clip_norm)
@@ -302,14 +373,20 @@ class BaseMLP(BaseEstimator):
                 params = self._packed_params()
             else:
                 params = self._glorot_init(layout, self._random_state, dtype)
+            probe = _forward(layout, params, X[:_DIVERGENCE_PROBE_ROWS],
+                             self.activation, n_threads)
+            if not _predictions_finite(probe, spec.out_activation):
+                raise ValueError(
+                    "The network's predictions overflow even at its initial weights: "
+                    f"X is too large in magnitude (max |X| = {np.abs(X).max():.3g}) "
+                    f"for loss={self.loss!r}. Scale X (e.g. StandardScaler).")
             self._set_params_buffer(layout, params)
             self.n_layers_ = layout.n_layers + 1
             self.n_outputs_ = int(layout.sizes[-1])
             self.out_activation_ = spec.out_activation
             self._optimizer_state = optimizer._init_state(layout.n_params, dtype)
             self._opt_steps = 0
-            self._schedule_runner = self._resolved_schedule().start(
-                self.learning_rate_init, self.max_iter)
+            self._schedule_runner = runner
             self._no_improvement_count = 0
             self._best_params = None
             if continuing:
@@ -333,7 +410,7 @@ class BaseMLP(BaseEstimator):
 
         batch_size = self._batch_size(X.shape[0])
         max_iter = 1 if incremental else self.max_iter
-        with _blas_single_threaded():
+        with _SingleThreadedBlas():
             self._epochs(X, Y, sample_weight, X_val, Y_val, sw_val, y_val,
                          optimizer, batch_size, max_iter, n_threads, l1_ratio, clip,
                          incremental)
@@ -359,6 +436,7 @@ class BaseMLP(BaseEstimator):
         try:
             for _ in range(max_iter):
                 start = time.perf_counter()
+                _SingleThreadedBlas.pin()
                 lr = float(runner.lr)
                 order = rng.permutation(n).astype(np.intp) if self.shuffle else empty_idx
                 run = functools.partial(
@@ -375,15 +453,25 @@ class BaseMLP(BaseEstimator):
                         self._opt_steps, *reg)
                     self._opt_steps += n_steps
                 loss = obj_sum / w_sum if w_sum > 0 else np.nan
-                if (n_steps < n_batches and w_sum == 0) or not np.isfinite(loss) \
-                        or not np.isfinite(params).all():
+                # The epoch's loss is measured before each update: the weights
+                # after the last one are checked by a forward pass on a probe
+                # (the validation set, else the first rows; a small cost).
+                probe_raw = None
+                if np.isfinite(loss) and np.isfinite(params).all():
+                    probe_raw = self._raw_output(
+                        X_val if X_val is not None else X[:_DIVERGENCE_PROBE_ROWS],
+                        n_threads)
+                if probe_raw is None or not _predictions_finite(
+                        probe_raw, spec.out_activation) or (
+                        X_val is not None and not np.isfinite(
+                            self._loss_value(probe_raw, Y_val, sw_val))):
                     params[...] = last_good
                     warnings.warn(
-                        f"Training diverged in epoch {self.n_iter_ + 1}: the loss or "
-                        "the weights became NaN or infinite. The weights of the last "
-                        "finite epoch were restored. Try a smaller learning_rate_init, "
-                        "standardised inputs (StandardScaler), clip_norm, or a "
-                        "different optimizer.", ConvergenceWarning)
+                        f"Training diverged in epoch {self.n_iter_ + 1}: the loss, the "
+                        "weights or the predictions became NaN or infinite. The weights "
+                        "of the last finite epoch were restored. Try a smaller "
+                        "learning_rate_init, standardised inputs (StandardScaler), "
+                        "clip_norm, or a different optimizer.", ConvergenceWarning)
                     break
                 np.copyto(last_good, params)
                 self.n_iter_ += 1
@@ -391,7 +479,7 @@ class BaseMLP(BaseEstimator):
                 self.loss_ = float(loss)
                 self.loss_curve_.append(self.loss_)
                 self.learning_rate_curve_.append(lr)
-                monitored = self._after_epoch(X_val, Y_val, sw_val, y_val, n_threads)
+                monitored = self._after_epoch(probe_raw, Y_val, sw_val, y_val)
                 if self.verbose:
                     self._print_progress(lr, time.perf_counter() - start)
                 runner.step(monitored)
@@ -464,12 +552,15 @@ class BaseMLP(BaseEstimator):
     def _monitor(self):
         return self.early_stopping_monitor
 
-    def _after_epoch(self, X_val, Y_val, sw_val, y_val, n_threads):
-        """Early-stopping bookkeeping; returns the value a plateau schedule watches."""
-        if self.early_stopping and X_val is not None:
-            raw = self._raw_output(X_val, n_threads)
+    def _after_epoch(self, raw, Y_val, sw_val, y_val):
+        """Early-stopping bookkeeping; returns the value a plateau schedule watches.
+
+        ``raw`` is the network's raw output on the validation set, when there is one.
+        """
+        if self.early_stopping and Y_val is not None:
             val_loss = self._loss_value(raw, Y_val, sw_val)
-            score = self._score_raw(raw, y_val, sw_val)
+            # score from float64, like predict: exp of a float32 output overflows early
+            score = self._score_raw(raw.astype(np.float64), y_val, sw_val)
             self.validation_scores_.append(score)
             self.validation_loss_curve_.append(val_loss)
             if self._monitor() == "score":
@@ -550,23 +641,14 @@ class BaseMLP(BaseEstimator):
     # ----------------------------------------------------------- prediction
     def _raw_output(self, X, n_threads=None):
         """Raw network output (before the output transform) for validated X."""
-        params = self._packed_params()
-        layout = self._layout
         if n_threads is None:
             n_threads = self._n_threads()
-        X = np.ascontiguousarray(X, dtype=params.dtype)
-        out = np.empty((X.shape[0], layout.sizes[-1]), dtype=params.dtype)
-        width = max(int(layout.sizes[1:].max()), 1)
-        chunk = max(64, _PREDICT_CHUNK_ELEMENTS // width)
-        with _blas_single_threaded():
-            _network.forward_raw(layout.sizes, params, layout.w_off, layout.b_off,
-                                 X, out, _network.ACTIVATIONS[self.activation],
-                                 chunk, n_threads)
-        return out
+        return _forward(self._layout, self._packed_params(), X, self.activation,
+                        n_threads)
 
     def _validated_raw(self, X):
         """Raw output for user X, as float64 (what scikit-learn's users expect)."""
-        check_is_fitted(self, "coefs_")
+        check_is_fitted(self, ["coefs_", "_layout"])
         X = validate_data(self, X, reset=False, dtype=self._fit_dtype, order="C")
         return self._raw_output(X).astype(np.float64, copy=False)
 
@@ -588,6 +670,33 @@ class BaseMLP(BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.target_tags.multi_output = True
         return tags
+
+
+def _forward(layout, params, X, activation, n_threads):
+    """Raw output of the network ``params`` (laid out by ``layout``) on X, in chunks."""
+    X = np.ascontiguousarray(X, dtype=params.dtype)
+    out = np.empty((X.shape[0], layout.sizes[-1]), dtype=params.dtype)
+    width = max(int(layout.sizes[1:].max()), 1)
+    chunk = max(64, _PREDICT_CHUNK_ELEMENTS // width)
+    with _SingleThreadedBlas():
+        _network.forward_raw(layout.sizes, params, layout.w_off, layout.b_off, X, out,
+                             _network.ACTIVATIONS[activation], chunk, n_threads)
+    return out
+
+
+def _predictions_finite(raw, out_activation):
+    """Whether predictions from this raw output are usable numbers.
+
+    For the log link (exp output) the predictions' sum must be finite too:
+    scikit-learn's metrics check their input that way.
+    """
+    if not np.isfinite(raw).all():
+        return False
+    if out_activation != "exp" or raw.size == 0:
+        return True
+    if raw.max() >= _MAX_EXP_ARG:
+        return False
+    return bool(np.isfinite(np.exp(raw.astype(np.float64)).sum()))
 
 
 def _optimizer_kind(optimizer):
@@ -911,7 +1020,12 @@ class MLPRegressor(RegressorMixin, BaseMLP):
             raise ValueError(f"y has {y.shape[1]} outputs, but the model was fitted "
                              f"with {self.n_outputs_}")
         spec = _losses.regressor_loss(self.loss, self.huber_delta)
-        return np.ascontiguousarray(y, dtype=dtype), spec
+        Y = np.ascontiguousarray(y, dtype=dtype)
+        if not np.isfinite(Y).all():
+            raise ValueError(
+                f"y has values too large for dtype={np.dtype(dtype).name} (the largest "
+                f"is {np.finfo(dtype).max:.3g}); scale y or use dtype=np.float64.")
+        return Y, spec
 
     def _n_outputs_from(self, Y, spec):
         return Y.shape[1]

@@ -151,7 +151,8 @@ class Adagrad(Optimizer):
         self.initial_accumulator_value = initial_accumulator_value
 
     def _validate(self):
-        _check_range("epsilon", self.epsilon, 0.0, np.inf, high_closed=False)
+        _check_range("epsilon", self.epsilon, 0.0, np.inf, low_closed=False,
+                     high_closed=False)
         _check_range("initial_accumulator_value", self.initial_accumulator_value,
                      0.0, np.inf, high_closed=False)
 
@@ -196,7 +197,8 @@ class RMSprop(Optimizer):
 
     def _validate(self):
         _check_range("rho", self.rho, 0.0, 1.0, high_closed=False)
-        _check_range("epsilon", self.epsilon, 0.0, np.inf, high_closed=False)
+        _check_range("epsilon", self.epsilon, 0.0, np.inf, low_closed=False,
+                     high_closed=False)
         _check_range("momentum", self.momentum, 0.0, 1.0, high_closed=False)
 
     def _hyper(self):
@@ -236,7 +238,8 @@ class Adam(Optimizer):
     def _validate(self):
         _check_range("beta_1", self.beta_1, 0.0, 1.0, high_closed=False)
         _check_range("beta_2", self.beta_2, 0.0, 1.0, high_closed=False)
-        _check_range("epsilon", self.epsilon, 0.0, np.inf, high_closed=False)
+        _check_range("epsilon", self.epsilon, 0.0, np.inf, low_closed=False,
+                     high_closed=False)
 
     def _hyper(self):
         return [self.beta_1, self.beta_2, self.epsilon, float(bool(self.amsgrad)), 0.0]

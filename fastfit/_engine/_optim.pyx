@@ -35,9 +35,7 @@ AdamW
 
 from cython cimport floating
 from cython.parallel cimport prange
-from libc.math cimport pow, sqrt, sqrtf
-
-from fastfit._engine._blas cimport asum, dot
+from libc.math cimport fabs, pow, sqrt, sqrtf
 
 OPTIMIZER_KINDS = {"sgd": SGD, "adagrad": ADAGRAD, "rmsprop": RMSPROP,
                    "adam": ADAM, "adamw": ADAMW}
@@ -50,6 +48,48 @@ STATE_BUFFERS = {SGD: 1, ADAGRAD: 1, RMSPROP: 3, ADAM: 3, ADAMW: 3}
 cdef Py_ssize_t BLOCK_MIN_PARAMS = 1 << 14
 cdef enum:
     MAX_BLOCKS = 64
+
+
+cdef enum:
+    LANES = 16
+
+
+cdef inline double _sum_squares(const floating* x, Py_ssize_t n) noexcept nogil:
+    """sum x^2 in LANES independent partial sums added in a fixed order.
+
+    The lanes let the compiler vectorise without reordering a reduction, and the
+    result depends on n and the values only (not on alignment, unlike BLAS).
+    """
+    cdef double acc[LANES]
+    cdef Py_ssize_t i, j, stop = n - n % LANES
+    cdef double total = 0.0
+    for j in range(LANES):
+        acc[j] = 0.0
+    for i in range(stop // LANES):
+        for j in range(LANES):
+            acc[j] += <double> x[i * LANES + j] * x[i * LANES + j]
+    for i in range(stop, n):
+        total += <double> x[i] * x[i]
+    for j in range(LANES):
+        total += acc[j]
+    return total
+
+
+cdef inline double _sum_abs(const floating* x, Py_ssize_t n) noexcept nogil:
+    """sum |x| with the lane scheme of _sum_squares."""
+    cdef double acc[LANES]
+    cdef Py_ssize_t i, j, stop = n - n % LANES
+    cdef double total = 0.0
+    for j in range(LANES):
+        acc[j] = 0.0
+    for i in range(stop // LANES):
+        for j in range(LANES):
+            acc[j] += fabs(x[i * LANES + j])
+    for i in range(stop, n):
+        total += fabs(x[i])
+    for j in range(LANES):
+        total += acc[j]
+    return total
 
 
 cdef inline floating _sqrt(floating x) noexcept nogil:
@@ -86,11 +126,10 @@ cdef inline double _update_range(int kind, floating* p, const floating* grad,
     cdef floating mu, damp_c, rho, rho_c, eps, b1_c, b2, b2_c, step_size, bc2_sqrt, shrink
     cdef bint nesterov, centered, amsgrad
 
-    # BLAS reductions: vectorised, unlike a scalar sum gcc may not reorder
     if l2 != 0.0:
-        penalty_l2 = dot(<int> (hi - lo), p + lo, p + lo)
+        penalty_l2 = _sum_squares(p + lo, hi - lo)
     if l1 != 0.0:
-        penalty_l1 = asum(<int> (hi - lo), p + lo)
+        penalty_l1 = _sum_abs(p + lo, hi - lo)
 
     if kind == SGD:
         mu = <floating> hyper[0]

@@ -1,0 +1,192 @@
+"""The engine built with Cython bounds checks on (issue 6, item 6).
+
+The release engine is compiled with ``boundscheck=False, wraparound=False``:
+an index error in a kernel is silent memory corruption. ``FASTFIT_DEBUG=1``
+makes setup.py compile with bounds/wraparound/initialized checks on and
+``-O0 -g``. This test copies the package source to a temporary directory,
+builds it there in debug mode, and runs fit / predict / partial_fit of both
+estimators in both dtypes through every engine path in a subprocess that
+imports the debug copy first. Any ``IndexError`` (a bounds check firing) or
+crash fails the test. It also checks that the debug build's predictions agree
+with the release build's.
+
+It compiles the whole engine (about 20 s on 2 cores, more on a slow runner),
+so it only runs when asked::
+
+    FASTFIT_TEST_DEBUG_BUILD=1 python -m pytest tests/test_debug_build.py
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+pytestmark = pytest.mark.skipif(
+    os.environ.get("FASTFIT_TEST_DEBUG_BUILD") != "1",
+    reason="compiles the engine with bounds checks (slow); "
+           "set FASTFIT_TEST_DEBUG_BUILD=1 to run it")
+
+# Runs every engine path; prints one JSON line of predictions at the end.
+# argv[1] is the directory to import fastfit from.
+SCRIPT = textwrap.dedent(r'''
+    import io, json, pickle, sys, warnings, contextlib
+    sys.path.insert(0, sys.argv[1])
+    import numpy as np
+    import fastfit
+    from fastfit import MLPClassifier, MLPRegressor
+    from fastfit.optimizers import OPTIMIZER_NAMES, Adam, RMSprop, SGD
+    from fastfit.schedules import SCHEDULE_NAMES
+
+    assert fastfit.__file__.startswith(sys.argv[1]), fastfit.__file__
+    debug = sys.argv[2] == "debug"
+    warnings.simplefilter("ignore")
+    rng = np.random.RandomState(0)
+    X = rng.randn(97, 5)
+    yc = rng.randint(0, 3, 97)
+    yb = (X[:, 0] > 0).astype(int)
+    yml = (X[:, :3] > 0).astype(int)
+    yr = X @ rng.randn(5)
+    yr2 = np.c_[yr, -yr]
+    sw = rng.uniform(0.0, 2.0, 97)
+    out = {}
+
+    def record(key, values):
+        out[key] = np.asarray(values, dtype=float).ravel().tolist()
+
+    if debug:
+        # This build must really check bounds: an output array with too few rows.
+        from fastfit._engine import _network
+        from fastfit._layout import Layout
+        lay = Layout([5, 3, 2])
+        params = np.zeros(lay.n_params)
+        try:
+            _network.forward_raw(lay.sizes, params, lay.w_off, lay.b_off, X,
+                                 np.empty((2, 2)), 0, 64, 1)
+        except IndexError:
+            pass
+        else:
+            raise SystemExit("the debug build does not check bounds")
+
+    for dtype in (np.float32, np.float64):
+        d = dtype.__name__
+        common = dict(hidden_layer_sizes=(4, 3), max_iter=3, random_state=0,
+                      dtype=dtype, batch_size=16)
+        # every optimizer, shuffled mini-batches, weights, clipping, elastic net
+        for opt in OPTIMIZER_NAMES:
+            est = MLPClassifier(optimizer=opt, clip_norm=1.0, penalty="elasticnet",
+                                **common).fit(X, yc, sample_weight=sw)
+            record(f"clf-{opt}-{d}", est.predict_proba(X))
+        for opt in (Adam(amsgrad=True), RMSprop(centered=True, momentum=0.5),
+                    SGD(momentum=0.5, dampening=0.2)):
+            est = MLPRegressor(optimizer=opt, **common).fit(X, yr)
+            record(f"reg-{type(opt).__name__}-{d}", est.predict(X))
+        # every schedule, early stopping (validation split, best-weights restore)
+        for sched in SCHEDULE_NAMES:
+            est = MLPRegressor(schedule=sched, early_stopping=True,
+                               **common).fit(X, yr2)
+            record(f"reg-{sched}-{d}", est.predict(X))
+        # every loss and activation
+        for loss in ("squared_error", "absolute_error", "huber", "poisson"):
+            for act in ("identity", "logistic", "tanh", "relu"):
+                y = np.abs(yr) if loss == "poisson" else yr
+                est = MLPRegressor(loss=loss, activation=act, **common).fit(X, y)
+                record(f"reg-{loss}-{act}-{d}", est.predict(X))
+        # binary, multilabel, string labels, class weights, no shuffle, full batch
+        est = MLPClassifier(class_weight="balanced", shuffle=False, **common).fit(X, yb)
+        record(f"clf-binary-{d}", est.predict_proba(X))
+        est = MLPClassifier(**{**common, "batch_size": "full"}).fit(X, yml)
+        record(f"clf-multilabel-{d}", est.predict_proba(X))
+        est = MLPClassifier(**common).fit(X, np.array(["a", "b", "c"])[yc])
+        record(f"clf-strings-{d}", est.predict_proba(X))
+        # batch of one, batch larger than n, a single sample, no hidden layer
+        MLPRegressor(**{**common, "batch_size": 1}).fit(X[:7], yr[:7]).predict(X)
+        MLPRegressor(**{**common, "batch_size": 500}).fit(X, yr).predict(X)
+        MLPRegressor(**common).fit(X[:1], yr[:1]).predict(X)
+        MLPClassifier(**{**common, "hidden_layer_sizes": ()}).fit(X, yc).predict(X)
+        # partial_fit, warm start, pickling in between
+        for Est, y, kw in ((MLPClassifier, yc, {"classes": [0, 1, 2]}),
+                           (MLPRegressor, yr, {})):
+            est = Est(**common)
+            est.partial_fit(X[:50], y[:50], **kw)
+            est.partial_fit(X[50:], y[50:], sample_weight=sw[50:])
+            est = pickle.loads(pickle.dumps(est))
+            est.partial_fit(X, y)
+            est.set_params(warm_start=True).fit(X, y)
+            record(f"{Est.__name__}-partial-{d}", est.predict(X))
+        # verbose=2: the epoch run in pieces with a progress bar (>= 50 batches)
+        with contextlib.redirect_stdout(io.StringIO()), \
+                contextlib.redirect_stderr(io.StringIO()):
+            est = MLPRegressor(**{**common, "batch_size": 1, "verbose": 2,
+                                  "max_iter": 1}).fit(X[:60], yr[:60])
+        record(f"reg-verbose2-{d}", est.predict(X))
+        # prediction in several chunks (chunk = 2**20 // 2048 = 512 rows)
+        est = MLPRegressor(hidden_layer_sizes=(2048,), max_iter=1, random_state=0,
+                           dtype=dtype).fit(X, yr)
+        Xp = rng.randn(1100, 5)
+        record(f"reg-chunked-{d}", est.predict(Xp))
+        # the threaded paths: gemm >= 2**22 multiply-adds, >= 2**15 parameters
+        Xb = rng.randn(300, 512)
+        yb3 = rng.randint(0, 4, 300)
+        for nt in (1, 2):
+            est = MLPClassifier(hidden_layer_sizes=(256,), batch_size=256, max_iter=1,
+                                random_state=0, dtype=dtype, n_threads=nt,
+                                clip_norm=1.0).fit(Xb, yb3)
+            record(f"clf-threads{nt}-{d}", est.predict_proba(Xb))
+    print("RESULT " + json.dumps(out))
+''')
+
+
+def _run(import_dir, mode, timeout):
+    env = dict(os.environ)
+    env.pop("PYTHONPATH", None)
+    proc = subprocess.run([sys.executable, "-c", SCRIPT, str(import_dir), mode],
+                          capture_output=True, text=True, timeout=timeout, env=env,
+                          cwd=str(import_dir))
+    assert proc.returncode >= 0, (
+        f"{mode} build: killed by signal {-proc.returncode}\n{proc.stderr[-5000:]}")
+    assert proc.returncode == 0, f"{mode} build failed:\n{proc.stderr[-5000:]}"
+    line = [l for l in proc.stdout.splitlines() if l.startswith("RESULT ")][-1]
+    return json.loads(line[len("RESULT "):])
+
+
+@pytest.fixture(scope="module")
+def debug_copy(tmp_path_factory):
+    root = tmp_path_factory.mktemp("fastfit-debug")
+    for name in ("setup.py", "pyproject.toml", "README.md"):
+        if (REPO / name).exists():
+            shutil.copy2(REPO / name, root / name)
+    shutil.copytree(REPO / "fastfit", root / "fastfit",
+                    ignore=shutil.ignore_patterns("*.so", "*.pyd", "*.c", "*.html",
+                                                  "__pycache__", "build"))
+    env = dict(os.environ, FASTFIT_DEBUG="1")
+    proc = subprocess.run(
+        [sys.executable, "setup.py", "build_ext", "--inplace", "--parallel", "2"],
+        cwd=root, env=env, capture_output=True, text=True, timeout=3600)
+    assert proc.returncode == 0, (
+        f"debug build failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}")
+    assert "-O0" in proc.stdout + proc.stderr, "the build did not use -O0"
+    assert list((root / "fastfit" / "_engine").glob("_train*.so"))
+    return root
+
+
+def test_debug_build_runs_every_engine_path(debug_copy):
+    debug = _run(debug_copy, "debug", timeout=1800)
+    release = _run(REPO, "release", timeout=600)
+    assert debug.keys() == release.keys()
+    for key in debug:
+        d, r = np.asarray(debug[key]), np.asarray(release[key])
+        assert np.isfinite(d).all(), key
+        # -O0 and -O3 may round differently (contraction, vectorised sums);
+        # after a few epochs of a tiny network the models still agree closely.
+        np.testing.assert_allclose(
+            d, r, rtol=1e-3, atol=1e-4,
+            err_msg=f"{key}: debug and release builds disagree (if the engine "
+                    "sources changed since the in-place release build, rebuild it)")
