@@ -34,8 +34,11 @@ from fastfit.optimizers import OPTIMIZER_NAMES, resolve_optimizer
 from fastfit.schedules import SCHEDULE_NAMES, InverseScaling, resolve_schedule
 
 _ACTIVATIONS = tuple(_network.ACTIVATIONS)
-# Rows per chunk of the prediction forward pass: bounded memory for any n.
-_PREDICT_CHUNK_ELEMENTS = 1 << 20
+# Rows per chunk of the prediction forward pass (bounded memory for any n, and
+# the unit of work of a thread): about this many activations per buffer, with
+# at least _PREDICT_MIN_CHUNK rows so the gemms stay efficient.
+_PREDICT_CHUNK_ELEMENTS = 1 << 17
+_PREDICT_MIN_CHUNK = 64
 # exp() of the 'poisson' output overflows float64 above this
 _MAX_EXP_ARG = 709.0
 # rows of X forward-checked after each epoch when there is no validation set
@@ -677,7 +680,7 @@ def _forward(layout, params, X, activation, n_threads):
     X = np.ascontiguousarray(X, dtype=params.dtype)
     out = np.empty((X.shape[0], layout.sizes[-1]), dtype=params.dtype)
     width = max(int(layout.sizes[1:].max()), 1)
-    chunk = max(64, _PREDICT_CHUNK_ELEMENTS // width)
+    chunk = max(_PREDICT_MIN_CHUNK, _PREDICT_CHUNK_ELEMENTS // width)
     with _SingleThreadedBlas():
         _network.forward_raw(layout.sizes, params, layout.w_off, layout.b_off, X, out,
                              _network.ACTIVATIONS[activation], chunk, n_threads)

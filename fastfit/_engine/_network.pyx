@@ -25,6 +25,7 @@ from cython.parallel cimport prange
 from fastfit._engine._activations cimport (
     IDENTITY, LOGISTIC, RELU, TANH, bias_activation, multiply_derivative)
 from fastfit._engine._blas cimport gemm
+from fastfit._engine._openmp cimport omp_get_thread_num
 
 ACTIVATIONS = {"identity": IDENTITY, "logistic": LOGISTIC, "tanh": TANH,
                "relu": RELU}
@@ -38,6 +39,8 @@ cdef Py_ssize_t BLOCK_MIN_WORK = 1 << 20
 cdef Py_ssize_t BLOCK_MIN_WIDTH = 32
 cdef Py_ssize_t BLOCK_ALIGN = 16
 cdef int MAX_BLOCKS = 16
+# pointer slots per thread for the layers of the prediction pass
+cdef Py_ssize_t MAX_LAYERS = 64
 
 
 cdef int column_blocks(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
@@ -191,35 +194,58 @@ def forward_raw(const Py_ssize_t[::1] sizes, const floating[::1] params,
                 int activation, Py_ssize_t chunk_size, int n_threads):
     """Raw network output (last pre-activation) for every row of X, in chunks.
 
-    IN: X (n, sizes[0]). OUT: out (n, sizes[-1]). Memory beyond ``out`` is two
-    buffers of ``chunk_size`` rows: prediction stays bounded whatever n is.
+    IN: X (n, sizes[0]). OUT: out (n, sizes[-1]). Rows are independent, so
+    chunks of ``chunk_size`` rows go to the threads whole: each pushes its
+    chunk through every layer with serial gemms and its own two buffers, and
+    writes the last layer straight into ``out``. Memory beyond ``out`` is
+    2 * chunk_size * (widest hidden layer) per thread, whatever n is.
     Shapes must have been checked by the caller.
     """
     cdef int n_layers = sizes.shape[0] - 1
-    cdef Py_ssize_t n = X.shape[0], width = 0, start, m, l, i, j
-    cdef Py_ssize_t n_out = sizes[n_layers]
+    cdef Py_ssize_t n = X.shape[0], width = 1, n_chunks, c, l, start, m
+    cdef int n_workers, tid
     if n == 0:
         return
+    if n_layers > MAX_LAYERS:
+        raise ValueError(f"at most {MAX_LAYERS - 1} hidden layers are supported")
     for l in range(1, n_layers):
         width = max(width, sizes[l])
     chunk_size = max(1, min(chunk_size, n))
+    n_chunks = (n + chunk_size - 1) // chunk_size
+    n_workers = <int> max(1, min(<Py_ssize_t> n_threads, n_chunks))
     import numpy as np
     dtype = np.float32 if floating is float else np.float64
-    buf_np = np.empty((3, chunk_size * max(width, n_out)), dtype=dtype)
+    buf_np = np.empty((n_workers, 2 * chunk_size * width), dtype=dtype)
     cdef floating[:, ::1] buf = buf_np
-    cdef floating* acts[64]
-    if n_layers > 64:
-        raise ValueError("at most 63 hidden layers are supported")
+    acts_np = np.empty(n_workers * MAX_LAYERS, dtype=np.uintp)
+    cdef size_t[::1] acts = acts_np
     with nogil:
-        start = 0
-        while start < n:
-            m = min(chunk_size, n - start)
-            for l in range(n_layers - 1):
-                acts[l] = &buf[l % 2, 0]
-            acts[n_layers - 1] = &buf[2, 0]
-            forward_pass(n_layers, &sizes[0], &params[0], &w_off[0], &b_off[0],
-                         &X[start, 0], acts, <int> m, activation, n_threads)
-            for i in range(m):
-                for j in range(n_out):
-                    out[start + i, j] = buf[2, i * n_out + j]
-            start += m
+        if n_workers == 1:
+            for c in range(n_chunks):
+                _forward_chunk(n_layers, &sizes[0], &params[0], &w_off[0],
+                               &b_off[0], X, out, c * chunk_size, chunk_size,
+                               activation, &buf[0, 0], width,
+                               <floating**> &acts[0])
+        else:
+            for c in prange(n_chunks, schedule='dynamic', chunksize=1,
+                            num_threads=n_workers):
+                tid = omp_get_thread_num()
+                _forward_chunk(n_layers, &sizes[0], &params[0], &w_off[0],
+                               &b_off[0], X, out, c * chunk_size, chunk_size,
+                               activation, &buf[tid, 0], width,
+                               <floating**> &acts[tid * MAX_LAYERS])
+
+
+cdef void _forward_chunk(int n_layers, const Py_ssize_t* sizes,
+                         const floating* params, const Py_ssize_t* w_off,
+                         const Py_ssize_t* b_off, const floating[:, ::1] X,
+                         floating[:, ::1] out, Py_ssize_t start,
+                         Py_ssize_t chunk_size, int activation, floating* buf,
+                         Py_ssize_t width, floating** acts) noexcept nogil:
+    """Rows [start, start + chunk_size) of X through the network, on one thread."""
+    cdef Py_ssize_t m = min(chunk_size, X.shape[0] - start), l
+    for l in range(n_layers - 1):
+        acts[l] = buf + (l % 2) * chunk_size * width
+    acts[n_layers - 1] = &out[start, 0]
+    forward_pass(n_layers, sizes, params, w_off, b_off, &X[start, 0], acts,
+                 <int> m, activation, 1)
