@@ -37,7 +37,7 @@ _ACTIVATIONS = tuple(_network.ACTIVATIONS)
 # Rows per chunk of the prediction forward pass (bounded memory for any n, and
 # the unit of work of a thread): about this many activations per buffer, with
 # at least _PREDICT_MIN_CHUNK rows so the gemms stay efficient.
-_PREDICT_CHUNK_ELEMENTS = 1 << 17
+_PREDICT_CHUNK_ELEMENTS = 1 << 18
 _PREDICT_MIN_CHUNK = 64
 # exp() of the 'poisson' output overflows float64 above this
 _MAX_EXP_ARG = 709.0

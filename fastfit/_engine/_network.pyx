@@ -51,8 +51,12 @@ cdef int column_blocks(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
     """Number of column blocks of an (m, n, k) gemm: a function of its shape only.
 
     ``n_threads`` only decides whether the blocks run in parallel; keeping the
-    blocking independent of it keeps results independent of it.
+    blocking independent of it keeps results independent of it. ``n_threads``
+    of 0 asks for the whole product in one call (a thread of the prediction
+    pass, which splits rows instead).
     """
+    if n_threads == 0:
+        return 1
     cdef Py_ssize_t by_work = (m * n * k) // BLOCK_MIN_WORK
     cdef Py_ssize_t by_width = n // BLOCK_MIN_WIDTH
     cdef Py_ssize_t nb = min(by_work, by_width)
@@ -251,4 +255,4 @@ cdef void _forward_chunk(int n_layers, const Py_ssize_t* sizes,
         acts[l] = buf + (l % 2) * chunk_size * width
     acts[n_layers - 1] = &out[start, 0]
     forward_pass(n_layers, sizes, params, w_off, b_off, &X[start, 0], acts,
-                 <int> m, activation, 1)
+                 <int> m, activation, 0)
