@@ -54,39 +54,25 @@ cdef enum:
     LANES = 16
 
 
-cdef inline double _sum_squares(const floating* x, Py_ssize_t n) noexcept nogil:
-    """sum x^2 in LANES independent partial sums added in a fixed order.
+cdef inline double _lane_sum(const floating* x, Py_ssize_t n,
+                            bint squares) noexcept nogil:
+    """sum x^2 (squares) or sum |x|, in LANES partial sums added in a fixed order.
 
     The lanes let the compiler vectorise without reordering a reduction, and the
     result depends on n and the values only (not on alignment, unlike BLAS).
     """
     cdef double acc[LANES]
     cdef Py_ssize_t i, j, stop = n - n % LANES
-    cdef double total = 0.0
+    cdef double total = 0.0, v
     for j in range(LANES):
         acc[j] = 0.0
     for i in range(stop // LANES):
         for j in range(LANES):
-            acc[j] += <double> x[i * LANES + j] * x[i * LANES + j]
+            v = x[i * LANES + j]
+            acc[j] += v * v if squares else fabs(v)
     for i in range(stop, n):
-        total += <double> x[i] * x[i]
-    for j in range(LANES):
-        total += acc[j]
-    return total
-
-
-cdef inline double _sum_abs(const floating* x, Py_ssize_t n) noexcept nogil:
-    """sum |x| with the lane scheme of _sum_squares."""
-    cdef double acc[LANES]
-    cdef Py_ssize_t i, j, stop = n - n % LANES
-    cdef double total = 0.0
-    for j in range(LANES):
-        acc[j] = 0.0
-    for i in range(stop // LANES):
-        for j in range(LANES):
-            acc[j] += fabs(x[i * LANES + j])
-    for i in range(stop, n):
-        total += fabs(x[i])
+        v = x[i]
+        total += v * v if squares else fabs(v)
     for j in range(LANES):
         total += acc[j]
     return total
@@ -127,9 +113,9 @@ cdef inline double _update_range(int kind, floating* p, const floating* grad,
     cdef bint nesterov, centered, amsgrad
 
     if l2 != 0.0:
-        penalty_l2 = _sum_squares(p + lo, hi - lo)
+        penalty_l2 = _lane_sum(p + lo, hi - lo, True)
     if l1 != 0.0:
-        penalty_l1 = _sum_abs(p + lo, hi - lo)
+        penalty_l1 = _lane_sum(p + lo, hi - lo, False)
 
     if kind == SGD:
         mu = <floating> hyper[0]
