@@ -1,0 +1,1 @@
+"""fastfit speed benchmarks (pytest-benchmark); shared cases in ``cases``."""
