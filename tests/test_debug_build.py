@@ -62,14 +62,19 @@ SCRIPT = textwrap.dedent(r'''
         out[key] = np.asarray(values, dtype=float).ravel().tolist()
 
     if debug:
-        # This build must really check bounds: an output array with too few rows.
-        from fastfit._engine import _network
+        # This build must really check bounds: a row index past the end of X in
+        # the visiting order (the estimator never passes one; a release build
+        # would read past the buffer).
+        from fastfit._engine import _train
         from fastfit._layout import Layout
         lay = Layout([5, 3, 2])
         params = np.zeros(lay.n_params)
         try:
-            _network.forward_raw(lay.sizes, params, lay.w_off, lay.b_off, X,
-                                 np.empty((2, 2)), 0, 64, 1)
+            _train.train_epoch(lay.sizes, lay.w_off, lay.b_off, params,
+                               np.zeros_like(params), np.zeros((3, lay.n_params)),
+                               X, np.zeros((97, 2)), np.empty(0),
+                               np.array([0, 10**6], dtype=np.intp), 2, 0, 2, 0.0,
+                               3, np.zeros(5), np.ones(1), 0, 0.0, 0.0, 0.0, 1)
         except IndexError:
             pass
         else:

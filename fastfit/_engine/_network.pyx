@@ -215,6 +215,8 @@ def forward_raw(const Py_ssize_t[::1] sizes, const floating[::1] params,
         return
     if n_layers > MAX_LAYERS:
         raise ValueError(f"at most {MAX_LAYERS - 1} hidden layers are supported")
+    if X.shape[1] != sizes[0] or out.shape[0] != n or out.shape[1] != sizes[n_layers]:
+        raise ValueError("forward_raw: X, out and sizes do not match")
     for l in range(1, n_layers):
         width = max(width, sizes[l])
     chunk_size = max(1, min(chunk_size, n))
@@ -229,30 +231,33 @@ def forward_raw(const Py_ssize_t[::1] sizes, const floating[::1] params,
     with nogil:
         if n_workers == 1:
             for c in range(n_chunks):
+                start = c * chunk_size
                 _forward_chunk(n_layers, &sizes[0], &params[0], &w_off[0],
-                               &b_off[0], X, out, c * chunk_size, chunk_size,
+                               &b_off[0], &X[start, 0], &out[start, 0],
+                               <int> min(chunk_size, n - start), chunk_size,
                                activation, &buf[0, 0], width,
                                <floating**> &acts[0])
         else:
             for c in prange(n_chunks, schedule='dynamic', chunksize=1,
                             num_threads=n_workers):
                 tid = omp_get_thread_num()
+                start = c * chunk_size
                 _forward_chunk(n_layers, &sizes[0], &params[0], &w_off[0],
-                               &b_off[0], X, out, c * chunk_size, chunk_size,
+                               &b_off[0], &X[start, 0], &out[start, 0],
+                               <int> min(chunk_size, n - start), chunk_size,
                                activation, &buf[tid, 0], width,
                                <floating**> &acts[tid * MAX_LAYERS])
 
 
 cdef void _forward_chunk(int n_layers, const Py_ssize_t* sizes,
                          const floating* params, const Py_ssize_t* w_off,
-                         const Py_ssize_t* b_off, const floating[:, ::1] X,
-                         floating[:, ::1] out, Py_ssize_t start,
-                         Py_ssize_t chunk_size, int activation, floating* buf,
-                         Py_ssize_t width, floating** acts) noexcept nogil:
-    """Rows [start, start + chunk_size) of X through the network, on one thread."""
-    cdef Py_ssize_t m = min(chunk_size, X.shape[0] - start), l
+                         const Py_ssize_t* b_off, const floating* X,
+                         floating* out, int m, Py_ssize_t chunk_size,
+                         int activation, floating* buf, Py_ssize_t width,
+                         floating** acts) noexcept nogil:
+    """m rows of X through the network on one thread, into m rows of out."""
+    cdef Py_ssize_t l
     for l in range(n_layers - 1):
         acts[l] = buf + (l % 2) * chunk_size * width
-    acts[n_layers - 1] = &out[start, 0]
-    forward_pass(n_layers, sizes, params, w_off, b_off, &X[start, 0], acts,
-                 <int> m, activation, 0)
+    acts[n_layers - 1] = out
+    forward_pass(n_layers, sizes, params, w_off, b_off, X, acts, m, activation, 0)
