@@ -44,7 +44,8 @@ class Layout:
     def pack(self, coefs, intercepts, dtype):
         """A new flat buffer holding copies of ``coefs`` and ``intercepts``."""
         params = np.empty(self.n_params, dtype=dtype)
-        for dst, src in zip(self.views(params)[0] + self.views(params)[1],
+        coef_views, intercept_views = self.views(params)
+        for dst, src in zip(coef_views + intercept_views,
                             list(coefs) + list(intercepts)):
             dst[...] = src
         return params

@@ -29,6 +29,7 @@ from threadpoolctl import ThreadpoolController
 
 from fastfit import losses as _losses
 from fastfit._engine import _network, _threads, _train
+from fastfit._engine._losses import loss_gradient_py
 from fastfit._layout import Layout
 from fastfit.optimizers import OPTIMIZER_NAMES, resolve_optimizer
 from fastfit.schedules import SCHEDULE_NAMES, InverseScaling, resolve_schedule
@@ -347,7 +348,7 @@ class BaseMLP(BaseEstimator):
                         + [self._n_outputs_from(Y, spec)])
         optimizer = self._resolved_optimizer()
         # everything that can reject a hyperparameter runs before any state is set
-        runner = None if (fitted and incremental) else self._resolved_schedule().start(
+        runner = None if resuming else self._resolved_schedule().start(
             self.learning_rate_init, self.max_iter)
         n_threads = self._n_threads()
         l1_ratio = self._penalty_l1_ratio()
@@ -429,9 +430,13 @@ class BaseMLP(BaseEstimator):
         n_batches = -(-n // batch_size)
         empty_idx = np.empty(0, dtype=np.intp)
         sw = sample_weight if sample_weight is not None else np.empty(0, X.dtype)
-        kind = _optimizer_kind(optimizer)
         hyper = np.asarray(optimizer._hyper(), dtype=np.float64)
-        act = _network.ACTIVATIONS[self.activation]
+        run = functools.partial(_train.train_epoch, layout.sizes, layout.w_off,
+                                layout.b_off, params, grads, self._optimizer_state)
+        rest = (batch_size, _network.ACTIVATIONS[self.activation], spec.kernel,
+                spec.param, optimizer._engine_kind, hyper)
+        reg = (float(self.alpha), l1_ratio, clip, n_threads)
+        probe_X = X_val if X_val is not None else X[:_DIVERGENCE_PROBE_ROWS]
         runner = self._schedule_runner
         rng = self._random_state
         fit_start = time.perf_counter()
@@ -442,11 +447,6 @@ class BaseMLP(BaseEstimator):
                 _SingleThreadedBlas.pin()
                 lr = float(runner.lr)
                 order = rng.permutation(n).astype(np.intp) if self.shuffle else empty_idx
-                run = functools.partial(
-                    _train.train_epoch, layout.sizes, layout.w_off, layout.b_off,
-                    params, grads, self._optimizer_state)
-                rest = (batch_size, act, spec.kernel, spec.param, kind, hyper)
-                reg = (float(self.alpha), l1_ratio, clip, n_threads)
                 if self.verbose >= 2 and n_batches >= _PROGRESS_MIN_BATCHES:
                     obj_sum, w_sum, n_steps = self._epoch_with_progress(
                         run, rest, reg, X, Y, sw, order, lr, n_batches, batch_size)
@@ -459,15 +459,15 @@ class BaseMLP(BaseEstimator):
                 # The epoch's loss is measured before each update: the weights
                 # after the last one are checked by a forward pass on a probe
                 # (the validation set, else the first rows; a small cost).
-                probe_raw = None
+                probe_raw = val_loss = None
                 if np.isfinite(loss) and np.isfinite(params).all():
-                    probe_raw = self._raw_output(
-                        X_val if X_val is not None else X[:_DIVERGENCE_PROBE_ROWS],
-                        n_threads)
+                    probe_raw = _forward(layout, params, probe_X, self.activation,
+                                         n_threads)
+                    if X_val is not None:
+                        val_loss = self._loss_value(probe_raw, Y_val, sw_val)
                 if probe_raw is None or not _predictions_finite(
                         probe_raw, spec.out_activation) or (
-                        X_val is not None and not np.isfinite(
-                            self._loss_value(probe_raw, Y_val, sw_val))):
+                        X_val is not None and not np.isfinite(val_loss)):
                     params[...] = last_good
                     warnings.warn(
                         f"Training diverged in epoch {self.n_iter_ + 1}: the loss, the "
@@ -482,7 +482,7 @@ class BaseMLP(BaseEstimator):
                 self.loss_ = float(loss)
                 self.loss_curve_.append(self.loss_)
                 self.learning_rate_curve_.append(lr)
-                monitored = self._after_epoch(probe_raw, Y_val, sw_val, y_val)
+                monitored = self._after_epoch(probe_raw, val_loss, y_val, sw_val)
                 if self.verbose:
                     self._print_progress(lr, time.perf_counter() - start)
                 runner.step(monitored)
@@ -497,8 +497,8 @@ class BaseMLP(BaseEstimator):
                     if self.early_stopping:
                         msg = ("Validation %s did not improve more than tol=%f for %d "
                                "consecutive epochs." % (
-                                   "score" if self._monitor() == "score" else "loss",
-                                   self.tol, self.n_iter_no_change))
+                                   self.early_stopping_monitor, self.tol,
+                                   self.n_iter_no_change))
                     else:
                         msg = ("Training loss did not improve more than tol=%f for %d "
                                "consecutive epochs." % (self.tol, self.n_iter_no_change))
@@ -552,21 +552,18 @@ class BaseMLP(BaseEstimator):
             bar.close()
         return tuple(totals)
 
-    def _monitor(self):
-        return self.early_stopping_monitor
-
-    def _after_epoch(self, raw, Y_val, sw_val, y_val):
+    def _after_epoch(self, raw, val_loss, y_val, sw_val):
         """Early-stopping bookkeeping; returns the value a plateau schedule watches.
 
-        ``raw`` is the network's raw output on the validation set, when there is one.
+        ``raw`` and ``val_loss`` are the network's raw output and loss on the
+        validation set, when there is one (else None).
         """
-        if self.early_stopping and Y_val is not None:
-            val_loss = self._loss_value(raw, Y_val, sw_val)
+        if self.early_stopping and val_loss is not None:
             # score from float64, like predict: exp of a float32 output overflows early
             score = self._score_raw(raw.astype(np.float64), y_val, sw_val)
             self.validation_scores_.append(score)
             self.validation_loss_curve_.append(val_loss)
-            if self._monitor() == "score":
+            if self.early_stopping_monitor == "score":
                 improved = score > self.best_validation_score_ + self.tol
                 better = score > self.best_validation_score_
             else:
@@ -595,11 +592,8 @@ class BaseMLP(BaseEstimator):
         print(line + f", lr = {lr:.3g}, {seconds:.3f}s")
 
     def _validation_split(self, X, Y, sample_weight, y):
-        stratify = None
-        if is_classifier(self) and self._loss_spec.out_activation == "softmax":
-            stratify = Y[:, 0]
-        elif is_classifier(self) and Y.shape[1] == 1:
-            stratify = Y[:, 0]
+        # single-output classification (class indices or one 0/1 column)
+        stratify = Y[:, 0] if is_classifier(self) and Y.shape[1] == 1 else None
         idx = np.arange(X.shape[0])
         n_val = int(np.ceil(self.validation_fraction * X.shape[0]))
         n_classes = len(np.unique(stratify)) if stratify is not None else 1
@@ -657,7 +651,6 @@ class BaseMLP(BaseEstimator):
 
     def _loss_value(self, raw, Y, sw):
         G = np.empty_like(raw)
-        from fastfit._engine._losses import loss_gradient_py
         return float(loss_gradient_py(self._loss_spec.kernel, raw, Y, sw,
                                       self._loss_spec.param, G))
 
@@ -700,11 +693,6 @@ def _predictions_finite(raw, out_activation):
     if raw.max() >= _MAX_EXP_ARG:
         return False
     return bool(np.isfinite(np.exp(raw.astype(np.float64)).sum()))
-
-
-def _optimizer_kind(optimizer):
-    from fastfit._engine._optim import OPTIMIZER_KINDS
-    return OPTIMIZER_KINDS[optimizer._kind]
 
 
 class MLPClassifier(ClassifierMixin, BaseMLP):

@@ -38,6 +38,11 @@ class Optimizer(BaseEstimator):
 
     _kind = None
 
+    @property
+    def _engine_kind(self):
+        """The engine's id of this update rule."""
+        return _optim.OPTIMIZER_KINDS[self._kind]
+
     def _validate(self):
         """Raise ValueError/TypeError for out-of-range hyperparameters."""
 
@@ -48,8 +53,8 @@ class Optimizer(BaseEstimator):
     def _init_state(self, n_params, dtype):
         """Fresh optimizer state: an array of shape (n_state, n_params)."""
         self._validate()
-        kind = _optim.OPTIMIZER_KINDS[self._kind]
-        return np.zeros((_optim.STATE_BUFFERS[kind], n_params), dtype=dtype)
+        return np.zeros((_optim.STATE_BUFFERS[self._engine_kind], n_params),
+                        dtype=dtype)
 
     def _step(self, params, grads, state, *, lr, t, n_weights, l2=0.0, l1=0.0,
               gscale=1.0, n_threads=1):
@@ -84,9 +89,8 @@ class Optimizer(BaseEstimator):
             raise ValueError("n_weights out of range")
         if t < 1:
             raise ValueError("t is 1-based")
-        kind = _optim.OPTIMIZER_KINDS[self._kind]
         return _optim.optimizer_step_py(
-            kind, params, np.ascontiguousarray(grads), state,
+            self._engine_kind, params, np.ascontiguousarray(grads), state,
             np.asarray(self._hyper(), dtype=np.float64), float(lr), int(t),
             int(n_weights), float(l2), float(l1), float(gscale), int(n_threads))
 

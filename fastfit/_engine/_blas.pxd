@@ -5,7 +5,7 @@
 # C^T = op(B)^T @ op(A)^T  (column-major): swap the operands, keep the flags.
 
 from cython cimport floating
-from scipy.linalg.cython_blas cimport dasum, ddot, dgemm, sasum, sdot, sgemm
+from scipy.linalg.cython_blas cimport sgemm, dgemm
 
 
 cdef inline void gemm(bint trans_a, bint trans_b, int m, int n, int k,
@@ -27,24 +27,3 @@ cdef inline void gemm(bint trans_a, bint trans_b, int m, int n, int k,
         dgemm(&ta, &tb, &n, &m, &k, &alpha, <double*> B, &ldb,
               <double*> A, &lda, &beta, C, &ldc)
 
-
-cdef inline double dot(int n, const floating* x, const floating* y) noexcept nogil:
-    """sum_i x[i] * y[i] (vectorised; float accumulates in float lanes)."""
-    cdef int one = 1
-    if n <= 0:
-        return 0.0
-    if floating is float:
-        return sdot(&n, <float*> x, &one, <float*> y, &one)
-    else:
-        return ddot(&n, <double*> x, &one, <double*> y, &one)
-
-
-cdef inline double asum(int n, const floating* x) noexcept nogil:
-    """sum_i |x[i]|."""
-    cdef int one = 1
-    if n <= 0:
-        return 0.0
-    if floating is float:
-        return sasum(&n, <float*> x, &one)
-    else:
-        return dasum(&n, <double*> x, &one)
