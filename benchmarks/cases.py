@@ -314,16 +314,34 @@ def _quiet():
     warnings.simplefilter("ignore")  # ConvergenceWarning on every max_iter fit
 
 
-class FastfitTrainer:
-    """fastfit estimator continued with ``warm_start=True`` (public API only)."""
+class _WarmStartTrainer:
+    """An estimator continued with ``warm_start=True``: ``run(k)`` fits k more epochs.
 
-    framework = "fastfit"
+    Subclasses say which estimator (``_estimator(epochs)``); the timing protocol
+    is the same for fastfit and scikit-learn (public API only).
+    """
 
     def __init__(self, case, threads, data=None):
         self.case = CASES[case] if isinstance(case, str) else case
         self.threads = threads
         self.X, self.y = make_data(self.case) if data is None else data
         self.model = None
+
+    def warm_up(self):
+        _quiet()
+        self.model = self._estimator(1)
+        self.model.fit(self.X, self.y)
+
+    def run(self, epochs):
+        self.model.set_params(max_iter=epochs)
+        self.model.fit(self.X, self.y)
+        return float(self.model.loss_)
+
+
+class FastfitTrainer(_WarmStartTrainer):
+    """fastfit estimator continued with ``warm_start=True`` (public API only)."""
+
+    framework = "fastfit"
 
     def _estimator(self, epochs):
         import fastfit
@@ -335,18 +353,8 @@ class FastfitTrainer:
             shuffle=True, random_state=SEED, warm_start=True, dtype=np.float32,
             n_threads=self.threads)
 
-    def warm_up(self):
-        _quiet()
-        self.model = self._estimator(1)
-        self.model.fit(self.X, self.y)
 
-    def run(self, epochs):
-        self.model.set_params(max_iter=epochs)
-        self.model.fit(self.X, self.y)
-        return float(self.model.loss_)
-
-
-class SklearnTrainer:
+class SklearnTrainer(_WarmStartTrainer):
     """scikit-learn's MLP (solver='adam') continued with ``warm_start=True``.
 
     scikit-learn computes in X's dtype, so float32 X means float32 training.
@@ -356,10 +364,7 @@ class SklearnTrainer:
     framework = "sklearn"
 
     def __init__(self, case, threads, data=None):
-        self.case = CASES[case] if isinstance(case, str) else case
-        self.threads = threads
-        self.X, self.y = make_data(self.case) if data is None else data
-        self.model = None
+        super().__init__(case, threads, data)
         import sklearn.neural_network  # noqa: F401  load every BLAS before limiting
         from threadpoolctl import threadpool_limits
         self._limits = threadpool_limits(limits=threads, user_api="blas")
@@ -371,16 +376,6 @@ class SklearnTrainer:
         return cls(hidden_layer_sizes=self.case.hidden, batch_size=self.case.batch_size,
                    solver="adam", max_iter=epochs, tol=0.0, n_iter_no_change=10 ** 9,
                    shuffle=True, random_state=SEED, warm_start=True)
-
-    def warm_up(self):
-        _quiet()
-        self.model = self._estimator(1)
-        self.model.fit(self.X, self.y)
-
-    def run(self, epochs):
-        self.model.set_params(max_iter=epochs)
-        self.model.fit(self.X, self.y)
-        return float(self.model.loss_)
 
 
 class TorchTrainer:
