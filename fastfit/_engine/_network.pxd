@@ -1,5 +1,7 @@
 from cython cimport floating
 
+from fastfit._engine._optim cimport StepRule
+
 cdef int column_blocks(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
                        int n_threads) noexcept nogil
 
@@ -11,6 +13,14 @@ cdef void dense_backward(int prev_activation, const floating* A_prev,
                          const floating* W, const floating* D, floating* dW,
                          floating* db, floating* D_prev, int m, int fan_in,
                          int fan_out, int n_threads) noexcept nogil
+
+cdef double dense_backward_update(int prev_activation, const floating* A_prev,
+                                  const floating* D, floating* D_prev, int m,
+                                  int fan_in, int fan_out, floating* params,
+                                  floating* grads, floating* state,
+                                  Py_ssize_t w_off, Py_ssize_t b_off,
+                                  const StepRule* rule,
+                                  int n_threads) noexcept nogil
 
 cdef void forward_pass(int n_layers, const Py_ssize_t* sizes,
                        const floating* params, const Py_ssize_t* w_off,

@@ -26,6 +26,7 @@ from fastfit._engine._activations cimport (
     IDENTITY, LOGISTIC, RELU, TANH, bias_activation, multiply_derivative)
 from fastfit._engine._blas cimport gemm
 from fastfit._engine._openmp cimport omp_get_thread_num
+from fastfit._engine._optim cimport StepRule, update_range
 
 ACTIVATIONS = {"identity": IDENTITY, "logistic": LOGISTIC, "tanh": TANH,
                "relu": RELU}
@@ -33,15 +34,16 @@ ACTIVATIONS = {"identity": IDENTITY, "logistic": LOGISTIC, "tanh": TANH,
 # A column block holds at least this many multiply-adds (tens of microseconds
 # of gemm), so scheduling a block costs little next to computing it; smaller
 # products stay whole and run on the calling thread.
-cdef Py_ssize_t BLOCK_MIN_WORK = 1 << 20
+cdef Py_ssize_t BLOCK_MIN_WORK = 1 << 18
 # Column blocks are at least this wide, and start on multiples of BLOCK_ALIGN
 # (one AVX-512 register of floats). Every block is its own gemm call, which
 # packs the whole left operand again: narrow blocks spend more time packing
 # than computing (32 wide: 27% of an mnist-shaped epoch in OpenBLAS's copy
 # routines; 128 wide took the epoch from 0.80 s to 0.71 s).
-cdef Py_ssize_t BLOCK_MIN_WIDTH = 128
+cdef Py_ssize_t BLOCK_MIN_WIDTH = 64
 cdef Py_ssize_t BLOCK_ALIGN = 16
-cdef int MAX_BLOCKS = 16
+cdef enum:
+    MAX_BLOCKS = 4
 # pointer slots per thread for the layers of the prediction pass
 cdef Py_ssize_t MAX_LAYERS = 64
 
@@ -134,6 +136,26 @@ cdef inline void _input_grad_block(int prev_activation, const floating* A_prev,
     multiply_derivative(prev_activation, D_prev, A_prev, m, fan_in, j0, j1)
 
 
+cdef void _input_grad(int prev_activation, const floating* A_prev,
+                      const floating* W, const floating* D, floating* D_prev,
+                      int m, int fan_in, int fan_out, int n_threads) noexcept nogil:
+    """D_prev = (D @ W^T) * f'(A_prev), in column blocks of D_prev."""
+    cdef int n_blocks = column_blocks(m, fan_in, fan_out, n_threads)
+    cdef Py_ssize_t width = _block_width(fan_in, n_blocks), t, j0, j1
+    if n_blocks == 1 or n_threads <= 1:
+        for t in range(n_blocks):
+            j0 = t * width
+            _input_grad_block(prev_activation, A_prev, W, D, D_prev, m, fan_in,
+                              fan_out, j0, min(j0 + width, <Py_ssize_t> fan_in))
+        return
+    for t in prange(n_blocks, schedule='dynamic', chunksize=1,
+                    num_threads=min(n_threads, n_blocks)):
+        j0 = t * width
+        j1 = min(j0 + width, <Py_ssize_t> fan_in)
+        _input_grad_block(prev_activation, A_prev, W, D, D_prev, m,
+                          fan_in, fan_out, j0, j1)
+
+
 cdef void dense_backward(int prev_activation, const floating* A_prev,
                          const floating* W, const floating* D, floating* dW,
                          floating* db, floating* D_prev, int m, int fan_in,
@@ -158,22 +180,83 @@ cdef void dense_backward(int prev_activation, const floating* A_prev,
             j0 = t * width
             j1 = min(j0 + width, <Py_ssize_t> fan_out)
             _weight_grad_block(A_prev, D, dW, db, m, fan_in, fan_out, j0, j1)
-    if D_prev == NULL:
-        return
-    n_blocks = column_blocks(m, fan_in, fan_out, n_threads)
-    width = _block_width(fan_in, n_blocks)
+    if D_prev != NULL:
+        _input_grad(prev_activation, A_prev, W, D, D_prev, m, fan_in, fan_out,
+                    n_threads)
+
+
+cdef inline double _update_task(const floating* A_prev, const floating* D,
+                                int m, int fan_in, int fan_out,
+                                floating* params, floating* grads,
+                                floating* state, Py_ssize_t w_off,
+                                Py_ssize_t b_off, const StepRule* rule,
+                                Py_ssize_t r0, Py_ssize_t r1) noexcept nogil:
+    """Rows r0:r1 of dW, then the step on those rows of W (contiguous in
+    params) while they are in cache; r0 < 0 is the bias task. Returns the
+    penalty over the rows."""
+    cdef Py_ssize_t i, j
+    cdef floating* db
+    cdef const floating* d
+    if r0 < 0:
+        db = grads + b_off
+        for j in range(fan_out):
+            db[j] = 0
+        for i in range(m):
+            d = D + i * fan_out
+            for j in range(fan_out):
+                db[j] += d[j]
+        update_range(rule, params, grads, state, b_off, b_off + fan_out, False)
+        return 0.0
+    if r1 <= r0:
+        return 0.0
+    gemm(True, False, <int> (r1 - r0), fan_out, m, <floating> 1.0,
+         A_prev + r0, fan_in, D, fan_out, <floating> 0.0,
+         grads + w_off + r0 * fan_out, fan_out)
+    return update_range(rule, params, grads, state, w_off + r0 * fan_out,
+                        w_off + r1 * fan_out, True)
+
+
+cdef double dense_backward_update(int prev_activation, const floating* A_prev,
+                                  const floating* D, floating* D_prev, int m,
+                                  int fan_in, int fan_out, floating* params,
+                                  floating* grads, floating* state,
+                                  Py_ssize_t w_off, Py_ssize_t b_off,
+                                  const StepRule* rule,
+                                  int n_threads) noexcept nogil:
+    """Backward through one dense layer fused with the optimizer step on it.
+
+    As ``dense_backward`` (W = params + w_off, b = params + b_off), then
+    ``rule`` applied to W and b. D_prev is computed first, from W before its
+    update; then dW is computed in blocks of rows, and each thread updates the
+    rows it just computed: the gradient is read back from cache instead of
+    memory, and no separate pass over all parameters follows the backward.
+    Returns the penalty value over W (partial sums in block order: blocks
+    depend on the shapes only).
+    """
+    cdef int n_blocks = column_blocks(fan_out, fan_in, m, n_threads)
+    cdef Py_ssize_t height = _block_width(fan_in, n_blocks), t, r0
+    cdef double partial[MAX_BLOCKS + 1]
+    cdef double penalty = 0.0
+    if D_prev != NULL:
+        _input_grad(prev_activation, A_prev, params + w_off, D, D_prev, m,
+                    fan_in, fan_out, n_threads)
+    # task t < n_blocks: rows of W; task n_blocks: the bias
     if n_blocks == 1 or n_threads <= 1:
-        for t in range(n_blocks):
-            j0 = t * width
-            _input_grad_block(prev_activation, A_prev, W, D, D_prev, m, fan_in,
-                              fan_out, j0, min(j0 + width, <Py_ssize_t> fan_in))
+        for t in range(n_blocks + 1):
+            r0 = t * height if t < n_blocks else -1
+            partial[t] = _update_task(A_prev, D, m, fan_in, fan_out, params,
+                                      grads, state, w_off, b_off, rule, r0,
+                                      min(r0 + height, <Py_ssize_t> fan_in))
     else:
-        for t in prange(n_blocks, schedule='dynamic', chunksize=1,
-                        num_threads=min(n_threads, n_blocks)):
-            j0 = t * width
-            j1 = min(j0 + width, <Py_ssize_t> fan_in)
-            _input_grad_block(prev_activation, A_prev, W, D, D_prev, m,
-                              fan_in, fan_out, j0, j1)
+        for t in prange(n_blocks + 1, schedule='dynamic', chunksize=1,
+                        num_threads=min(n_threads, n_blocks + 1)):
+            r0 = t * height if t < n_blocks else -1
+            partial[t] = _update_task(A_prev, D, m, fan_in, fan_out, params,
+                                      grads, state, w_off, b_off, rule, r0,
+                                      min(r0 + height, <Py_ssize_t> fan_in))
+    for t in range(n_blocks):
+        penalty += partial[t]
+    return penalty
 
 
 cdef void forward_pass(int n_layers, const Py_ssize_t* sizes,
@@ -261,3 +344,4 @@ cdef void _forward_chunk(int n_layers, const Py_ssize_t* sizes,
         acts[l] = buf + (l % 2) * chunk_size * width
     acts[n_layers - 1] = out
     forward_pass(n_layers, sizes, params, w_off, b_off, X, acts, m, activation, 0)
+

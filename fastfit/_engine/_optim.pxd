@@ -7,6 +7,21 @@ cdef enum OptimizerKind:
     ADAM = 3
     ADAMW = 4
 
+cdef struct StepRule:
+    # the scalars of one optimizer step, shared by every range it updates
+    int kind
+    const double* hyper
+    double lr
+    long t            # 1-based step count
+    double l2         # coupled penalty coefficients (weights only)
+    double l1
+    double gscale     # gradient clipping factor
+    Py_ssize_t stride # distance between the state buffers (n_params)
+
+cdef double update_range(const StepRule* rule, floating* params,
+                         const floating* grads, floating* state, Py_ssize_t lo,
+                         Py_ssize_t hi, bint weights) noexcept nogil
+
 cdef double optimizer_step(int kind, floating* params, const floating* grads,
                            floating* state, Py_ssize_t n, Py_ssize_t n_weights,
                            const double* hyper, double lr, long t, double l2,

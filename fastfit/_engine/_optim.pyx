@@ -109,7 +109,7 @@ cdef inline double _update_range(int kind, floating* p, const floating* grad,
     cdef floating* s2 = state + 2 * stride
     # complements like 1 - beta are taken in double, before rounding to the
     # parameters' type: 1 - float32(0.999) is off by 1e-5 relative
-    cdef floating mu, damp_c, rho, rho_c, eps, b1_c, b2, b2_c, step_size, bc2_sqrt, shrink
+    cdef floating mu, damp_c, rho, rho_c, eps, b1_c, b2, b2_c, step_size, inv_bc2_sqrt, shrink
     cdef bint nesterov, centered, amsgrad
 
     if l2 != 0.0:
@@ -171,7 +171,8 @@ cdef inline double _update_range(int kind, floating* p, const floating* grad,
         amsgrad = hyper[3] != 0.0
         shrink = <floating> (1.0 - lr * hyper[4]) if (kind == ADAMW and decay) else 1
         step_size = <floating> (lr / (1.0 - pow(hyper[0], <double> t)))
-        bc2_sqrt = <floating> sqrt(1.0 - pow(hyper[1], <double> t))
+        # a multiply by the reciprocal: the divider is this loop's bottleneck
+        inv_bc2_sqrt = <floating> (1.0 / sqrt(1.0 - pow(hyper[1], <double> t)))
         for i in range(lo, hi):
             w = p[i]
             g = (grad[i] + f_l2 * w + f_l1 * _sign(w)) * f_gscale
@@ -185,9 +186,26 @@ cdef inline double _update_range(int kind, floating* p, const floating* grad,
                 if s2[i] > v:
                     vhat = s2[i]
                 s2[i] = vhat
-            denom = _sqrt(vhat) / bc2_sqrt + eps
+            denom = _sqrt(vhat) * inv_bc2_sqrt + eps
             p[i] = w - step_size * (m / denom)
     return 0.5 * l2 * penalty_l2 + l1 * penalty_l1
+
+
+cdef double update_range(const StepRule* rule, floating* params,
+                         const floating* grads, floating* state, Py_ssize_t lo,
+                         Py_ssize_t hi, bint weights) noexcept nogil:
+    """Update params[lo:hi] by ``rule``; the penalty and decoupled decay apply
+    when the range holds weights. Returns the penalty value over the range.
+
+    The entry for callers that update a network piece by piece, e.g. each
+    layer right after its gradient is computed, while the gradient is in cache.
+    """
+    if hi <= lo:
+        return 0.0
+    return _update_range(rule.kind, params, grads, state, rule.stride, lo, hi,
+                         rule.hyper, rule.lr, rule.t,
+                         rule.l2 if weights else 0.0,
+                         rule.l1 if weights else 0.0, rule.gscale, weights)
 
 
 cdef inline double _update_block(int kind, floating* params, const floating* grads,

@@ -15,8 +15,9 @@ from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy
 
 from fastfit._engine._losses cimport loss_gradient
-from fastfit._engine._network cimport dense_backward, forward_pass
-from fastfit._engine._optim cimport gradient_norm_sq, optimizer_step
+from fastfit._engine._network cimport (
+    dense_backward, dense_backward_update, forward_pass)
+from fastfit._engine._optim cimport StepRule, gradient_norm_sq, optimizer_step
 
 
 cdef struct Net:
@@ -45,25 +46,49 @@ cdef Net _net(const Py_ssize_t[::1] sizes, const Py_ssize_t[::1] w_off,
     return net
 
 
-cdef double _backprop(Net* net, const floating* params, floating* grads,
-                      const floating* Xb, const floating* Yb,
-                      const floating* swb, double sw_sum, int m,
-                      floating** acts, floating** deltas) noexcept nogil:
-    """Data loss of the batch; gradients of it w.r.t. every parameter into grads."""
-    cdef int L = net.n_layers, l
-    cdef double loss
+cdef double _forward_loss(Net* net, const floating* params,
+                          const floating* Xb, const floating* Yb,
+                          const floating* swb, double sw_sum, int m,
+                          floating** acts, floating** deltas) noexcept nogil:
+    """Data loss of the batch; its gradient w.r.t. the raw output into deltas[L-1]."""
+    cdef int L = net.n_layers
     forward_pass(L, net.sizes, params, net.w_off, net.b_off, Xb, acts, m,
                  net.activation, net.n_threads)
-    loss = loss_gradient(net.loss, acts[L - 1], Yb, swb, sw_sum, m,
+    return loss_gradient(net.loss, acts[L - 1], Yb, swb, sw_sum, m,
                          net.sizes[L], net.loss_param, deltas[L - 1])
-    for l in range(L - 1, -1, -1):
+
+
+cdef void _backward(Net* net, const floating* params, floating* grads,
+                    const floating* Xb, int m, floating** acts,
+                    floating** deltas) noexcept nogil:
+    """Gradients of the data loss w.r.t. every parameter into grads."""
+    cdef int l
+    for l in range(net.n_layers - 1, -1, -1):
         dense_backward(net.activation, Xb if l == 0 else acts[l - 1],
                        params + net.w_off[l], deltas[l],
                        grads + net.w_off[l], grads + net.b_off[l],
                        NULL if l == 0 else deltas[l - 1], m,
                        <int> net.sizes[l], <int> net.sizes[l + 1],
                        net.n_threads)
-    return loss
+
+
+cdef double _backward_update(Net* net, floating* params, floating* grads,
+                             floating* state, const floating* Xb, int m,
+                             floating** acts, floating** deltas,
+                             const StepRule* rule) noexcept nogil:
+    """Backward with each layer's optimizer step fused in; returns the penalty.
+
+    Valid when the step needs nothing global of the gradient (no clipping).
+    """
+    cdef int l
+    cdef double penalty = 0.0
+    for l in range(net.n_layers - 1, -1, -1):
+        penalty += dense_backward_update(
+            net.activation, Xb if l == 0 else acts[l - 1], deltas[l],
+            NULL if l == 0 else deltas[l - 1], m, <int> net.sizes[l],
+            <int> net.sizes[l + 1], params, grads, state, net.w_off[l],
+            net.b_off[l], rule, net.n_threads)
+    return penalty
 
 
 cdef class _Buffers:
@@ -154,7 +179,12 @@ def train_epoch(const Py_ssize_t[::1] sizes, const Py_ssize_t[::1] w_off,
     cdef const floating* Xb
     cdef const floating* Yb
     cdef const floating* swb
-    cdef double sw_sum, data_loss, penalty, objective, l2, l1, gscale, norm
+    cdef double sw_sum, data_loss, penalty, objective, norm
+    cdef StepRule rule
+    rule.kind = optimizer
+    rule.hyper = &hyper[0]
+    rule.gscale = 1.0
+    rule.stride = n_params
     cdef double objective_sum = 0.0, weight_sum = 0.0
     cdef Py_ssize_t n_steps = 0
     if n == 0 or lrs.shape[0] < n_batches:
@@ -181,23 +211,32 @@ def train_epoch(const Py_ssize_t[::1] sizes, const Py_ssize_t[::1] w_off,
                     sw_sum += swb[i]
                 if not sw_sum > 0:
                     continue  # a batch of zero weight carries no gradient
-            data_loss = _backprop(&net, &params[0], &grads[0], Xb, Yb, swb,
-                                  sw_sum, <int> m, <floating**> b.acts,
-                                  <floating**> b.deltas)
-            l2 = alpha * (1.0 - l1_ratio) / sw_sum
-            l1 = alpha * l1_ratio / sw_sum
-            gscale = 1.0
-            if clip_norm > 0:
-                norm = sqrt(gradient_norm_sq(&params[0], &grads[0], n_params,
-                                             n_weights, l2, l1, n_threads))
-                if norm > clip_norm:
-                    gscale = clip_norm / (norm + 1e-6)
+            data_loss = _forward_loss(&net, &params[0], Xb, Yb, swb, sw_sum,
+                                      <int> m, <floating**> b.acts,
+                                      <floating**> b.deltas)
             if not isfinite(data_loss):
-                break
-            penalty = optimizer_step(optimizer, &params[0], &grads[0],
-                                     &state[0, 0], n_params, n_weights,
-                                     &hyper[0], lrs[step], t0 + n_steps + 1,
-                                     l2, l1, gscale, n_threads)
+                break  # the step is not applied
+            rule.lr = lrs[step]
+            rule.t = t0 + n_steps + 1
+            rule.l2 = alpha * (1.0 - l1_ratio) / sw_sum
+            rule.l1 = alpha * l1_ratio / sw_sum
+            if clip_norm > 0:
+                # clipping needs the whole gradient before any update
+                _backward(&net, &params[0], &grads[0], Xb, <int> m,
+                          <floating**> b.acts, <floating**> b.deltas)
+                norm = sqrt(gradient_norm_sq(&params[0], &grads[0], n_params,
+                                             n_weights, rule.l2, rule.l1,
+                                             n_threads))
+                rule.gscale = clip_norm / (norm + 1e-6) if norm > clip_norm else 1.0
+                penalty = optimizer_step(optimizer, &params[0], &grads[0],
+                                         &state[0, 0], n_params, n_weights,
+                                         &hyper[0], rule.lr, rule.t, rule.l2,
+                                         rule.l1, rule.gscale, n_threads)
+            else:
+                penalty = _backward_update(&net, &params[0], &grads[0],
+                                           &state[0, 0], Xb, <int> m,
+                                           <floating**> b.acts,
+                                           <floating**> b.deltas, &rule)
             objective = data_loss + penalty
             n_steps += 1
             objective_sum += objective * sw_sum
@@ -230,9 +269,12 @@ def objective_gradient(const Py_ssize_t[::1] sizes, const Py_ssize_t[::1] w_off,
         for i in range(n):
             sw_sum += sample_weight[i]
     with nogil:
-        data_loss = _backprop(&net, &params[0], &grads[0], &X[0, 0], &Y[0, 0],
-                              &sample_weight[0] if weighted else NULL, sw_sum,
-                              <int> n, <floating**> b.acts, <floating**> b.deltas)
+        data_loss = _forward_loss(&net, &params[0], &X[0, 0], &Y[0, 0],
+                                  &sample_weight[0] if weighted else NULL,
+                                  sw_sum, <int> n, <floating**> b.acts,
+                                  <floating**> b.deltas)
+        _backward(&net, &params[0], &grads[0], &X[0, 0], <int> n,
+                  <floating**> b.acts, <floating**> b.deltas)
     l2 = alpha * (1.0 - l1_ratio) / sw_sum
     l1 = alpha * l1_ratio / sw_sum
     for i in range(n_weights):
