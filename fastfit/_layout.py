@@ -3,6 +3,19 @@
 import numpy as np
 
 
+def aligned_empty(n, dtype, alignment=64):
+    """An uninitialised 1-d array of n items whose data starts on a multiple of
+    ``alignment`` bytes (NumPy only promises 16).
+
+    The engine's small-batch kernel loads rows of W a cache line at a time;
+    rows that straddle two lines made it 10-20% slower.
+    """
+    dtype = np.dtype(dtype)
+    raw = np.empty(n * dtype.itemsize + alignment, dtype=np.uint8)
+    start = -raw.ctypes.data % alignment
+    return raw[start:start + n * dtype.itemsize].view(dtype)
+
+
 class Layout:
     """Offsets of the weights and biases of a dense network in a flat buffer.
 
@@ -43,7 +56,7 @@ class Layout:
 
     def pack(self, coefs, intercepts, dtype):
         """A new flat buffer holding copies of ``coefs`` and ``intercepts``."""
-        params = np.empty(self.n_params, dtype=dtype)
+        params = aligned_empty(self.n_params, dtype)
         coef_views, intercept_views = self.views(params)
         for dst, src in zip(coef_views + intercept_views,
                             list(coefs) + list(intercepts)):

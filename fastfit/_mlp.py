@@ -30,7 +30,7 @@ from threadpoolctl import ThreadpoolController
 from fastfit import losses as _losses
 from fastfit._engine import _network, _threads, _train
 from fastfit._engine._losses import loss_gradient_py
-from fastfit._layout import Layout
+from fastfit._layout import Layout, aligned_empty
 from fastfit.optimizers import OPTIMIZER_NAMES, resolve_optimizer
 from fastfit.schedules import SCHEDULE_NAMES, InverseScaling, resolve_schedule
 
@@ -424,7 +424,7 @@ class BaseMLP(BaseEstimator):
                 batch_size, max_iter, n_threads, l1_ratio, clip, incremental):
         layout, spec = self._layout, self._loss_spec
         params = self._params
-        grads = np.empty_like(params)
+        grads = aligned_empty(params.shape[0], params.dtype)
         last_good = params.copy()
         n = X.shape[0]
         n_batches = -(-n // batch_size)

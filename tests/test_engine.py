@@ -8,7 +8,7 @@ import pytest
 
 import reference as ref
 from fastfit import MLPClassifier, MLPRegressor
-from fastfit._engine._blas import gemm_py
+from fastfit._engine._blas import gemm_py, gemm_small_py
 from fastfit._engine._losses import LOSS_KINDS, loss_gradient_py
 from fastfit._engine._network import ACTIVATIONS
 from fastfit._engine._train import objective_gradient
@@ -37,6 +37,51 @@ def test_gemm_rejects_bad_shapes():
     A = np.ones((2, 3))
     with pytest.raises(ValueError):
         gemm_py(False, False, 1.0, A, np.ones((2, 3)), 0.0, np.ones((2, 3)))
+
+
+# m: every remainder of the 6-row tile; n: below, at and across the 16/8-wide
+# panels (the columns past the last panel go to BLAS); k: across the 256-deep
+# k blocks (the first block writes C, the next ones accumulate into it)
+SMALL_SHAPES = [(1, 1, 1), (1, 16, 5), (5, 16, 3), (6, 17, 40), (7, 33, 255),
+                (12, 48, 256), (32, 256, 784), (13, 31, 513), (128, 10, 128)]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("trans_a", [False, True])
+@pytest.mark.parametrize("m, n, k", SMALL_SHAPES)
+def test_small_batch_gemm_matches_numpy(dtype, trans_a, m, n, k):
+    rng = np.random.RandomState(m * 1000 + n + k)
+    A = rng.randn(*((k, m) if trans_a else (m, k))).astype(dtype)
+    B = rng.randn(k, n).astype(dtype)
+    # C starts as garbage (NaN): the kernel must overwrite, not accumulate
+    C = np.full((m, n), np.nan, dtype)
+    A0, B0 = A.copy(), B.copy()
+    gemm_small_py(trans_a, A, B, C)
+    expected = (A.T if trans_a else A).astype(np.float64) @ B
+    tol = (1e-5 if dtype == np.float32 else 1e-13) * np.sqrt(k)
+    np.testing.assert_allclose(C, expected, rtol=tol, atol=tol)
+    np.testing.assert_array_equal(A, A0)
+    np.testing.assert_array_equal(B, B0)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_small_batch_gemm_does_not_depend_on_column_split(dtype):
+    """The engine hands column blocks of one product to different threads:
+    a block must give the same bits as the same columns of the whole product."""
+    rng = np.random.RandomState(3)
+    A = rng.randn(20, 300).astype(dtype)
+    B = rng.randn(300, 96).astype(dtype)
+    whole = np.empty((20, 96), dtype)
+    gemm_small_py(False, A, B, whole)
+    for j0, j1 in [(0, 32), (32, 64), (64, 96), (16, 48)]:
+        part = np.empty((20, j1 - j0), dtype)
+        gemm_small_py(False, A, np.ascontiguousarray(B[:, j0:j1]), part)
+        np.testing.assert_array_equal(part, whole[:, j0:j1])
+
+
+def test_small_batch_gemm_rejects_bad_shapes():
+    with pytest.raises(ValueError):
+        gemm_small_py(False, np.ones((2, 3)), np.ones((2, 3)), np.ones((2, 3)))
 
 
 def _problem(loss, n=6, sizes=(4, 5, 3), n_out=3, seed=0, dtype=np.float64):

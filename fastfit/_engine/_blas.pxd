@@ -27,3 +27,29 @@ cdef inline void gemm(bint trans_a, bint trans_b, int m, int n, int k,
         dgemm(&ta, &tb, &n, &m, &k, &alpha, <double*> B, &ldb,
               <double*> A, &lda, &beta, C, &ldc)
 
+
+
+cdef extern from "_kernels.h" nogil:
+    int ff_sgemm_small(int trans_a, int m, int n, int k, const float* A,
+                       int lda, const float* B, int ldb, float* C, int ldc)
+    int ff_dgemm_small(int trans_a, int m, int n, int k, const double* A,
+                       int lda, const double* B, int ldb, double* C, int ldc)
+
+
+cdef inline void gemm_small(bint trans_a, int m, int n, int k,
+                            const floating* A, int lda, const floating* B,
+                            int ldb, floating* C, int ldc) noexcept nogil:
+    """C[m, n] = op(A)[m, k] @ B[k, n], row-major (lda, ldb, ldc as in
+    ``gemm``), with the small-batch kernel of ``_kernels.h``: B is not packed,
+    only copied panel by panel; BLAS computes the columns the kernel leaves
+    (n % its panel width)."""
+    cdef int done
+    if m <= 0 or n <= 0:
+        return
+    if floating is float:
+        done = ff_sgemm_small(trans_a, m, n, k, A, lda, B, ldb, C, ldc)
+    else:
+        done = ff_dgemm_small(trans_a, m, n, k, A, lda, B, ldb, C, ldc)
+    if done < n:
+        gemm(trans_a, False, m, n - done, k, <floating> 1.0, A, lda, B + done,
+             ldb, <floating> 0.0, C + done, ldc)

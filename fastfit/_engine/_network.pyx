@@ -24,7 +24,7 @@ from cython.parallel cimport prange
 
 from fastfit._engine._activations cimport (
     IDENTITY, LOGISTIC, RELU, TANH, bias_activation, multiply_derivative)
-from fastfit._engine._blas cimport gemm
+from fastfit._engine._blas cimport gemm, gemm_small
 from fastfit._engine._openmp cimport omp_get_thread_num
 from fastfit._engine._optim cimport StepRule, update_range
 
@@ -46,6 +46,12 @@ cdef enum:
     MAX_BLOCKS = 4
 # pointer slots per thread for the layers of the prediction pass
 cdef Py_ssize_t MAX_LAYERS = 64
+
+
+# Forward products of at most this many rows go to the unpacked kernel
+# (_kernels.h), which reads W in place instead of copying it as BLAS does;
+# above it, BLAS's packing pays for itself.
+cdef int SMALL_BATCH = 128
 
 
 cdef int column_blocks(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
@@ -78,8 +84,12 @@ cdef inline void _forward_block(int activation, const floating* A,
                                 Py_ssize_t j0, Py_ssize_t j1) noexcept nogil:
     if j1 <= j0:
         return
-    gemm(False, False, m, <int> (j1 - j0), fan_in, <floating> 1.0,
-         A, fan_in, W + j0, fan_out, <floating> 0.0, Z + j0, fan_out)
+    if m <= SMALL_BATCH:
+        gemm_small(False, m, <int> (j1 - j0), fan_in, A, fan_in, W + j0, fan_out,
+                   Z + j0, fan_out)
+    else:
+        gemm(False, False, m, <int> (j1 - j0), fan_in, <floating> 1.0,
+             A, fan_in, W + j0, fan_out, <floating> 0.0, Z + j0, fan_out)
     bias_activation(activation, Z, b, m, fan_out, j0, j1)
 
 
@@ -209,9 +219,13 @@ cdef inline double _update_task(const floating* A_prev, const floating* D,
         return 0.0
     if r1 <= r0:
         return 0.0
-    gemm(True, False, <int> (r1 - r0), fan_out, m, <floating> 1.0,
-         A_prev + r0, fan_in, D, fan_out, <floating> 0.0,
-         grads + w_off + r0 * fan_out, fan_out)
+    if m <= SMALL_BATCH:
+        gemm_small(True, <int> (r1 - r0), fan_out, m, A_prev + r0, fan_in, D,
+                   fan_out, grads + w_off + r0 * fan_out, fan_out)
+    else:
+        gemm(True, False, <int> (r1 - r0), fan_out, m, <floating> 1.0,
+             A_prev + r0, fan_in, D, fan_out, <floating> 0.0,
+             grads + w_off + r0 * fan_out, fan_out)
     return update_range(rule, params, grads, state, w_off + r0 * fan_out,
                         w_off + r1 * fan_out, True)
 
