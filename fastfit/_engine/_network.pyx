@@ -19,6 +19,8 @@ whatever the number of threads, and a thread that the OS deschedules delays
 one small block, not the whole product.
 """
 
+import os
+
 from cython cimport floating
 from cython.parallel cimport prange
 
@@ -31,19 +33,21 @@ from fastfit._engine._optim cimport StepRule, update_range
 ACTIVATIONS = {"identity": IDENTITY, "logistic": LOGISTIC, "tanh": TANH,
                "relu": RELU}
 
-# A column block holds at least this many multiply-adds (tens of microseconds
-# of gemm), so scheduling a block costs little next to computing it; smaller
-# products stay whole and run on the calling thread.
+# A block holds at least this many multiply-adds (~10 microseconds of gemm),
+# so scheduling it costs little next to computing it; smaller products stay
+# whole and run on the calling thread.
 cdef Py_ssize_t BLOCK_MIN_WORK = 1 << 18
-# Column blocks are at least this wide, and start on multiples of BLOCK_ALIGN
-# (one AVX-512 register of floats). Every block is its own gemm call, which
-# packs the whole left operand again: narrow blocks spend more time packing
-# than computing (32 wide: 27% of an mnist-shaped epoch in OpenBLAS's copy
-# routines; 128 wide took the epoch from 0.80 s to 0.71 s).
+# Blocks are at least this wide, and start on multiples of BLOCK_ALIGN (one
+# AVX-512 register of floats, a whole number of the small kernel's panels).
 cdef Py_ssize_t BLOCK_MIN_WIDTH = 64
 cdef Py_ssize_t BLOCK_ALIGN = 16
+# At most one block per core of the machine (not per thread used: the blocking
+# must not follow n_threads, see column_blocks). Every block is its own BLAS
+# call, which packs the other operand whole again: on `wide`, 4 blocks instead
+# of 2 on this 2-core machine packed 30 M floats per step instead of 20 M.
 cdef enum:
-    MAX_BLOCKS = 4
+    MAX_BLOCKS_LIMIT = 16
+cdef int MAX_BLOCKS = max(2, min(os.cpu_count() or 2, MAX_BLOCKS_LIMIT))
 # pointer slots per thread for the layers of the prediction pass
 cdef Py_ssize_t MAX_LAYERS = 64
 
@@ -56,10 +60,12 @@ cdef int SMALL_BATCH = 128
 
 cdef int column_blocks(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
                        int n_threads) noexcept nogil:
-    """Number of column blocks of an (m, n, k) gemm: a function of its shape only.
+    """Number of column blocks of an (m, n, k) gemm: a function of its shape
+    (and of the machine's core count) only.
 
     ``n_threads`` only decides whether the blocks run in parallel; keeping the
-    blocking independent of it keeps results independent of it. ``n_threads``
+    blocking independent of it keeps results independent of it (OpenBLAS does
+    not round a column block as it rounds the same columns of a whole product). ``n_threads``
     of 0 asks for the whole product in one call (a thread of the prediction
     pass, which splits rows instead).
     """
@@ -249,7 +255,7 @@ cdef double dense_backward_update(int prev_activation, const floating* A_prev,
     """
     cdef int n_blocks = column_blocks(fan_out, fan_in, m, n_threads)
     cdef Py_ssize_t height = _block_width(fan_in, n_blocks), t, r0
-    cdef double partial[MAX_BLOCKS + 1]
+    cdef double partial[MAX_BLOCKS_LIMIT + 1]
     cdef double penalty = 0.0
     if D_prev != NULL:
         _input_grad(prev_activation, A_prev, params + w_off, D, D_prev, m,
