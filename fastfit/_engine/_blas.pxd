@@ -30,26 +30,58 @@ cdef inline void gemm(bint trans_a, bint trans_b, int m, int n, int k,
 
 
 cdef extern from "_kernels.h" nogil:
+    bint FF_HAVE_SMALL_GEMM
+    const int ff_panel_float
+    const int ff_panel_double
     int ff_sgemm_small(int trans_a, int m, int n, int k, const float* A,
-                       int lda, const float* B, int ldb, float* C, int ldc)
+                       int lda, const float* const* A_rows, int a_col,
+                       const float* B, int ldb, float* C, int ldc)
     int ff_dgemm_small(int trans_a, int m, int n, int k, const double* A,
-                       int lda, const double* B, int ldb, double* C, int ldc)
+                       int lda, const double* const* A_rows, int a_col,
+                       const double* B, int ldb, double* C, int ldc)
 
 
 cdef inline void gemm_small(bint trans_a, int m, int n, int k,
-                            const floating* A, int lda, const floating* B,
-                            int ldb, floating* C, int ldc) noexcept nogil:
+                            const floating* A, int lda,
+                            const floating* const* A_rows, int a_col,
+                            const floating* B, int ldb, floating* C,
+                            int ldc) noexcept nogil:
     """C[m, n] = op(A)[m, k] @ B[k, n], row-major (lda, ldb, ldc as in
     ``gemm``), with the small-batch kernel of ``_kernels.h``: B is not packed,
-    only copied panel by panel; BLAS computes the columns the kernel leaves
-    (n % its panel width)."""
-    cdef int done
+    only copied panel by panel. If ``A_rows`` is not NULL, row r of the stored
+    A is ``A_rows[r] + a_col`` (A and lda unused): a shuffled batch is read
+    where it lies, without gathering it first.
+
+    The kernel leaves the last n % panel columns: BLAS computes them, or, with
+    ``A_rows``, a plain loop (callers pass ``A_rows`` only when n is a whole
+    number of panels, see ``small_gemm_panel``).
+    """
+    cdef int done, i, j, p
+    cdef double acc
     if m <= 0 or n <= 0:
         return
     if floating is float:
-        done = ff_sgemm_small(trans_a, m, n, k, A, lda, B, ldb, C, ldc)
+        done = ff_sgemm_small(trans_a, m, n, k, A, lda, A_rows, a_col, B, ldb,
+                              C, ldc)
     else:
-        done = ff_dgemm_small(trans_a, m, n, k, A, lda, B, ldb, C, ldc)
-    if done < n:
+        done = ff_dgemm_small(trans_a, m, n, k, A, lda, A_rows, a_col, B, ldb,
+                              C, ldc)
+    if done == n:
+        return
+    if A_rows == NULL:
         gemm(trans_a, False, m, n - done, k, <floating> 1.0, A, lda, B + done,
              ldb, <floating> 0.0, C + done, ldc)
+        return
+    for i in range(m):
+        for j in range(done, n):
+            acc = 0.0
+            for p in range(k):
+                acc += (A_rows[p][a_col + i] if trans_a else A_rows[i][a_col + p]) * B[p * ldb + j]
+            C[i * ldc + j] = <floating> acc
+
+
+cdef inline int small_gemm_panel(bint is_float) noexcept nogil:
+    """Columns per panel of the small-batch kernel; 0 if it is not built."""
+    if not FF_HAVE_SMALL_GEMM:
+        return 0
+    return ff_panel_float if is_float else ff_panel_double

@@ -35,6 +35,7 @@
 #else
 #define FF_VBYTES 16
 #endif
+#define FF_HAVE_SMALL_GEMM 1
 
 /* rows per tile: MR x 2 accumulators + 2 loads of B + 1 broadcast fit the 16
    vector registers of AVX2 (15 used) */
@@ -43,18 +44,23 @@
    AVX2) stays in L1 while every row tile of A runs over it */
 #define FF_KC 256
 
+/* columns of B per panel: 2 vectors (16 floats / 8 doubles on AVX2) */
+#define FF_PANEL(T) (2 * (FF_VBYTES / (int) sizeof(T)))
+
 #define FF_DEFINE_SMALL_GEMM(T, NAME)                                          \
 typedef T NAME##_vec __attribute__((vector_size(FF_VBYTES)));                  \
                                                                                \
+/* An mr x panel tile of C over k of the panel. Not transposed: row i of the   \
+   tile reads rows[i][0:k]; transposed: step q reads rows[q][0:mr]. */          \
 static inline __attribute__((always_inline)) void NAME##_tile(                 \
-        const int mr, const int trans_a, const int k, const T* A,              \
-        const int lda, const T* B, const int ldb, T* C, const int ldc,         \
-        const int accumulate)                                                  \
+        const int mr, const int trans_a, const int k,                          \
+        const T* const* rows, const int col, const T* B, T* C,                 \
+        const int ldc, const int accumulate)                                   \
 {                                                                              \
     const int vl = FF_VBYTES / (int) sizeof(T);                                \
     NAME##_vec c0[FF_MR], c1[FF_MR], b0, b1;                                   \
     T a;                                                                       \
-    int i, p;                                                                  \
+    int i, q;                                                                  \
     for (i = 0; i < mr; i++) {                                                 \
         if (accumulate) {                                                      \
             memcpy(&c0[i], C + (size_t) i * ldc, sizeof c0[i]);                \
@@ -64,12 +70,12 @@ static inline __attribute__((always_inline)) void NAME##_tile(                 \
             c1[i] = (NAME##_vec){0};                                           \
         }                                                                      \
     }                                                                          \
-    for (p = 0; p < k; p++) {                                                  \
-        memcpy(&b0, B + (size_t) p * ldb, sizeof b0);                          \
-        memcpy(&b1, B + (size_t) p * ldb + vl, sizeof b1);                     \
+    for (q = 0; q < k; q++) {                                                  \
+        memcpy(&b0, B + (size_t) q * 2 * vl, sizeof b0);                       \
+        memcpy(&b1, B + (size_t) q * 2 * vl + vl, sizeof b1);                  \
         for (i = 0; i < mr; i++) {                                             \
             /* broadcast by the vector ops */                                  \
-            a = trans_a ? A[(size_t) p * lda + i] : A[(size_t) i * lda + p];   \
+            a = trans_a ? rows[q][col + i] : rows[i][col + q];                 \
             c0[i] += b0 * a;                                                   \
             c1[i] += b1 * a;                                                   \
         }                                                                      \
@@ -82,15 +88,14 @@ static inline __attribute__((always_inline)) void NAME##_tile(                 \
                                                                                \
 static inline __attribute__((always_inline)) int NAME##_body(                  \
         const int trans_a, const int m, const int n, const int k, const T* A,  \
-        const int lda, const T* B, const int ldb, T* C, const int ldc)         \
+        const int lda, const T* const* A_rows, const int a_col, const T* B,    \
+        const int ldb, T* C, const int ldc)                                    \
 {                                                                              \
-    const int nr = 2 * (FF_VBYTES / (int) sizeof(T));                          \
+    const int nr = FF_PANEL(T);                                                \
     const int n_done = n - n % nr;                                             \
-    int i, j, p, q, kc;                                                        \
-    T panel[FF_KC * 2 * (FF_VBYTES / sizeof(T))]                               \
-        __attribute__((aligned(64)));                                          \
-    const T* a;                                                                \
-    const T* b;                                                                \
+    int i, j, p, q, kc, mr;                                                    \
+    T panel[FF_KC * FF_PANEL(T)] __attribute__((aligned(64)));                 \
+    const T* rows[FF_KC > FF_MR ? FF_KC : FF_MR];                              \
     T* c;                                                                      \
     for (j = 0; j < n_done; j += nr) {                                         \
         for (p = 0; p == 0 || p < k; p += FF_KC) {                             \
@@ -100,16 +105,24 @@ static inline __attribute__((always_inline)) int NAME##_body(                  \
             for (q = 0; q < kc; q++)                                           \
                 memcpy(panel + (size_t) q * nr,                                \
                        B + (size_t) (p + q) * ldb + j, nr * sizeof(T));        \
+            if (trans_a)                                                       \
+                for (q = 0; q < kc; q++)                                       \
+                    rows[q] = A_rows ? A_rows[p + q] + a_col                   \
+                                     : A + (size_t) (p + q) * lda;             \
             for (i = 0; i < m; i += FF_MR) {                                   \
-                a = trans_a ? A + (size_t) p * lda + i : A + (size_t) i * lda + p; \
+                mr = m - i < FF_MR ? m - i : FF_MR;                            \
+                if (!trans_a)                                                  \
+                    for (q = 0; q < mr; q++)                                   \
+                        rows[q] = (A_rows ? A_rows[i + q] + a_col              \
+                                          : A + (size_t) (i + q) * lda) + p;   \
                 c = C + (size_t) i * ldc + j;                                  \
-                switch (m - i < FF_MR ? m - i : FF_MR) {                       \
-                case 6: NAME##_tile(6, trans_a, kc, a, lda, panel, nr, c, ldc, p > 0); break; \
-                case 5: NAME##_tile(5, trans_a, kc, a, lda, panel, nr, c, ldc, p > 0); break; \
-                case 4: NAME##_tile(4, trans_a, kc, a, lda, panel, nr, c, ldc, p > 0); break; \
-                case 3: NAME##_tile(3, trans_a, kc, a, lda, panel, nr, c, ldc, p > 0); break; \
-                case 2: NAME##_tile(2, trans_a, kc, a, lda, panel, nr, c, ldc, p > 0); break; \
-                default: NAME##_tile(1, trans_a, kc, a, lda, panel, nr, c, ldc, p > 0); break; \
+                switch (mr) {                                                  \
+                case 6: NAME##_tile(6, trans_a, kc, rows, trans_a ? i : 0, panel, c, ldc, p > 0); break; \
+                case 5: NAME##_tile(5, trans_a, kc, rows, trans_a ? i : 0, panel, c, ldc, p > 0); break; \
+                case 4: NAME##_tile(4, trans_a, kc, rows, trans_a ? i : 0, panel, c, ldc, p > 0); break; \
+                case 3: NAME##_tile(3, trans_a, kc, rows, trans_a ? i : 0, panel, c, ldc, p > 0); break; \
+                case 2: NAME##_tile(2, trans_a, kc, rows, trans_a ? i : 0, panel, c, ldc, p > 0); break; \
+                default: NAME##_tile(1, trans_a, kc, rows, trans_a ? i : 0, panel, c, ldc, p > 0); break; \
                 }                                                              \
             }                                                                  \
         }                                                                      \
@@ -117,14 +130,18 @@ static inline __attribute__((always_inline)) int NAME##_body(                  \
     return n_done;                                                             \
 }                                                                              \
                                                                                \
-/* trans_a = 0: C = A @ B with A (m, k); 1: C = A^T @ B with A (k, m) */       \
+/* C[:, :n_done] = op(A) @ B[:, :n_done]; returns n_done = n - n % panel.      \
+   trans_a = 0: op(A) = A, (m, k); 1: op(A) = A^T, A (k, m). Row r of the      \
+   stored A is A_rows[r] + a_col if A_rows is given (rows gathered from        \
+   anywhere, e.g. a shuffled batch of X), else A + r * lda. */                 \
 static int NAME(const int trans_a, const int m, const int n, const int k,      \
-                const T* A, const int lda, const T* B, const int ldb, T* C,    \
+                const T* A, const int lda, const T* const* A_rows,             \
+                const int a_col, const T* B, const int ldb, T* C,              \
                 const int ldc)                                                 \
 {                                                                              \
     if (trans_a)                                                               \
-        return NAME##_body(1, m, n, k, A, lda, B, ldb, C, ldc);                \
-    return NAME##_body(0, m, n, k, A, lda, B, ldb, C, ldc);                    \
+        return NAME##_body(1, m, n, k, A, lda, A_rows, a_col, B, ldb, C, ldc); \
+    return NAME##_body(0, m, n, k, A, lda, A_rows, a_col, B, ldb, C, ldc);     \
 }
 
 FF_DEFINE_SMALL_GEMM(float, ff_sgemm_small)
@@ -132,14 +149,25 @@ FF_DEFINE_SMALL_GEMM(double, ff_dgemm_small)
 
 #else  /* no vector extensions: the caller's BLAS does all the work */
 
+#define FF_HAVE_SMALL_GEMM 0
+#define FF_PANEL(T) 1
 static int ff_sgemm_small(int trans_a, int m, int n, int k, const float* A,
-                          int lda, const float* B, int ldb, float* C, int ldc)
-{ (void) trans_a; (void) m; (void) n; (void) k; (void) A; (void) lda; (void) B; (void) ldb;
-  (void) C; (void) ldc; return 0; }
+                          int lda, const float* const* A_rows, int a_col,
+                          const float* B, int ldb, float* C, int ldc)
+{ (void) trans_a; (void) m; (void) n; (void) k; (void) A; (void) lda;
+  (void) A_rows; (void) a_col; (void) B; (void) ldb; (void) C; (void) ldc;
+  return 0; }
 static int ff_dgemm_small(int trans_a, int m, int n, int k, const double* A,
-                          int lda, const double* B, int ldb, double* C, int ldc)
-{ (void) trans_a; (void) m; (void) n; (void) k; (void) A; (void) lda; (void) B; (void) ldb;
-  (void) C; (void) ldc; return 0; }
+                          int lda, const double* const* A_rows, int a_col,
+                          const double* B, int ldb, double* C, int ldc)
+{ (void) trans_a; (void) m; (void) n; (void) k; (void) A; (void) lda;
+  (void) A_rows; (void) a_col; (void) B; (void) ldb; (void) C; (void) ldc;
+  return 0; }
 
 #endif
+
+/* columns per panel, for callers that align their blocks to it */
+static const int ff_panel_float = FF_PANEL(float);
+static const int ff_panel_double = FF_PANEL(double);
+
 #endif  /* FASTFIT_KERNELS_H */

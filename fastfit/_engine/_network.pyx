@@ -26,7 +26,7 @@ from cython.parallel cimport prange
 
 from fastfit._engine._activations cimport (
     IDENTITY, LOGISTIC, RELU, TANH, bias_activation, multiply_derivative)
-from fastfit._engine._blas cimport gemm, gemm_small
+from fastfit._engine._blas cimport gemm, gemm_small, small_gemm_panel
 from fastfit._engine._openmp cimport omp_get_thread_num
 from fastfit._engine._optim cimport StepRule, update_range
 
@@ -40,7 +40,7 @@ cdef Py_ssize_t BLOCK_MIN_WORK = 1 << 18
 # Blocks are at least this wide, and start on multiples of BLOCK_ALIGN (one
 # AVX-512 register of floats, a whole number of the small kernel's panels).
 cdef Py_ssize_t BLOCK_MIN_WIDTH = 64
-cdef Py_ssize_t BLOCK_ALIGN = 16
+cdef Py_ssize_t BLOCK_ALIGN = max(16, small_gemm_panel(True))
 # At most one block per core of the machine (not per thread used: the blocking
 # must not follow n_threads, see column_blocks). Every block is its own BLAS
 # call, which packs the other operand whole again: on `wide`, 4 blocks instead
@@ -56,6 +56,14 @@ cdef Py_ssize_t MAX_LAYERS = 64
 # (_kernels.h), which reads W in place instead of copying it as BLAS does;
 # above it, BLAS's packing pays for itself.
 cdef int SMALL_BATCH = 128
+
+
+cdef bint takes_row_pointers(int m, int fan_out, bint is_float) noexcept nogil:
+    """Whether a first layer of ``fan_out`` units can read a batch of m rows
+    through row pointers (``A_rows``), without gathering it: the small-batch
+    kernel computes every column (a whole number of its panels)."""
+    cdef int panel = small_gemm_panel(is_float)
+    return panel > 0 and m <= SMALL_BATCH and fan_out % panel == 0
 
 
 cdef int column_blocks(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
@@ -85,40 +93,45 @@ cdef inline Py_ssize_t _block_width(Py_ssize_t n, int n_blocks) noexcept nogil:
 
 
 cdef inline void _forward_block(int activation, const floating* A,
+                                const floating* const* A_rows,
                                 const floating* W, const floating* b,
                                 floating* Z, int m, int fan_in, int fan_out,
                                 Py_ssize_t j0, Py_ssize_t j1) noexcept nogil:
     if j1 <= j0:
         return
     if m <= SMALL_BATCH:
-        gemm_small(False, m, <int> (j1 - j0), fan_in, A, fan_in, W + j0, fan_out,
-                   Z + j0, fan_out)
+        gemm_small(False, m, <int> (j1 - j0), fan_in, A, fan_in, A_rows, 0,
+                   W + j0, fan_out, Z + j0, fan_out)
     else:
         gemm(False, False, m, <int> (j1 - j0), fan_in, <floating> 1.0,
              A, fan_in, W + j0, fan_out, <floating> 0.0, Z + j0, fan_out)
     bias_activation(activation, Z, b, m, fan_out, j0, j1)
 
 
-cdef void dense_forward(int activation, const floating* A, const floating* W,
+cdef void dense_forward(int activation, const floating* A,
+                        const floating* const* A_rows, const floating* W,
                         const floating* b, floating* Z, int m, int fan_in,
                         int fan_out, int n_threads) noexcept nogil:
     """Z = f(A @ W + b).
 
     IN: A (m, fan_in), W (fan_in, fan_out), b (fan_out). OUT: Z (m, fan_out).
+    A_rows: NULL, or row pointers standing for A (A unused); only for products
+    that ``takes_row_pointers`` accepts.
     """
     cdef int n_blocks = column_blocks(m, fan_out, fan_in, n_threads)
     cdef Py_ssize_t width = _block_width(fan_out, n_blocks), t, j0, j1
     if n_blocks == 1 or n_threads <= 1:
         for t in range(n_blocks):
             j0 = t * width
-            _forward_block(activation, A, W, b, Z, m, fan_in, fan_out, j0,
-                           min(j0 + width, <Py_ssize_t> fan_out))
+            _forward_block(activation, A, A_rows, W, b, Z, m, fan_in, fan_out,
+                           j0, min(j0 + width, <Py_ssize_t> fan_out))
         return
     for t in prange(n_blocks, schedule='dynamic', chunksize=1,
                     num_threads=min(n_threads, n_blocks)):
         j0 = t * width
         j1 = min(j0 + width, <Py_ssize_t> fan_out)
-        _forward_block(activation, A, W, b, Z, m, fan_in, fan_out, j0, j1)
+        _forward_block(activation, A, A_rows, W, b, Z, m, fan_in, fan_out, j0,
+                       j1)
 
 
 cdef inline void _weight_grad_block(const floating* A_prev, const floating* D,
@@ -201,7 +214,9 @@ cdef void dense_backward(int prev_activation, const floating* A_prev,
                     n_threads)
 
 
-cdef inline double _update_task(const floating* A_prev, const floating* D,
+cdef inline double _update_task(const floating* A_prev,
+                                const floating* const* A_rows,
+                                const floating* D,
                                 int m, int fan_in, int fan_out,
                                 floating* params, floating* grads,
                                 floating* state, Py_ssize_t w_off,
@@ -226,7 +241,9 @@ cdef inline double _update_task(const floating* A_prev, const floating* D,
     if r1 <= r0:
         return 0.0
     if m <= SMALL_BATCH:
-        gemm_small(True, <int> (r1 - r0), fan_out, m, A_prev + r0, fan_in, D,
+        gemm_small(True, <int> (r1 - r0), fan_out, m,
+                   A_prev + r0 if A_rows == NULL else NULL, fan_in, A_rows,
+                   <int> r0, D,
                    fan_out, grads + w_off + r0 * fan_out, fan_out)
     else:
         gemm(True, False, <int> (r1 - r0), fan_out, m, <floating> 1.0,
@@ -237,6 +254,7 @@ cdef inline double _update_task(const floating* A_prev, const floating* D,
 
 
 cdef double dense_backward_update(int prev_activation, const floating* A_prev,
+                                  const floating* const* A_rows,
                                   const floating* D, floating* D_prev, int m,
                                   int fan_in, int fan_out, floating* params,
                                   floating* grads, floating* state,
@@ -251,7 +269,8 @@ cdef double dense_backward_update(int prev_activation, const floating* A_prev,
     rows it just computed: the gradient is read back from cache instead of
     memory, and no separate pass over all parameters follows the backward.
     Returns the penalty value over W (partial sums in block order: blocks
-    depend on the shapes only).
+    depend on the shapes only). A_rows: as in ``dense_forward``, for a first
+    layer (D_prev NULL).
     """
     cdef int n_blocks = column_blocks(fan_out, fan_in, m, n_threads)
     cdef Py_ssize_t height = _block_width(fan_in, n_blocks), t, r0
@@ -264,16 +283,16 @@ cdef double dense_backward_update(int prev_activation, const floating* A_prev,
     if n_blocks == 1 or n_threads <= 1:
         for t in range(n_blocks + 1):
             r0 = t * height if t < n_blocks else -1
-            partial[t] = _update_task(A_prev, D, m, fan_in, fan_out, params,
-                                      grads, state, w_off, b_off, rule, r0,
-                                      min(r0 + height, <Py_ssize_t> fan_in))
+            partial[t] = _update_task(A_prev, A_rows, D, m, fan_in, fan_out,
+                                      params, grads, state, w_off, b_off, rule,
+                                      r0, min(r0 + height, <Py_ssize_t> fan_in))
     else:
         for t in prange(n_blocks + 1, schedule='dynamic', chunksize=1,
                         num_threads=min(n_threads, n_blocks + 1)):
             r0 = t * height if t < n_blocks else -1
-            partial[t] = _update_task(A_prev, D, m, fan_in, fan_out, params,
-                                      grads, state, w_off, b_off, rule, r0,
-                                      min(r0 + height, <Py_ssize_t> fan_in))
+            partial[t] = _update_task(A_prev, A_rows, D, m, fan_in, fan_out,
+                                      params, grads, state, w_off, b_off, rule,
+                                      r0, min(r0 + height, <Py_ssize_t> fan_in))
     for t in range(n_blocks):
         penalty += partial[t]
     return penalty
@@ -282,17 +301,19 @@ cdef double dense_backward_update(int prev_activation, const floating* A_prev,
 cdef void forward_pass(int n_layers, const Py_ssize_t* sizes,
                        const floating* params, const Py_ssize_t* w_off,
                        const Py_ssize_t* b_off, const floating* X,
-                       floating** acts, int m, int activation,
-                       int n_threads) noexcept nogil:
+                       const floating* const* X_rows, floating** acts, int m,
+                       int activation, int n_threads) noexcept nogil:
     """Forward through every layer; the last layer's output is left raw.
 
-    IN: X (m, sizes[0]). OUT: acts[l] (m, sizes[l + 1]) for l < n_layers; the
-    output transform (softmax, logistic, exp) belongs to the loss.
+    IN: X (m, sizes[0]), or X_rows (m row pointers, X unused) when not NULL.
+    OUT: acts[l] (m, sizes[l + 1]) for l < n_layers; the output transform
+    (softmax, logistic, exp) belongs to the loss.
     """
     cdef int l
     cdef const floating* A = X
     for l in range(n_layers):
         dense_forward(activation if l < n_layers - 1 else IDENTITY, A,
+                      X_rows if l == 0 else NULL,
                       params + w_off[l], params + b_off[l], acts[l], m,
                       <int> sizes[l], <int> sizes[l + 1], n_threads)
         A = acts[l]
@@ -363,5 +384,6 @@ cdef void _forward_chunk(int n_layers, const Py_ssize_t* sizes,
     for l in range(n_layers - 1):
         acts[l] = buf + (l % 2) * chunk_size * width
     acts[n_layers - 1] = out
-    forward_pass(n_layers, sizes, params, w_off, b_off, X, acts, m, activation, 0)
+    forward_pass(n_layers, sizes, params, w_off, b_off, X, NULL, acts, m,
+                 activation, 0)
 
