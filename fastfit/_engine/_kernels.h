@@ -94,12 +94,16 @@ static inline __attribute__((always_inline)) int NAME##_body(                  \
     const int nr = FF_PANEL(T);                                                \
     const int n_done = n - n % nr;                                             \
     int i, j, p, q, kc, mr;                                                    \
+    /* k blocks of equal depth: 784 = 4 x 196, not 3 x 256 + 16 (a short     \
+       block pays the tile's load and store of C for little work) */          \
+    const int n_kb = (k + FF_KC - 1) / FF_KC;                                  \
+    const int kb = n_kb > 0 ? (k + n_kb - 1) / n_kb : 0;                       \
     T panel[FF_KC * FF_PANEL(T)] __attribute__((aligned(64)));                 \
     const T* rows[FF_KC > FF_MR ? FF_KC : FF_MR];                              \
     T* c;                                                                      \
     for (j = 0; j < n_done; j += nr) {                                         \
-        for (p = 0; p == 0 || p < k; p += FF_KC) {                             \
-            kc = k - p < FF_KC ? k - p : FF_KC;                                \
+        for (p = 0; p == 0 || p < k; p += kb) {                                \
+            kc = k - p < kb ? k - p : kb;                                      \
             /* the panel's rows lie a page or more apart in B: copied      */  \
             /* together, the row tiles walk 4 pages instead of kc / 4      */  \
             for (q = 0; q < kc; q++)                                           \
@@ -109,7 +113,7 @@ static inline __attribute__((always_inline)) int NAME##_body(                  \
                 for (q = 0; q < kc; q++)                                       \
                     rows[q] = A_rows ? A_rows[p + q] + a_col                   \
                                      : A + (size_t) (p + q) * lda;             \
-            for (i = 0; i < m; i += FF_MR) {                                   \
+            for (i = 0; i < m; i += mr) {                                      \
                 mr = m - i < FF_MR ? m - i : FF_MR;                            \
                 if (!trans_a)                                                  \
                     for (q = 0; q < mr; q++)                                   \
