@@ -145,6 +145,12 @@ SCRIPT = textwrap.dedent(r'''
                                 random_state=0, dtype=dtype, n_threads=nt,
                                 clip_norm=1.0).fit(Xb, yb3)
             record(f"clf-threads{nt}-{d}", est.predict_proba(Xb))
+            # small batches read through row pointers (first layer a whole
+            # number of kernel panels, no clipping), the fused layer updates
+            est = MLPClassifier(hidden_layer_sizes=(64, 16), batch_size=32,
+                                max_iter=1, random_state=0, dtype=dtype,
+                                n_threads=nt, alpha=1e-3).fit(Xb, yb3)
+            record(f"clf-rows{nt}-{d}", est.predict_proba(Xb))
     print("RESULT " + json.dumps(out))
 ''')
 
