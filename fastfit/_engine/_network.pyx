@@ -7,16 +7,28 @@ All parameters live in one flat buffer: the weight matrices of every layer first
 (b_l at ``b_off[l]``). Weights-first makes "regularise weights, not biases" a
 single index boundary for the optimizer kernels.
 
+Products
+--------
+Forward and weight-gradient products of at most SMALL_BATCH rows go to the
+small-batch kernel (``_kernels.h``): no copy of W per call, and the first
+layer can read a shuffled batch through row pointers. Larger ones, and the
+input gradients, go to BLAS.
+
+Training step
+-------------
+``dense_backward_update`` fuses the optimizer step into the backward pass:
+each thread updates the rows of W whose gradient it has just computed, while
+they are in cache, so no separate pass over every parameter follows.
+
 Threads
 -------
 BLAS runs single-threaded (the estimator pins it with threadpoolctl) and the
-engine splits each gemm into column blocks of the output, handed to OpenMP
-threads dynamically. Each thread then applies the bias + activation (forward)
-or the activation derivative and bias sums (backward) to the block it just
-computed, while it is in cache. The blocks depend on the matrix shapes only,
-never on the thread count, and need no reduction: results are bit-identical
-whatever the number of threads, and a thread that the OS deschedules delays
-one small block, not the whole product.
+engine splits each product into blocks of the output, handed to OpenMP threads
+dynamically. Each thread then applies the bias + activation (forward) or the
+activation derivative and bias sums (backward) to the block it just computed,
+while it is in cache. The blocks depend on the matrix shapes (and the
+machine's core count) only, never on the thread count, and need no reduction:
+results are bit-identical whatever the number of threads.
 """
 
 import os
