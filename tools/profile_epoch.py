@@ -39,6 +39,7 @@ from benchmarks import cases  # noqa: E402
 # (category, dso regex, symbol regex): first match wins
 CATEGORIES = [
     ("gemm compute (BLAS micro-kernel)", r"openblas|libblas|mkl", r"gemm_kernel|_kernel_"),
+    ("gemm compute (fastfit small-batch kernel, _kernels.h)", r"_network\.", r"ff_[sd]gemm_small"),
     ("gemm packing + C scaling (BLAS copy/beta)", r"openblas|libblas|mkl", r"copy|beta"),
     ("BLAS driver/threads (other BLAS)", r"openblas|libblas|mkl", r""),
     ("OpenMP runtime (spin, barriers, fork/join)", r"libgomp|libiomp|libomp", r""),
