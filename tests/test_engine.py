@@ -330,3 +330,50 @@ def test_shuffled_epoch_reads_rows_in_place_like_a_gathered_copy(dtype, n_thread
     np.testing.assert_array_equal(p_a, p_b)
     np.testing.assert_array_equal(s_a, s_b)
     assert out_a == out_b
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("opt", ["adam", "sgd", "rmsprop"])
+@pytest.mark.parametrize("batch", [24, 200])
+def test_fused_layer_updates_match_backward_then_one_optimizer_pass(dtype, opt,
+                                                                    batch):
+    """The fused path (each layer's step right after its weight gradient, in
+    row blocks; small-batch kernel at batch 24, BLAS at 200) against the
+    unfused one (the whole gradient, then one optimizer pass), which the
+    engine takes with clipping: a clip norm no gradient reaches changes
+    nothing else. Widths span several kernel panels plus a remainder, and
+    the penalty (weights only) is on."""
+    from fastfit._engine._optim import OPTIMIZER_KINDS, STATE_BUFFERS
+    from fastfit._engine._train import train_epoch
+    rng = np.random.RandomState(1)
+    layout = Layout([300, 70, 40, 5])
+    X = rng.randn(400, 300).astype(dtype)
+    Y = rng.randn(400, 5).astype(dtype)
+    order = rng.permutation(400).astype(np.intp)
+    p0 = rng.uniform(-0.1, 0.1, layout.n_params).astype(dtype)
+    kind = OPTIMIZER_KINDS[opt]
+    hyper = {"adam": [0.9, 0.999, 1e-8, 0.0, 0.0], "sgd": [0.9, 0.0, 1.0],
+             "rmsprop": [0.99, 1e-8, 0.5, 0.0]}[opt]
+    hyper = np.array(hyper, dtype=np.float64)
+    n_steps = -(-400 // batch)
+    runs = []
+    for clip in (0.0, 1e30):
+        params = p0.copy()
+        state = np.zeros((STATE_BUFFERS[kind], layout.n_params), dtype)
+        out = train_epoch(layout.sizes, layout.w_off, layout.b_off, params,
+                          np.empty_like(params), state, X, Y, np.empty(0, dtype),
+                          order, batch, ACTIVATIONS["tanh"],
+                          LOSS_KINDS["squared_error"], 0.0, kind, hyper,
+                          np.full(n_steps, 1e-3), 0, 1e-2, 0.3, clip, 2)
+        runs.append((params, state, out))
+    (p_f, s_f, out_f), (p_u, s_u, out_u) = runs
+    assert out_f[2] == out_u[2] == n_steps
+    assert not np.allclose(p_f, p0)
+    tol = dict(rtol=1e-4, atol=1e-6) if dtype == np.float32 else dict(rtol=1e-10, atol=1e-13)
+    np.testing.assert_allclose(p_f, p_u, **tol)
+    # adaptive rules divide tiny gradients by their own running scale, which
+    # turns float32 rounding of a near-zero gradient into ~1e-3 relative
+    # noise in the momentum buffer; the parameters move by lr times it
+    np.testing.assert_allclose(s_f, s_u, **(tol if dtype == np.float64
+                                             else dict(rtol=1e-2, atol=1e-5)))
+    np.testing.assert_allclose(out_f[0], out_u[0], rtol=1e-5 if dtype == np.float32 else 1e-11)
