@@ -76,7 +76,10 @@ cdef inline void gemm_small(bint trans_a, int m, int n, int k,
         for j in range(done, n):
             acc = 0.0
             for p in range(k):
-                acc += (A_rows[p][a_col + i] if trans_a else A_rows[i][a_col + p]) * B[p * ldb + j]
+                if trans_a:
+                    acc += A_rows[p][a_col + i] * B[p * ldb + j]
+                else:
+                    acc += A_rows[i][a_col + p] * B[p * ldb + j]
             C[i * ldc + j] = <floating> acc
 
 

@@ -109,7 +109,8 @@ cdef inline double _update_range(int kind, floating* p, const floating* grad,
     cdef floating* s2 = state + 2 * stride
     # complements like 1 - beta are taken in double, before rounding to the
     # parameters' type: 1 - float32(0.999) is off by 1e-5 relative
-    cdef floating mu, damp_c, rho, rho_c, eps, b1_c, b2, b2_c, step_size, inv_bc2_sqrt, shrink
+    cdef floating mu, damp_c, rho, rho_c, eps, b1_c, b2, b2_c, step_size
+    cdef floating inv_bc2_sqrt, shrink
     cdef bint nesterov, centered, amsgrad
 
     if l2 != 0.0:
