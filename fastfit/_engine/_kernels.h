@@ -155,18 +155,17 @@ FF_DEFINE_SMALL_GEMM(double, ff_dgemm_small)
 
 #define FF_HAVE_SMALL_GEMM 0
 #define FF_PANEL(T) 1
-static int ff_sgemm_small(int trans_a, int m, int n, int k, const float* A,
-                          int lda, const float* const* A_rows, int a_col,
-                          const float* B, int ldb, float* C, int ldc)
-{ (void) trans_a; (void) m; (void) n; (void) k; (void) A; (void) lda;
-  (void) A_rows; (void) a_col; (void) B; (void) ldb; (void) C; (void) ldc;
+
+#define FF_DEFINE_NO_SMALL_GEMM(T, NAME)                                       \
+static int NAME(int trans_a, int m, int n, int k, const T* A, int lda,         \
+                const T* const* A_rows, int a_col, const T* B, int ldb, T* C,  \
+                int ldc)                                                       \
+{ (void) trans_a; (void) m; (void) n; (void) k; (void) A; (void) lda;          \
+  (void) A_rows; (void) a_col; (void) B; (void) ldb; (void) C; (void) ldc;     \
   return 0; }
-static int ff_dgemm_small(int trans_a, int m, int n, int k, const double* A,
-                          int lda, const double* const* A_rows, int a_col,
-                          const double* B, int ldb, double* C, int ldc)
-{ (void) trans_a; (void) m; (void) n; (void) k; (void) A; (void) lda;
-  (void) A_rows; (void) a_col; (void) B; (void) ldb; (void) C; (void) ldc;
-  return 0; }
+
+FF_DEFINE_NO_SMALL_GEMM(float, ff_sgemm_small)
+FF_DEFINE_NO_SMALL_GEMM(double, ff_dgemm_small)
 
 #endif
 
