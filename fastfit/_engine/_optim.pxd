@@ -22,10 +22,9 @@ cdef double update_range(const StepRule* rule, floating* params,
                          const floating* grads, floating* state, Py_ssize_t lo,
                          Py_ssize_t hi, bint weights) noexcept nogil
 
-cdef double optimizer_step(int kind, floating* params, const floating* grads,
-                           floating* state, Py_ssize_t n, Py_ssize_t n_weights,
-                           const double* hyper, double lr, long t, double l2,
-                           double l1, double gscale,
+cdef double optimizer_step(const StepRule* rule, floating* params,
+                           const floating* grads, floating* state,
+                           Py_ssize_t n, Py_ssize_t n_weights,
                            int n_threads) noexcept nogil
 
 cdef double gradient_norm_sq(const floating* params, const floating* grads,

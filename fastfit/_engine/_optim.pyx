@@ -198,8 +198,9 @@ cdef double update_range(const StepRule* rule, floating* params,
     """Update params[lo:hi] by ``rule``; the penalty and decoupled decay apply
     when the range holds weights. Returns the penalty value over the range.
 
-    The entry for callers that update a network piece by piece, e.g. each
-    layer right after its gradient is computed, while the gradient is in cache.
+    The one entry to the rules: ``optimizer_step`` calls it per block of the
+    flat buffer, and the fused backward per block of a layer's rows, right
+    after their gradient is computed, while it is in cache.
     """
     if hi <= lo:
         return 0.0
@@ -209,20 +210,14 @@ cdef double update_range(const StepRule* rule, floating* params,
                          rule.l1 if weights else 0.0, rule.gscale, weights)
 
 
-cdef inline double _update_block(int kind, floating* params, const floating* grads,
-                                 floating* state, Py_ssize_t n, Py_ssize_t n_weights,
-                                 Py_ssize_t lo, Py_ssize_t hi, const double* hyper,
-                                 double lr, long t, double l2, double l1,
-                                 double gscale) noexcept nogil:
+cdef inline double _update_block(const StepRule* rule, floating* params,
+                                 const floating* grads, floating* state,
+                                 Py_ssize_t n_weights, Py_ssize_t lo,
+                                 Py_ssize_t hi) noexcept nogil:
     # Split the block at the weights / biases boundary: biases are not penalised.
     cdef Py_ssize_t mid = min(max(lo, n_weights), hi)
-    cdef double penalty = 0.0
-    if mid > lo:
-        penalty = _update_range(kind, params, grads, state, n, lo, mid, hyper,
-                                lr, t, l2, l1, gscale, True)
-    if hi > mid:
-        _update_range(kind, params, grads, state, n, mid, hi, hyper, lr, t,
-                      0.0, 0.0, gscale, False)
+    cdef double penalty = update_range(rule, params, grads, state, lo, mid, True)
+    update_range(rule, params, grads, state, mid, hi, False)
     return penalty
 
 
@@ -235,15 +230,13 @@ cdef inline Py_ssize_t _block_width(Py_ssize_t n, int n_blocks) noexcept nogil:
     return ((w + 15) // 16) * 16
 
 
-cdef double optimizer_step(int kind, floating* params, const floating* grads,
-                           floating* state, Py_ssize_t n, Py_ssize_t n_weights,
-                           const double* hyper, double lr, long t, double l2,
-                           double l1, double gscale,
+cdef double optimizer_step(const StepRule* rule, floating* params,
+                           const floating* grads, floating* state,
+                           Py_ssize_t n, Py_ssize_t n_weights,
                            int n_threads) noexcept nogil:
     """One update of all n parameters in place; returns the penalty value.
 
-    IN: grads (n), hyper (rule's hyperparameters), lr, t (1-based step),
-    l2 / l1 (coupled penalty coefficients), gscale (gradient clipping factor).
+    IN: grads (n), rule (the step's scalars; rule.stride must be n).
     INOUT: params (n), state (n_state * n, one buffer after another).
     """
     cdef int n_blocks = _n_blocks(n), blk
@@ -253,16 +246,15 @@ cdef double optimizer_step(int kind, floating* params, const floating* grads,
     if n_blocks == 1 or n_threads <= 1:
         for blk in range(n_blocks):
             lo = min(blk * width, n)
-            partial[blk] = _update_block(kind, params, grads, state, n, n_weights,
-                                         lo, min(lo + width, n), hyper, lr, t,
-                                         l2, l1, gscale)
+            partial[blk] = _update_block(rule, params, grads, state, n_weights,
+                                         lo, min(lo + width, n))
     else:
         for blk in prange(n_blocks, schedule='dynamic', chunksize=1,
                           num_threads=min(n_threads, n_blocks)):
             lo = min(blk * width, n)
             hi = min(lo + width, n)
-            partial[blk] = _update_block(kind, params, grads, state, n, n_weights,
-                                         lo, hi, hyper, lr, t, l2, l1, gscale)
+            partial[blk] = _update_block(rule, params, grads, state, n_weights,
+                                         lo, hi)
     for blk in range(n_blocks):
         penalty += partial[blk]
     return penalty
@@ -308,12 +300,14 @@ def optimizer_step_py(int kind, floating[::1] params, const floating[::1] grads,
     ``state`` has shape (n_state, n). Shapes must have been checked by the caller.
     """
     cdef Py_ssize_t n = params.shape[0]
+    cdef StepRule rule
     if n == 0:
         return 0.0
+    rule.kind, rule.hyper, rule.lr, rule.t = kind, &hyper[0], lr, t
+    rule.l2, rule.l1, rule.gscale, rule.stride = l2, l1, gscale, n
     with nogil:
-        penalty = optimizer_step(kind, &params[0], &grads[0], &state[0, 0], n,
-                                 n_weights, &hyper[0], lr, t, l2, l1, gscale,
-                                 n_threads)
+        penalty = optimizer_step(&rule, &params[0], &grads[0], &state[0, 0], n,
+                                 n_weights, n_threads)
     return penalty
 
 

@@ -245,10 +245,9 @@ def train_epoch(const Py_ssize_t[::1] sizes, const Py_ssize_t[::1] w_off,
                                              n_weights, rule.l2, rule.l1,
                                              n_threads))
                 rule.gscale = clip_norm / (norm + 1e-6) if norm > clip_norm else 1.0
-                penalty = optimizer_step(optimizer, &params[0], &grads[0],
+                penalty = optimizer_step(&rule, &params[0], &grads[0],
                                          &state[0, 0], n_params, n_weights,
-                                         &hyper[0], rule.lr, rule.t, rule.l2,
-                                         rule.l1, rule.gscale, n_threads)
+                                         n_threads)
             else:
                 penalty = _backward_update(&net, &params[0], &grads[0],
                                            &state[0, 0], Xb, Xrows, <int> m,
