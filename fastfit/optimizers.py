@@ -2,9 +2,16 @@
 
 Each class holds the hyperparameters of one ``torch.optim`` update rule and is a
 scikit-learn estimator for parameter handling, so ``clone`` and ``GridSearchCV``
-reach into it (``optimizer__beta_1``). The learning rate stays on the estimator
-(``learning_rate_init``) and the schedule. The update itself runs in the engine
-(``fastfit._engine._optim``), one fused pass over every parameter per step.
+reach into it (``optimizer__beta_1``). Each class declares its valid values in
+``_parameter_constraints`` and is checked by scikit-learn's ``_validate_params``
+(plus the few rules that tie two parameters together). The learning rate stays
+on the estimator (``learning_rate_init``) and the schedule. The update itself
+runs in the engine (``fastfit._engine._optim``), one fused pass over every
+parameter per step.
+
+The optimizers can also be named by a string; :func:`resolve_optimizer` maps the
+names in :data:`OPTIMIZER_NAMES` to validated instances configured by
+scikit-learn's MLP parameters.
 
 Regularisation is not an optimizer hyperparameter: the estimator's ``alpha``
 (L2 / L1 penalty, coupled: added to the gradient of the weights) applies with any
@@ -15,28 +22,40 @@ from numbers import Real
 
 import numpy as np
 from sklearn.base import BaseEstimator
+from sklearn.utils._param_validation import StrOptions, validate_parameter_constraints
 
 from fastfit._engine import _optim
+from fastfit._params import NumberInterval, document_names
 
-__all__ = ["SGD", "Adagrad", "RMSprop", "Adam", "AdamW", "resolve_optimizer",
-           "OPTIMIZER_NAMES"]
+__all__ = [
+    "OPTIMIZER_NAMES",
+    "SGD",
+    "Adagrad",
+    "Adam",
+    "AdamW",
+    "Optimizer",
+    "RMSprop",
+    "resolve_optimizer",
+]
 
-
-def _check_range(name, value, low, high, low_closed=True, high_closed=True):
-    if isinstance(value, bool) or not isinstance(value, Real):
-        raise TypeError(f"{name} must be a real number, got {value!r}")
-    ok_low = value >= low if low_closed else value > low
-    ok_high = value <= high if high_closed else value < high
-    if not (ok_low and ok_high) or not np.isfinite(value):
-        lb = "[" if low_closed else "("
-        rb = "]" if high_closed else ")"
-        raise ValueError(f"{name} must be in {lb}{low}, {high}{rb}, got {value!r}")
+# Shared constraints: a coefficient of a running average, and a positive constant
+# added to a denominator (0 would divide 0 by 0 for a never-updated parameter).
+_UNIT = NumberInterval(Real, 0, 1, closed="left")
+_POSITIVE = NumberInterval(Real, 0, None, closed="neither")
+_NON_NEGATIVE = NumberInterval(Real, 0, None, closed="left")
 
 
 class Optimizer(BaseEstimator):
-    """Base class: state allocation, validation and the kernel call."""
+    """Base class: state allocation, validation and the kernel call.
+
+    Subclasses store their hyperparameters in ``__init__`` unchanged, declare
+    them in ``_parameter_constraints`` and implement :meth:`_hyper`. Rules that
+    tie parameters together go in an override of ``_validate_params`` that
+    calls ``super()._validate_params()`` first.
+    """
 
     _kind = None
+    _parameter_constraints: dict = {}
 
     @property
     def _engine_kind(self):
@@ -44,20 +63,38 @@ class Optimizer(BaseEstimator):
         return _optim.OPTIMIZER_KINDS[self._kind]
 
     def _validate(self):
-        """Raise ValueError/TypeError for out-of-range hyperparameters."""
+        # Kept while the estimator still calls it; resolve_optimizer and
+        # _init_state validate now, so this goes when that call goes.
+        self._validate_params()
 
     def _hyper(self):
         """The rule's hyperparameters in the order the kernel reads them."""
         raise NotImplementedError
 
     def _init_state(self, n_params, dtype):
-        """Fresh optimizer state: an array of shape (n_state, n_params)."""
-        self._validate()
-        return np.zeros((_optim.STATE_BUFFERS[self._engine_kind], n_params),
-                        dtype=dtype)
+        """Fresh optimizer state: an array of shape (n_state, n_params).
 
-    def _step(self, params, grads, state, *, lr, t, n_weights, l2=0.0, l1=0.0,
-              gscale=1.0, n_threads=1):
+        Validates the hyperparameters first, so no kernel runs on invalid ones.
+        """
+        self._validate_params()
+        return np.zeros(
+            (_optim.STATE_BUFFERS[self._engine_kind], n_params), dtype=dtype
+        )
+
+    def _step(
+        self,
+        params,
+        grads,
+        state,
+        *,
+        lr,
+        t,
+        n_weights,
+        l2=0.0,
+        l1=0.0,
+        gscale=1.0,
+        n_threads=1,
+    ):
         """One in-place update of ``params`` and ``state`` (for tests and tools).
 
         Parameters
@@ -78,21 +115,37 @@ class Optimizer(BaseEstimator):
         penalty : float, ``l2/2 ||w||^2 + l1 ||w||_1`` before the update.
         """
         params = np.asarray(params)
-        if (params.ndim != 1 or not params.flags.c_contiguous
-                or params.dtype not in (np.float32, np.float64)):
+        if (
+            params.ndim != 1
+            or not params.flags.c_contiguous
+            or params.dtype not in (np.float32, np.float64)
+        ):
             raise ValueError("params must be a 1-D C-contiguous float32/float64 array")
         if grads.shape != params.shape or grads.dtype != params.dtype:
             raise ValueError("grads must match params in shape and dtype")
-        if state.shape != (state.shape[0], params.shape[0]) or state.dtype != params.dtype:
+        if (
+            state.shape != (state.shape[0], params.shape[0])
+            or state.dtype != params.dtype
+        ):
             raise ValueError("state does not match params")
         if not 0 <= n_weights <= params.shape[0]:
             raise ValueError("n_weights out of range")
         if t < 1:
             raise ValueError("t is 1-based")
         return _optim.optimizer_step_py(
-            self._engine_kind, params, np.ascontiguousarray(grads), state,
-            np.asarray(self._hyper(), dtype=np.float64), float(lr), int(t),
-            int(n_weights), float(l2), float(l1), float(gscale), int(n_threads))
+            self._engine_kind,
+            params,
+            np.ascontiguousarray(grads),
+            state,
+            np.asarray(self._hyper(), dtype=np.float64),
+            float(lr),
+            int(t),
+            int(n_weights),
+            float(l2),
+            float(l1),
+            float(gscale),
+            int(n_threads),
+        )
 
 
 class SGD(Optimizer):
@@ -118,17 +171,25 @@ class SGD(Optimizer):
     """
 
     _kind = "sgd"
+    _parameter_constraints = {
+        "momentum": [_UNIT],
+        "dampening": [NumberInterval(Real, 0, 1, closed="both")],
+        "nesterov": ["boolean"],
+    }
 
     def __init__(self, momentum=0.0, dampening=0.0, nesterov=False):
         self.momentum = momentum
         self.dampening = dampening
         self.nesterov = nesterov
 
-    def _validate(self):
-        _check_range("momentum", self.momentum, 0.0, 1.0, high_closed=False)
-        _check_range("dampening", self.dampening, 0.0, 1.0)
+    def _validate_params(self):
+        super()._validate_params()
+        # Nesterov's look-ahead is defined on an undamped momentum buffer
         if self.nesterov and (self.momentum <= 0 or self.dampening != 0):
-            raise ValueError("Nesterov momentum requires momentum > 0 and dampening = 0")
+            raise ValueError(
+                "SGD: nesterov=True requires momentum > 0 and dampening == 0; got "
+                f"momentum={self.momentum!r}, dampening={self.dampening!r}."
+            )
 
     def _hyper(self):
         return [self.momentum, self.dampening, float(bool(self.nesterov))]
@@ -149,16 +210,14 @@ class Adagrad(Optimizer):
     """
 
     _kind = "adagrad"
+    _parameter_constraints = {
+        "epsilon": [_POSITIVE],
+        "initial_accumulator_value": [_NON_NEGATIVE],
+    }
 
     def __init__(self, epsilon=1e-10, initial_accumulator_value=0.0):
         self.epsilon = epsilon
         self.initial_accumulator_value = initial_accumulator_value
-
-    def _validate(self):
-        _check_range("epsilon", self.epsilon, 0.0, np.inf, low_closed=False,
-                     high_closed=False)
-        _check_range("initial_accumulator_value", self.initial_accumulator_value,
-                     0.0, np.inf, high_closed=False)
 
     def _hyper(self):
         return [self.epsilon, self.initial_accumulator_value]
@@ -192,18 +251,18 @@ class RMSprop(Optimizer):
     """
 
     _kind = "rmsprop"
+    _parameter_constraints = {
+        "rho": [_UNIT],
+        "epsilon": [_POSITIVE],
+        "momentum": [_UNIT],
+        "centered": ["boolean"],
+    }
 
     def __init__(self, rho=0.99, epsilon=1e-8, momentum=0.0, centered=False):
         self.rho = rho
         self.epsilon = epsilon
         self.momentum = momentum
         self.centered = centered
-
-    def _validate(self):
-        _check_range("rho", self.rho, 0.0, 1.0, high_closed=False)
-        _check_range("epsilon", self.epsilon, 0.0, np.inf, low_closed=False,
-                     high_closed=False)
-        _check_range("momentum", self.momentum, 0.0, 1.0, high_closed=False)
 
     def _hyper(self):
         return [self.rho, self.epsilon, self.momentum, float(bool(self.centered))]
@@ -232,18 +291,18 @@ class Adam(Optimizer):
     """
 
     _kind = "adam"
+    _parameter_constraints = {
+        "beta_1": [_UNIT],
+        "beta_2": [_UNIT],
+        "epsilon": [_POSITIVE],
+        "amsgrad": ["boolean"],
+    }
 
     def __init__(self, beta_1=0.9, beta_2=0.999, epsilon=1e-8, amsgrad=False):
         self.beta_1 = beta_1
         self.beta_2 = beta_2
         self.epsilon = epsilon
         self.amsgrad = amsgrad
-
-    def _validate(self):
-        _check_range("beta_1", self.beta_1, 0.0, 1.0, high_closed=False)
-        _check_range("beta_2", self.beta_2, 0.0, 1.0, high_closed=False)
-        _check_range("epsilon", self.epsilon, 0.0, np.inf, low_closed=False,
-                     high_closed=False)
 
     def _hyper(self):
         return [self.beta_1, self.beta_2, self.epsilon, float(bool(self.amsgrad)), 0.0]
@@ -266,68 +325,135 @@ class AdamW(Adam):
     """
 
     _kind = "adamw"
+    _parameter_constraints = {
+        **Adam._parameter_constraints,
+        "weight_decay": [_NON_NEGATIVE],
+    }
 
-    def __init__(self, beta_1=0.9, beta_2=0.999, epsilon=1e-8, weight_decay=0.01,
-                 amsgrad=False):
-        super().__init__(beta_1=beta_1, beta_2=beta_2, epsilon=epsilon,
-                         amsgrad=amsgrad)
+    def __init__(
+        self, beta_1=0.9, beta_2=0.999, epsilon=1e-8, weight_decay=0.01, amsgrad=False
+    ):
+        super().__init__(beta_1=beta_1, beta_2=beta_2, epsilon=epsilon, amsgrad=amsgrad)
         self.weight_decay = weight_decay
 
-    def _validate(self):
-        super()._validate()
-        _check_range("weight_decay", self.weight_decay, 0.0, np.inf, high_closed=False)
-
     def _hyper(self):
-        return [self.beta_1, self.beta_2, self.epsilon, float(bool(self.amsgrad)),
-                self.weight_decay]
+        return [
+            self.beta_1,
+            self.beta_2,
+            self.epsilon,
+            float(bool(self.amsgrad)),
+            self.weight_decay,
+        ]
 
 
-OPTIMIZER_NAMES = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam",
-                   "adamw")
+# ---------------------------------------------------------------------------
+# Names. Each factory takes scikit-learn's MLP optimizer parameters as keywords
+# and ignores those its rule does not use; its docstring is its documentation.
+# ---------------------------------------------------------------------------
 
 
-def resolve_optimizer(optimizer, *, momentum=0.9, nesterovs_momentum=True,
-                      beta_1=0.9, beta_2=0.999, epsilon=1e-8):
-    """An Optimizer from an instance (returned as is) or a name.
+def _sgd(*, momentum, nesterovs_momentum, **_):
+    """``SGD(momentum, nesterov=nesterovs_momentum)``, scikit-learn's
+    ``solver='sgd'`` (Nesterov only with a positive momentum)."""
+    return SGD(momentum=momentum, nesterov=bool(nesterovs_momentum) and momentum > 0)
 
-    Names take their hyperparameters from the keyword arguments, which are
-    scikit-learn's MLP parameters with its defaults, so that ``'sgd'`` means
-    what scikit-learn's ``solver='sgd'`` means (momentum 0.9, Nesterov):
 
-    ============  ==================================================
-    name          optimizer
-    ============  ==================================================
-    'sgd'         ``SGD(momentum, nesterov=nesterovs_momentum)``
-    'momentum'    ``SGD(momentum)`` (heavy ball)
-    'nesterov'    ``SGD(momentum, nesterov=True)``
-    'adagrad'     ``Adagrad()``
-    'rmsprop'     ``RMSprop()``
-    'adam'        ``Adam(beta_1, beta_2, epsilon)``
-    'adamw'       ``AdamW(beta_1, beta_2, epsilon)``
-    ============  ==================================================
+def _heavy_ball(*, momentum, **_):
+    """``SGD(momentum)`` (heavy ball)."""
+    return SGD(momentum=momentum)
 
-    Plain SGD without momentum is ``SGD()`` or ``'sgd'`` with ``momentum=0``.
+
+def _nesterov(*, momentum, **_):
+    """``SGD(momentum, nesterov=True)``."""
+    return SGD(momentum=momentum, nesterov=True)
+
+
+def _adagrad(**_):
+    """``Adagrad()``."""
+    return Adagrad()
+
+
+def _rmsprop(**_):
+    """``RMSprop()``."""
+    return RMSprop()
+
+
+def _adam(*, beta_1, beta_2, epsilon, **_):
+    """``Adam(beta_1, beta_2, epsilon)``."""
+    return Adam(beta_1=beta_1, beta_2=beta_2, epsilon=epsilon)
+
+
+def _adamw(*, beta_1, beta_2, epsilon, **_):
+    """``AdamW(beta_1, beta_2, epsilon)``."""
+    return AdamW(beta_1=beta_1, beta_2=beta_2, epsilon=epsilon)
+
+
+_OPTIMIZERS = {
+    "sgd": _sgd,
+    "momentum": _heavy_ball,
+    "nesterov": _nesterov,
+    "adagrad": _adagrad,
+    "rmsprop": _rmsprop,
+    "adam": _adam,
+    "adamw": _adamw,
+}
+
+OPTIMIZER_NAMES = tuple(_OPTIMIZERS)
+"""Names accepted by :func:`resolve_optimizer` (and hence by the estimators)."""
+
+
+@document_names(_OPTIMIZERS)
+def resolve_optimizer(
+    optimizer,
+    *,
+    momentum=0.9,
+    nesterovs_momentum=True,
+    beta_1=0.9,
+    beta_2=0.999,
+    epsilon=1e-8,
+):
+    """A validated :class:`Optimizer` from an instance or a name.
+
+    Parameters
+    ----------
+    optimizer : str or Optimizer
+        An :class:`Optimizer` instance, validated and returned as is (not
+        copied), or one of :data:`OPTIMIZER_NAMES`:
+
+        {names}
+
+        Plain SGD without momentum is ``SGD()`` or ``'sgd'`` with ``momentum=0``.
+    momentum, nesterovs_momentum, beta_1, beta_2, epsilon
+        scikit-learn's MLP parameters, with its defaults, so that ``'sgd'``
+        means what scikit-learn's ``solver='sgd'`` means. Read by the names
+        only; an instance keeps its own hyperparameters.
+
+    Returns
+    -------
+    optimizer : Optimizer
+        With hyperparameters checked by its ``_validate_params``.
+
+    Raises
+    ------
+    sklearn.utils._param_validation.InvalidParameterError
+        A ``ValueError`` and ``TypeError``, if ``optimizer`` is neither a name
+        in :data:`OPTIMIZER_NAMES` (the message lists them) nor an
+        :class:`Optimizer`, or if a hyperparameter is invalid.
+    ValueError
+        If hyperparameters are inconsistent with each other.
     """
-    if isinstance(optimizer, Optimizer):
-        return optimizer
-    if not isinstance(optimizer, str):
-        raise TypeError(
-            f"optimizer must be a name in {list(OPTIMIZER_NAMES)} or an Optimizer "
-            f"instance, got {type(optimizer).__name__}")
-    if optimizer == "sgd":
-        return SGD(momentum=momentum, nesterov=bool(nesterovs_momentum) and momentum > 0)
-    if optimizer == "momentum":
-        return SGD(momentum=momentum)
-    if optimizer == "nesterov":
-        return SGD(momentum=momentum, nesterov=True)
-    if optimizer == "adagrad":
-        return Adagrad()
-    if optimizer == "rmsprop":
-        return RMSprop()
-    if optimizer == "adam":
-        return Adam(beta_1=beta_1, beta_2=beta_2, epsilon=epsilon)
-    if optimizer == "adamw":
-        return AdamW(beta_1=beta_1, beta_2=beta_2, epsilon=epsilon)
-    raise ValueError(
-        f"optimizer must be one of {list(OPTIMIZER_NAMES)} or an Optimizer "
-        f"instance, got {optimizer!r}")
+    validate_parameter_constraints(
+        {"optimizer": [StrOptions(set(OPTIMIZER_NAMES)), Optimizer]},
+        {"optimizer": optimizer},
+        caller_name="resolve_optimizer",
+    )
+    if isinstance(optimizer, str):
+        optimizer = _OPTIMIZERS[optimizer](
+            momentum=momentum,
+            nesterovs_momentum=nesterovs_momentum,
+            beta_1=beta_1,
+            beta_2=beta_2,
+            epsilon=epsilon,
+        )
+    optimizer._validate_params()
+    return optimizer
