@@ -187,7 +187,8 @@ class SGD(Optimizer):
         # Nesterov's look-ahead is defined on an undamped momentum buffer
         if self.nesterov and (self.momentum <= 0 or self.dampening != 0):
             raise ValueError(
-                "SGD: nesterov=True requires momentum > 0 and dampening == 0; got "
+                "SGD: Nesterov momentum (nesterov=True) requires momentum > 0 and "
+                "dampening == 0; got "
                 f"momentum={self.momentum!r}, dampening={self.dampening!r}."
             )
 

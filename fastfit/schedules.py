@@ -3,36 +3,44 @@
 A schedule is a small scikit-learn style parameter object (a
 :class:`~sklearn.base.BaseEstimator`, so ``get_params``/``set_params``/``clone``
 and nested names such as ``schedule__gamma`` work in ``GridSearchCV``). It holds
-hyperparameters only. A *run* of a schedule is a separate object, the runner,
-created fresh for every fit::
+hyperparameters only, declares their valid values in ``_parameter_constraints``
+and is checked by scikit-learn's ``_validate_params``. A *run* of a schedule is a
+separate object, the runner, created fresh for every fit::
 
     runner = schedule.start(base_lr, max_iter)  # validates; never mutates `schedule`
     for epoch in range(max_iter):
         lr = runner.lr                # learning rate of the epoch about to run
         loss = run_one_epoch(lr)
         runner.step(metric=loss)      # once after each epoch
+        if stalled and not runner.continue_after_stall():
+            break                     # early stopping, unless the schedule objects
     runner.epoch                      # number of completed epochs
 
 ``metric`` is the monitored loss (lower is better). Only
 :class:`ReduceLROnPlateau` (directly or wrapped in :class:`Warmup`) reads it;
-the other schedules ignore it. Runners are plain picklable objects, so a fit
-can be checkpointed and resumed mid-run.
+the other schedules ignore it. A runner works on a frozen copy of the schedule,
+so later ``set_params`` calls do not affect a run. Runners are plain picklable
+objects, so a fit can be checkpointed and resumed mid-run.
 
 The semantics follow PyTorch's ``torch.optim.lr_scheduler`` with ``epoch``
 playing the role of ``last_epoch``: the learning rate of epoch ``e`` (counted
 from 0) is the value PyTorch's scheduler holds after ``e`` calls to
-``scheduler.step()``. Schedules that are functions of the epoch are evaluated
-in closed form, so no rounding error accumulates over long runs.
+``scheduler.step()``. Schedules that are functions of the epoch write that
+function once, as their ``_lr`` method, and are evaluated in closed form, so no
+rounding error accumulates over long runs.
 
 The schedules can also be named by a string; :func:`resolve_schedule` maps the
 names in :data:`SCHEDULE_NAMES` to instances whose defaults depend on
-``max_iter``.
+``max_iter``, ``tol`` and ``power_t``.
 """
 
 import math
-import numbers
+from numbers import Integral, Real
 
-from sklearn.base import BaseEstimator
+from sklearn.base import BaseEstimator, clone
+from sklearn.utils._param_validation import StrOptions, validate_parameter_constraints
+
+from fastfit._params import NumberInterval, document_names
 
 __all__ = [
     "SCHEDULE_NAMES",
@@ -50,69 +58,31 @@ __all__ = [
     "resolve_schedule",
 ]
 
-SCHEDULE_NAMES = (
-    "constant",
-    "step",
-    "exponential",
-    "linear",
-    "cosine",
-    "invscaling",
-    "plateau",
-    "adaptive",
-)
-"""Names accepted by :func:`resolve_schedule` (and hence by the estimators)."""
+# scikit-learn's learning_rate='adaptive' keeps training past early stopping's
+# patience until the rate has fallen to this
+_ADAPTIVE_MIN_LR = 1e-6
+
+# Shared constraints of the hyperparameters
+_DECAY = NumberInterval(Real, 0, 1, closed="right")  # multiplicative decay factor
+_POSITIVE_INT = NumberInterval(Integral, 1, None, closed="left")
+_NON_NEGATIVE_INT = NumberInterval(Integral, 0, None, closed="left")
+_NON_NEGATIVE = NumberInterval(Real, 0, None, closed="left")
+
+_START_CONSTRAINTS = {
+    "base_lr": [NumberInterval(Real, 0, None, closed="neither")],
+    "max_iter": [_POSITIVE_INT],
+}
 
 
-# ---------------------------------------------------------------------------
-# Validation helpers. They return the value converted to a Python int/float.
-# ---------------------------------------------------------------------------
-
-
-def _fmt_interval(low, high, low_closed, high_closed):
-    left = "[" if low_closed else "("
-    right = "]" if high_closed else ")"
-    low_s = "-inf" if low is None else f"{low:g}"
-    high_s = "inf" if high is None else f"{high:g}"
-    return f"{left}{low_s}, {high_s}{right}"
-
-
-def _check_real(
-    owner, name, value, low=None, high=None, low_closed=True, high_closed=True
-):
-    """Check that ``value`` is a finite real number in the given interval."""
-    interval = _fmt_interval(low, high, low_closed, high_closed)
-    ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
-    if ok:
-        value = float(value)
-        ok = math.isfinite(value)
-    if ok and low is not None:
-        ok = value >= low if low_closed else value > low
-    if ok and high is not None:
-        ok = value <= high if high_closed else value < high
-    if not ok:
-        raise ValueError(
-            f"{owner}: {name} must be a finite real number in {interval}; "
-            f"got {value!r}."
-        )
+def _as_python_number(value):
+    """``value`` as a Python int or float if it is a number (bools kept)."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, Integral):
+        return int(value)
+    if isinstance(value, Real):
+        return float(value)
     return value
-
-
-def _check_int(owner, name, value, low):
-    """Check that ``value`` is an integer (not a bool) with ``value >= low``."""
-    ok = isinstance(value, numbers.Integral) and not isinstance(value, bool)
-    if ok:
-        value = int(value)
-        ok = value >= low
-    if not ok:
-        what = "a positive int" if low == 1 else f"an int >= {low}"
-        raise ValueError(f"{owner}: {name} must be {what}; got {value!r}.")
-    return value
-
-
-def _check_run_args(owner, base_lr, max_iter):
-    base_lr = _check_real(owner, "base_lr", base_lr, 0.0, None, low_closed=False)
-    max_iter = _check_int(owner, "max_iter", max_iter, 1)
-    return base_lr, max_iter
 
 
 # ---------------------------------------------------------------------------
@@ -125,8 +95,17 @@ class ScheduleRunner:
 
     Created by :meth:`Schedule.start`; not meant to be built directly.
 
+    Parameters
+    ----------
+    schedule : Schedule
+        Frozen copy of the schedule being run (see :meth:`Schedule._frozen`).
+    base_lr : float
+        Initial learning rate of the run.
+
     Attributes
     ----------
+    schedule : Schedule
+        The frozen copy; the runner reads its hyperparameters from it only.
     base_lr : float
         Initial learning rate of the run.
     lr : float
@@ -135,7 +114,8 @@ class ScheduleRunner:
         Number of completed epochs (number of calls to :meth:`step`).
     """
 
-    def __init__(self, base_lr):
+    def __init__(self, schedule, base_lr):
+        self.schedule = schedule
         self.base_lr = float(base_lr)
         self.epoch = 0
         self.lr = self.base_lr
@@ -151,6 +131,20 @@ class ScheduleRunner:
         """
         raise NotImplementedError
 
+    def continue_after_stall(self):
+        """Whether training should go on although early stopping would stop it.
+
+        The estimator asks when the monitored value has not improved for
+        ``n_iter_no_change`` epochs; a schedule that still has a lower rate to
+        try can answer True, and the estimator then resets its counter.
+
+        Returns
+        -------
+        go_on : bool
+            False here: a stall ends the fit.
+        """
+        return False
+
     def __repr__(self):
         return f"{type(self).__name__}(epoch={self.epoch}, lr={self.lr!r})"
 
@@ -158,52 +152,32 @@ class ScheduleRunner:
 class _ClosedFormRunner(ScheduleRunner):
     """Runner of a schedule whose lr is a pure function of the epoch.
 
-    ``lr = func(base_lr, epoch, **params)``; ``func`` is a module-level
-    function so the runner pickles by reference.
+    ``lr = schedule._lr(base_lr, epoch)``, evaluated afresh for every epoch.
     """
 
-    def __init__(self, func, base_lr, params):
-        super().__init__(base_lr)
-        self.func = func
-        self.params = dict(params)
-        self.lr = float(func(self.base_lr, 0, **self.params))
+    def __init__(self, schedule, base_lr):
+        super().__init__(schedule, base_lr)
+        self.lr = float(schedule._lr(self.base_lr, 0))
 
     def step(self, metric=None):
         self.epoch += 1
-        self.lr = float(self.func(self.base_lr, self.epoch, **self.params))
+        self.lr = float(self.schedule._lr(self.base_lr, self.epoch))
 
 
 class _PlateauRunner(ScheduleRunner):
     """Runner of :class:`ReduceLROnPlateau` (PyTorch's state machine, mode='min')."""
 
-    def __init__(
-        self,
-        base_lr,
-        factor,
-        patience,
-        threshold,
-        threshold_mode,
-        cooldown,
-        min_lr,
-        eps,
-    ):
-        super().__init__(base_lr)
-        self.factor = factor
-        self.patience = patience
-        self.threshold = threshold
-        self.threshold_mode = threshold_mode
-        self.cooldown = cooldown
-        self.min_lr = min_lr
-        self.eps = eps
+    def __init__(self, schedule, base_lr):
+        super().__init__(schedule, base_lr)
         self.best = math.inf
         self.num_bad_epochs = 0
         self.cooldown_counter = 0
 
     def is_better(self, current):
         """Whether ``current`` improves on :attr:`best` by the threshold."""
-        if self.threshold_mode == "rel":
-            return current < self.best * (1.0 - self.threshold)
-        return current < self.best - self.threshold
+        if self.schedule.threshold_mode == "rel":
+            return current < self.best * (1.0 - self.schedule.threshold)
+        return current < self.best - self.schedule.threshold
 
     def step(self, metric=None):
         if metric is None:
@@ -211,6 +185,7 @@ class _PlateauRunner(ScheduleRunner):
                 "ReduceLROnPlateau monitors a metric: call runner.step(metric) "
                 "with the monitored loss of the epoch just completed."
             )
+        s = self.schedule
         current = float(metric)
         self.epoch += 1
         if self.is_better(current):
@@ -221,77 +196,51 @@ class _PlateauRunner(ScheduleRunner):
         if self.cooldown_counter > 0:
             self.cooldown_counter -= 1
             self.num_bad_epochs = 0  # bad epochs during cooldown do not count
-        if self.num_bad_epochs > self.patience:
-            new_lr = max(self.lr * self.factor, self.min_lr)
-            if self.lr - new_lr > self.eps:
+        if self.num_bad_epochs > s.patience:
+            new_lr = max(self.lr * s.factor, s.min_lr)
+            if self.lr - new_lr > s.eps:
                 self.lr = new_lr
-            self.cooldown_counter = self.cooldown
+            self.cooldown_counter = s.cooldown
             self.num_bad_epochs = 0
+
+    def continue_after_stall(self):
+        """True while the rate is above the schedule's ``continue_above_lr``."""
+        return self.lr > self.schedule.continue_above_lr
 
 
 class _WarmupRunner(ScheduleRunner):
     """Runner of :class:`Warmup`: linear ramp, then an inner runner."""
 
-    def __init__(self, base_lr, epochs, inner):
-        super().__init__(base_lr)
-        self.epochs = epochs
+    def __init__(self, schedule, base_lr, inner):
+        super().__init__(schedule, base_lr)
         self.inner = inner
         self.lr = self._current_lr()
 
+    def _warming_up(self):
+        return self.epoch < self.schedule.epochs
+
     def _current_lr(self):
-        if self.epoch < self.epochs:
-            return self.base_lr * (self.epoch + 1) / self.epochs
+        if self._warming_up():
+            return self.base_lr * (self.epoch + 1) / self.schedule.epochs
         return self.inner.lr
 
     def step(self, metric=None):
         # The epoch just completed ran with the inner schedule's lr only if it
         # was past the warm-up; only then does the inner schedule see it.
-        if self.epoch >= self.epochs:
+        if not self._warming_up():
             self.inner.step(metric)
         self.epoch += 1
         self.lr = self._current_lr()
+
+    def continue_after_stall(self):
+        """The inner schedule's answer once past the warm-up; False before."""
+        return not self._warming_up() and self.inner.continue_after_stall()
 
     def __repr__(self):
         return (
             f"{type(self).__name__}(epoch={self.epoch}, lr={self.lr!r}, "
             f"inner={self.inner!r})"
         )
-
-
-# ---------------------------------------------------------------------------
-# Pure functions of the epoch (the formulas of the closed-form schedules).
-# ---------------------------------------------------------------------------
-
-
-def _constant_lr(base_lr, epoch):
-    return base_lr
-
-
-def _step_lr(base_lr, epoch, step_size, gamma):
-    return base_lr * gamma ** (epoch // step_size)
-
-
-def _multistep_lr(base_lr, epoch, milestones, gamma):
-    return base_lr * gamma ** sum(1 for m in milestones if m <= epoch)
-
-
-def _exponential_lr(base_lr, epoch, gamma):
-    return base_lr * gamma**epoch
-
-
-def _linear_lr(base_lr, epoch, start_factor, end_factor, total_iters):
-    frac = min(epoch, total_iters) / total_iters
-    return base_lr * (start_factor + (end_factor - start_factor) * frac)
-
-
-def _cosine_lr(base_lr, epoch, T_max, eta_min):
-    return (
-        eta_min + (base_lr - eta_min) * (1.0 + math.cos(math.pi * epoch / T_max)) / 2.0
-    )
-
-
-def _inverse_scaling_lr(base_lr, epoch, power_t):
-    return base_lr / (epoch + 1.0) ** power_t
 
 
 # ---------------------------------------------------------------------------
@@ -302,13 +251,14 @@ def _inverse_scaling_lr(base_lr, epoch, power_t):
 class Schedule(BaseEstimator):
     """Base class of learning-rate schedules.
 
-    Subclasses store their hyperparameters in ``__init__`` unchanged and
-    implement :meth:`_validate` (check the hyperparameters, return them
-    converted) and :meth:`_make_runner`. Closed-form schedules only set the
-    class attribute ``_lr_function``.
+    Subclasses store their hyperparameters in ``__init__`` unchanged and declare
+    them in ``_parameter_constraints``; rules that tie parameters together go in
+    an override of ``_validate_params`` that calls ``super()._validate_params()``
+    first. A closed-form schedule implements :meth:`_lr`; any other overrides
+    :meth:`_make_runner`.
     """
 
-    _lr_function = None
+    _parameter_constraints: dict = {}
 
     def start(self, base_lr, max_iter):
         """Validate the hyperparameters and start a run.
@@ -330,29 +280,38 @@ class Schedule(BaseEstimator):
         Raises
         ------
         ValueError
-            If a hyperparameter, ``base_lr`` or ``max_iter`` is invalid.
+            If a hyperparameter, ``base_lr`` or ``max_iter`` is invalid (an
+            ``InvalidParameterError`` naming it and its valid values, for a
+            single parameter).
         """
-        owner = type(self).__name__
-        base_lr, max_iter = _check_run_args(owner, base_lr, max_iter)
-        params = self._validate()
-        return self._make_runner(base_lr, max_iter, params)
+        validate_parameter_constraints(
+            _START_CONSTRAINTS,
+            {"base_lr": base_lr, "max_iter": max_iter},
+            caller_name=f"{type(self).__name__}.start",
+        )
+        self._validate_params()
+        return self._make_runner(float(base_lr), int(max_iter))
 
-    def _validate(self):
-        """Check the hyperparameters; return them converted, as a dict.
+    def _frozen(self):
+        """A copy for a runner to own, with numbers as Python ints and floats.
 
-        Raises
-        ------
-        ValueError
-            Naming the offending parameter and its allowed range.
+        The copy keeps a run independent of later ``set_params`` on ``self``.
+        Python floats keep every rate in float64: a NumPy float32 hyperparameter
+        would otherwise pull the arithmetic down to float32.
         """
-        return {}
+        frozen = clone(self)
+        params = frozen.get_params(deep=False)
+        return frozen.set_params(**{k: _as_python_number(v) for k, v in params.items()})
 
-    def _make_runner(self, base_lr, max_iter, params):
-        if type(self)._lr_function is None:
-            raise NotImplementedError(
-                f"{type(self).__name__} must define _lr_function or _make_runner."
-            )
-        return _ClosedFormRunner(type(self)._lr_function, base_lr, params)
+    def _lr(self, base_lr, epoch):
+        """Learning rate of epoch ``epoch`` (from 0) of a closed-form schedule."""
+        raise NotImplementedError(
+            f"{type(self).__name__} must define _lr or _make_runner."
+        )
+
+    def _make_runner(self, base_lr, max_iter):
+        """The runner of a validated schedule; closed form unless overridden."""
+        return _ClosedFormRunner(self._frozen(), base_lr)
 
 
 class Constant(Schedule):
@@ -369,10 +328,11 @@ class Constant(Schedule):
     0.1
     """
 
-    _lr_function = staticmethod(_constant_lr)
-
     def __init__(self):
         pass
+
+    def _lr(self, base_lr, epoch):
+        return base_lr
 
 
 class StepLR(Schedule):
@@ -392,20 +352,14 @@ class StepLR(Schedule):
         Multiplicative factor of the decay, in (0, 1].
     """
 
-    _lr_function = staticmethod(_step_lr)
+    _parameter_constraints = {"step_size": [_POSITIVE_INT], "gamma": [_DECAY]}
 
     def __init__(self, step_size=10, gamma=0.1):
         self.step_size = step_size
         self.gamma = gamma
 
-    def _validate(self):
-        owner = type(self).__name__
-        return {
-            "step_size": _check_int(owner, "step_size", self.step_size, 1),
-            "gamma": _check_real(
-                owner, "gamma", self.gamma, 0.0, 1.0, low_closed=False
-            ),
-        }
+    def _lr(self, base_lr, epoch):
+        return base_lr * self.gamma ** (epoch // self.step_size)
 
 
 class MultiStepLR(Schedule):
@@ -419,44 +373,32 @@ class MultiStepLR(Schedule):
 
     Parameters
     ----------
-    milestones : sequence of int, default=(30, 80)
+    milestones : array-like of int, default=(30, 80)
         Strictly increasing positive epoch indices. May be empty (constant).
     gamma : float, default=0.1
         Multiplicative factor of the decay, in (0, 1].
     """
 
-    _lr_function = staticmethod(_multistep_lr)
+    _parameter_constraints = {"milestones": ["array-like"], "gamma": [_DECAY]}
 
     def __init__(self, milestones=(30, 80), gamma=0.1):
         self.milestones = milestones
         self.gamma = gamma
 
-    def _validate(self):
-        owner = type(self).__name__
-        message = (
-            f"{owner}: milestones must be a sequence of strictly increasing "
-            f"positive ints; got {self.milestones!r}."
-        )
-        if isinstance(self.milestones, (str, bytes)) or not hasattr(
-            self.milestones, "__iter__"
-        ):
-            raise ValueError(message)
-        milestones = []
+    def _validate_params(self):
+        super()._validate_params()
+        # a constraint checks the container; the entries need their own rule
+        previous = 0
         for m in self.milestones:
-            if (
-                not isinstance(m, numbers.Integral)
-                or isinstance(m, bool)
-                or m < 1
-                or (milestones and m <= milestones[-1])
-            ):
-                raise ValueError(message)
-            milestones.append(int(m))
-        return {
-            "milestones": tuple(milestones),
-            "gamma": _check_real(
-                owner, "gamma", self.gamma, 0.0, 1.0, low_closed=False
-            ),
-        }
+            if not (_POSITIVE_INT.is_satisfied_by(m) and m > previous):
+                raise ValueError(
+                    "MultiStepLR: milestones must be strictly increasing positive "
+                    f"ints; got {self.milestones!r}."
+                )
+            previous = m
+
+    def _lr(self, base_lr, epoch):
+        return base_lr * self.gamma ** sum(1 for m in self.milestones if m <= epoch)
 
 
 class ExponentialLR(Schedule):
@@ -474,16 +416,13 @@ class ExponentialLR(Schedule):
         Multiplicative factor of the decay, in (0, 1].
     """
 
-    _lr_function = staticmethod(_exponential_lr)
+    _parameter_constraints = {"gamma": [_DECAY]}
 
     def __init__(self, gamma=0.99):
         self.gamma = gamma
 
-    def _validate(self):
-        owner = type(self).__name__
-        return {
-            "gamma": _check_real(owner, "gamma", self.gamma, 0.0, 1.0, low_closed=False)
-        }
+    def _lr(self, base_lr, epoch):
+        return base_lr * self.gamma**epoch
 
 
 class LinearLR(Schedule):
@@ -507,22 +446,22 @@ class LinearLR(Schedule):
         Number of epochs over which the factor changes; positive.
     """
 
-    _lr_function = staticmethod(_linear_lr)
+    _parameter_constraints = {
+        "start_factor": [NumberInterval(Real, 0, 1, closed="right")],
+        "end_factor": [NumberInterval(Real, 0, 1, closed="both")],
+        "total_iters": [_POSITIVE_INT],
+    }
 
     def __init__(self, start_factor=1.0 / 3, end_factor=1.0, total_iters=5):
         self.start_factor = start_factor
         self.end_factor = end_factor
         self.total_iters = total_iters
 
-    def _validate(self):
-        owner = type(self).__name__
-        return {
-            "start_factor": _check_real(
-                owner, "start_factor", self.start_factor, 0.0, 1.0, low_closed=False
-            ),
-            "end_factor": _check_real(owner, "end_factor", self.end_factor, 0.0, 1.0),
-            "total_iters": _check_int(owner, "total_iters", self.total_iters, 1),
-        }
+    def _lr(self, base_lr, epoch):
+        frac = min(epoch, self.total_iters) / self.total_iters
+        return base_lr * (
+            self.start_factor + (self.end_factor - self.start_factor) * frac
+        )
 
 
 class CosineAnnealingLR(Schedule):
@@ -546,20 +485,18 @@ class CosineAnnealingLR(Schedule):
         Minimum learning rate, >= 0.
     """
 
-    _lr_function = staticmethod(_cosine_lr)
+    _parameter_constraints = {
+        "T_max": [NumberInterval(Real, 0, None, closed="neither")],
+        "eta_min": [_NON_NEGATIVE],
+    }
 
     def __init__(self, T_max=100, eta_min=0.0):
         self.T_max = T_max
         self.eta_min = eta_min
 
-    def _validate(self):
-        owner = type(self).__name__
-        return {
-            "T_max": _check_real(
-                owner, "T_max", self.T_max, 0.0, None, low_closed=False
-            ),
-            "eta_min": _check_real(owner, "eta_min", self.eta_min, 0.0, None),
-        }
+    def _lr(self, base_lr, epoch):
+        cosine = 1.0 + math.cos(math.pi * epoch / self.T_max)
+        return self.eta_min + (base_lr - self.eta_min) * cosine / 2.0
 
 
 class InverseScaling(Schedule):
@@ -579,14 +516,13 @@ class InverseScaling(Schedule):
         Exponent of the inverse scaling, >= 0 (0 gives a constant rate).
     """
 
-    _lr_function = staticmethod(_inverse_scaling_lr)
+    _parameter_constraints = {"power_t": [_NON_NEGATIVE]}
 
     def __init__(self, power_t=0.5):
         self.power_t = power_t
 
-    def _validate(self):
-        owner = type(self).__name__
-        return {"power_t": _check_real(owner, "power_t", self.power_t, 0.0, None)}
+    def _lr(self, base_lr, epoch):
+        return base_lr / (epoch + 1.0) ** self.power_t
 
 
 class ReduceLROnPlateau(Schedule):
@@ -627,6 +563,12 @@ class ReduceLROnPlateau(Schedule):
         Lower bound on the learning rate, >= 0.
     eps : float, default=1e-8
         A reduction smaller than ``eps`` is skipped (the rate is kept), >= 0.
+    continue_above_lr : float, default=inf
+        Not in PyTorch: when early stopping would end the fit, the runner's
+        :meth:`~ScheduleRunner.continue_after_stall` asks the estimator to go
+        on while the rate is above this value (in [0, inf]), since this
+        schedule can still lower it. The default never does, so early stopping
+        stops as usual; the name ``'adaptive'`` sets 1e-6, scikit-learn's rule.
 
     Examples
     --------
@@ -637,6 +579,17 @@ class ReduceLROnPlateau(Schedule):
     (0.5, 2.0, 4)
     """
 
+    _parameter_constraints = {
+        "factor": [NumberInterval(Real, 0, 1, closed="neither")],
+        "patience": [_NON_NEGATIVE_INT],
+        "threshold": [_NON_NEGATIVE],
+        "threshold_mode": [StrOptions({"rel", "abs"})],
+        "cooldown": [_NON_NEGATIVE_INT],
+        "min_lr": [_NON_NEGATIVE],
+        "eps": [_NON_NEGATIVE],
+        "continue_above_lr": [NumberInterval(Real, 0, math.inf, closed="both")],
+    }
+
     def __init__(
         self,
         factor=0.1,
@@ -646,6 +599,7 @@ class ReduceLROnPlateau(Schedule):
         cooldown=0,
         min_lr=0.0,
         eps=1e-8,
+        continue_above_lr=math.inf,
     ):
         self.factor = factor
         self.patience = patience
@@ -654,39 +608,104 @@ class ReduceLROnPlateau(Schedule):
         self.cooldown = cooldown
         self.min_lr = min_lr
         self.eps = eps
+        self.continue_above_lr = continue_above_lr
 
-    def _validate(self):
-        owner = type(self).__name__
-        if self.threshold_mode not in ("rel", "abs"):
+    def _validate_params(self):
+        super()._validate_params()
+        # a relative threshold of 1 or more would make every epoch a bad one
+        if self.threshold_mode == "rel" and self.threshold >= 1:
             raise ValueError(
-                f"{owner}: threshold_mode must be 'rel' or 'abs'; "
-                f"got {self.threshold_mode!r}."
+                "ReduceLROnPlateau: threshold must be < 1 when "
+                f"threshold_mode='rel'; got {self.threshold!r}."
             )
-        high = 1.0 if self.threshold_mode == "rel" else None
-        return {
-            "factor": _check_real(
-                owner,
-                "factor",
-                self.factor,
-                0.0,
-                1.0,
-                low_closed=False,
-                high_closed=False,
-            ),
-            "patience": _check_int(owner, "patience", self.patience, 0),
-            "threshold": _check_real(
-                owner, "threshold", self.threshold, 0.0, high, high_closed=False
-            ),
-            "threshold_mode": self.threshold_mode,
-            "cooldown": _check_int(owner, "cooldown", self.cooldown, 0),
-            "min_lr": _check_real(owner, "min_lr", self.min_lr, 0.0, None),
-            "eps": _check_real(owner, "eps", self.eps, 0.0, None),
-        }
 
-    def _make_runner(self, base_lr, max_iter, params):
-        return _PlateauRunner(base_lr, **params)
+    def _make_runner(self, base_lr, max_iter):
+        return _PlateauRunner(self._frozen(), base_lr)
 
 
+# ---------------------------------------------------------------------------
+# Names. Each factory takes (max_iter, tol, power_t) and ignores what it does
+# not use; its docstring is its documentation in resolve_schedule.
+# ---------------------------------------------------------------------------
+
+
+def _constant(max_iter, tol, power_t):
+    """``Constant()``."""
+    return Constant()
+
+
+def _step(max_iter, tol, power_t):
+    """``StepLR(step_size=max(1, max_iter // 3), gamma=0.1)``."""
+    return StepLR(step_size=max(1, max_iter // 3), gamma=0.1)
+
+
+def _exponential(max_iter, tol, power_t):
+    """``ExponentialLR(gamma=0.01 ** (1 / max_iter))``, i.e. the rate decays
+    to 1% of ``base_lr`` over ``max_iter`` epochs."""
+    return ExponentialLR(gamma=0.01 ** (1.0 / max_iter))
+
+
+def _linear(max_iter, tol, power_t):
+    """``LinearLR(start_factor=1.0, end_factor=0.01, total_iters=max_iter)``."""
+    return LinearLR(start_factor=1.0, end_factor=0.01, total_iters=max_iter)
+
+
+def _cosine(max_iter, tol, power_t):
+    """``CosineAnnealingLR(T_max=max_iter)``."""
+    return CosineAnnealingLR(T_max=max_iter)
+
+
+def _invscaling(max_iter, tol, power_t):
+    """``InverseScaling(power_t)`` (per epoch; see :class:`InverseScaling`
+    for the difference with scikit-learn)."""
+    return InverseScaling(power_t=power_t)
+
+
+def _plateau(max_iter, tol, power_t):
+    """``ReduceLROnPlateau()`` (PyTorch's defaults)."""
+    return ReduceLROnPlateau()
+
+
+def _adaptive(max_iter, tol, power_t):
+    """scikit-learn's name, ``ReduceLROnPlateau(factor=0.2, patience=1,
+    threshold=tol, threshold_mode='abs', cooldown=0, min_lr=0.0, eps=0.0,
+    continue_above_lr=1e-6)``: the rate is divided by 5 each time two
+    consecutive epochs fail to decrease the loss by at least ``tol``, as
+    scikit-learn documents for ``learning_rate='adaptive'``, and early
+    stopping does not end the fit while the rate is above 1e-6. Two small
+    differences remain: scikit-learn's counter compares with the lowest loss
+    seen (PyTorch's ``best`` only moves on an improvement by ``tol``), and
+    scikit-learn's code waits for ``n_iter_no_change + 1`` bad epochs rather
+    than the documented two (use ``ReduceLROnPlateau(patience=n_iter_no_change,
+    ...)`` for that)."""
+    return ReduceLROnPlateau(
+        factor=0.2,
+        patience=1,
+        threshold=tol,
+        threshold_mode="abs",
+        cooldown=0,
+        min_lr=0.0,
+        eps=0.0,
+        continue_above_lr=_ADAPTIVE_MIN_LR,
+    )
+
+
+_SCHEDULES = {
+    "constant": _constant,
+    "step": _step,
+    "exponential": _exponential,
+    "linear": _linear,
+    "cosine": _cosine,
+    "invscaling": _invscaling,
+    "plateau": _plateau,
+    "adaptive": _adaptive,
+}
+
+SCHEDULE_NAMES = tuple(_SCHEDULES)
+"""Names accepted by :func:`resolve_schedule` (and hence by the estimators)."""
+
+
+# Warmup comes after the names: its `after` accepts them.
 class Warmup(Schedule):
     """Linear warm-up, then another schedule.
 
@@ -698,10 +717,11 @@ class Warmup(Schedule):
     where ``after_(k)`` is the learning rate of epoch ``k`` of a run of
     ``after`` started with the same ``base_lr`` and ``max_iter - epochs``
     epochs (at least 1): the inner schedule has its own epoch counter, which
-    starts at 0 at the end of the warm-up. Metrics
-    passed to ``step`` during the warm-up are ignored (an inner
-    :class:`ReduceLROnPlateau` first sees the metric of the first epoch after
-    the warm-up).
+    starts at 0 at the end of the warm-up. Metrics passed to ``step`` during
+    the warm-up are ignored (an inner :class:`ReduceLROnPlateau` first sees the
+    metric of the first epoch after the warm-up), and so is a stall: the
+    runner's :meth:`~ScheduleRunner.continue_after_stall` is the inner
+    runner's once the warm-up is over, False before.
 
     Parameters
     ----------
@@ -712,7 +732,7 @@ class Warmup(Schedule):
         Schedule that follows the warm-up. ``None`` means :class:`Constant`;
         a name from :data:`SCHEDULE_NAMES` is resolved by
         :func:`resolve_schedule` with ``max_iter - epochs`` epochs (e.g.
-        ``'cosine'`` anneals over the remaining epochs).
+        ``'cosine'`` anneals over the remaining epochs) and its other defaults.
 
     Examples
     --------
@@ -725,36 +745,26 @@ class Warmup(Schedule):
     [0.5, 1.0, 1.0, 0.5, 0.25]
     """
 
+    _parameter_constraints = {
+        "epochs": [_POSITIVE_INT],
+        "after": [None, StrOptions(set(SCHEDULE_NAMES)), Schedule],
+    }
+
     def __init__(self, epochs=5, after=None):
         self.epochs = epochs
         self.after = after
 
-    def _validate(self):
-        owner = type(self).__name__
-        epochs = _check_int(owner, "epochs", self.epochs, 1)
-        if not (self.after is None or isinstance(self.after, (str, Schedule))):
-            raise ValueError(
-                f"{owner}: after must be None, a schedule name in {SCHEDULE_NAMES} "
-                f"or a Schedule instance; got {self.after!r}."
-            )
-        return {"epochs": epochs, "after": self.after}
-
-    def _make_runner(self, base_lr, max_iter, params):
-        epochs, after = params["epochs"], params["after"]
-        remaining = max(1, max_iter - epochs)
-        if after is None:
-            after = Constant()
-        elif isinstance(after, str):
-            after = resolve_schedule(after, remaining)
-        return _WarmupRunner(base_lr, epochs, after.start(base_lr, remaining))
+    def _make_runner(self, base_lr, max_iter):
+        frozen = self._frozen()
+        remaining = max(1, max_iter - frozen.epochs)
+        after = resolve_schedule(
+            Constant() if frozen.after is None else frozen.after, remaining
+        )
+        return _WarmupRunner(frozen, base_lr, after.start(base_lr, remaining))
 
 
-# ---------------------------------------------------------------------------
-# Names.
-# ---------------------------------------------------------------------------
-
-
-def resolve_schedule(schedule, max_iter, *, tol=1e-4):
+@document_names(_SCHEDULES)
+def resolve_schedule(schedule, max_iter, *, tol=1e-4, power_t=0.5):
     """Turn a schedule name or instance into a :class:`Schedule`.
 
     Parameters
@@ -763,80 +773,34 @@ def resolve_schedule(schedule, max_iter, *, tol=1e-4):
         A :class:`Schedule` instance, returned as is (not copied), or one of
         :data:`SCHEDULE_NAMES`:
 
-        - ``'constant'``: ``Constant()``.
-        - ``'step'``: ``StepLR(step_size=max(1, max_iter // 3), gamma=0.1)``.
-        - ``'exponential'``: ``ExponentialLR(gamma=0.01 ** (1 / max_iter))``,
-          i.e. the rate decays to 1% of ``base_lr`` over ``max_iter`` epochs.
-        - ``'linear'``: ``LinearLR(start_factor=1.0, end_factor=0.01,
-          total_iters=max_iter)``.
-        - ``'cosine'``: ``CosineAnnealingLR(T_max=max_iter)``.
-        - ``'invscaling'``: ``InverseScaling(power_t=0.5)`` (per epoch; see
-          :class:`InverseScaling` for the difference with scikit-learn).
-        - ``'plateau'``: ``ReduceLROnPlateau()`` (PyTorch's defaults).
-        - ``'adaptive'``: scikit-learn's name, ``ReduceLROnPlateau(factor=0.2,
-          patience=1, threshold=tol, threshold_mode='abs', cooldown=0,
-          min_lr=0.0, eps=0.0)``: the rate is divided by 5 each time two
-          consecutive epochs fail to decrease the loss by at least ``tol``,
-          as scikit-learn documents for ``learning_rate='adaptive'``. Two
-          small differences remain: scikit-learn's counter compares with
-          the lowest loss seen (PyTorch's ``best`` only moves on an
-          improvement by ``tol``), and scikit-learn's code waits for
-          ``n_iter_no_change + 1`` bad epochs rather than the documented two
-          (use ``ReduceLROnPlateau(patience=n_iter_no_change, ...)`` for
-          that). Stopping once the rate falls below 1e-6 is left to the
-          estimator.
+        {names}
     max_iter : int
         Planned number of epochs, >= 1; sets the defaults of the names.
     tol : float, default=1e-4
         Improvement threshold of ``'adaptive'`` (the estimator's ``tol``).
+    power_t : float, default=0.5
+        Exponent of ``'invscaling'`` (the estimator's ``power_t``).
 
     Returns
     -------
     schedule : Schedule
+        Not validated yet: :meth:`Schedule.start` does that.
 
     Raises
     ------
-    ValueError
-        If ``schedule`` is an unknown name (the message lists the valid
-        names) or ``max_iter`` is not a positive int.
-    TypeError
-        If ``schedule`` is neither a string nor a :class:`Schedule`.
+    sklearn.utils._param_validation.InvalidParameterError
+        A ``ValueError`` and ``TypeError``, if ``schedule`` is neither a name
+        in :data:`SCHEDULE_NAMES` (the message lists them) nor a
+        :class:`Schedule`, or if ``max_iter`` is not a positive int.
     """
+    validate_parameter_constraints(
+        {
+            "schedule": [StrOptions(set(SCHEDULE_NAMES)), Schedule],
+            "max_iter": [_POSITIVE_INT],
+        },
+        {"schedule": schedule, "max_iter": max_iter},
+        caller_name="resolve_schedule",
+    )
     if isinstance(schedule, Schedule):
         return schedule
-    if not isinstance(schedule, str):
-        raise TypeError(
-            "schedule must be a Schedule instance or one of "
-            f"{', '.join(map(repr, SCHEDULE_NAMES))}; got {schedule!r} "
-            f"of type {type(schedule).__name__}."
-        )
-    if schedule not in SCHEDULE_NAMES:
-        raise ValueError(
-            f"Unknown schedule {schedule!r}; valid names are "
-            f"{', '.join(map(repr, SCHEDULE_NAMES))}, or pass a Schedule instance."
-        )
-    max_iter = _check_int("resolve_schedule", "max_iter", max_iter, 1)
-    if schedule == "constant":
-        return Constant()
-    if schedule == "step":
-        return StepLR(step_size=max(1, max_iter // 3), gamma=0.1)
-    if schedule == "exponential":
-        return ExponentialLR(gamma=0.01 ** (1.0 / max_iter))
-    if schedule == "linear":
-        return LinearLR(start_factor=1.0, end_factor=0.01, total_iters=max_iter)
-    if schedule == "cosine":
-        return CosineAnnealingLR(T_max=max_iter)
-    if schedule == "invscaling":
-        return InverseScaling(power_t=0.5)
-    if schedule == "plateau":
-        return ReduceLROnPlateau()
-    # 'adaptive'
-    return ReduceLROnPlateau(
-        factor=0.2,
-        patience=1,
-        threshold=tol,
-        threshold_mode="abs",
-        cooldown=0,
-        min_lr=0.0,
-        eps=0.0,
-    )
+    return _SCHEDULES[schedule](int(max_iter), tol, power_t)

@@ -236,7 +236,7 @@ def test_wrong_type_for_optimizer_or_schedule(param):
 
 
 def test_unknown_schedule_name_inside_warmup_lists_the_valid_ones():
-    with pytest.raises(CLEAN, match=r"Unknown schedule 'nope'.*'cosine'"):
+    with pytest.raises(CLEAN, match=r"'after' parameter of Warmup must be .*'cosine'.*Got 'nope'"):
         _small(MLPClassifier, schedule=Warmup(after="nope")).fit(X, Y_CLF)
 
 

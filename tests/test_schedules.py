@@ -773,9 +773,15 @@ def test_invalid_run_arguments(base_lr, max_iter, param):
 
 
 def test_error_message_names_allowed_range():
-    with pytest.raises(ValueError, match=r"gamma must be .*\(0, 1\]; got 1\.5"):
+    with pytest.raises(
+        ValueError,
+        match=r"'gamma' parameter of StepLR must be .*\(0\.0, 1\.0\]\. Got 1\.5",
+    ):
         StepLR(gamma=1.5).start(0.1, 10)
-    with pytest.raises(ValueError, match=r"factor must be .*\(0, 1\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"'factor' parameter of ReduceLROnPlateau must be .*\(0\.0, 1\.0\)",
+    ):
         ReduceLROnPlateau(factor=2).start(0.1, 10)
 
 
