@@ -806,3 +806,160 @@ def test_error_message_names_allowed_range():
 def test_boundary_values_are_valid(schedule):
     lrs = run(schedule, 0.1, 10, metrics=[1.0] * 10)
     assert np.all(np.isfinite(lrs)) and np.all(lrs >= 0)
+
+
+# --------------------------------------------------------------------------
+# Early stopping: continue_after_stall
+# --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("factory", SCHEDULE_FACTORIES, ids=IDS)
+def test_continue_after_stall_is_false_by_default(factory):
+    runner = factory().start(0.1, len(METRICS))
+    for m in METRICS:
+        assert runner.continue_after_stall() is False
+        runner.step(m)
+    assert runner.continue_after_stall() is False
+
+
+def test_adaptive_continues_after_stall_until_the_rate_reaches_1e_6():
+    # tol so large that no epoch improves: the rate is divided by 5 every
+    # second epoch, 0.01 -> 0.002 -> ... -> 6.4e-7 after 8 reductions
+    runner = resolve_schedule("adaptive", 100, tol=10.0).start(0.01, 100)
+    answers, lrs = [], []
+    for _ in range(20):
+        runner.step(1.0)
+        answers.append(runner.continue_after_stall())
+        lrs.append(runner.lr)
+    assert answers == [lr > 1e-6 for lr in lrs]
+    assert answers[0] is True and answers[-1] is False
+    assert min(lr for lr, go in zip(lrs, answers) if go) > 1e-6
+
+
+def test_continue_above_lr_is_a_hyperparameter():
+    schedule = ReduceLROnPlateau(factor=0.5, patience=0, continue_above_lr=0.3)
+    runner = schedule.start(1.0, 10)
+    assert runner.continue_after_stall() is True  # lr 1.0 > 0.3
+    lrs_after_each_step(runner, [1.0, 1.0, 1.0])  # lr 1.0, 0.5, 0.25
+    assert runner.lr == 0.25 and runner.continue_after_stall() is False
+    with pytest.raises(ValueError, match="continue_above_lr"):
+        ReduceLROnPlateau(continue_above_lr=-1.0).start(1.0, 10)
+    with pytest.raises(ValueError, match="continue_above_lr"):
+        ReduceLROnPlateau(continue_above_lr=math.nan).start(1.0, 10)
+
+
+@pytest.mark.parametrize("after", ["adaptive", resolve_schedule("adaptive", 10)])
+def test_warmup_delegates_continue_after_stall_after_the_warm_up(after):
+    runner = Warmup(epochs=3, after=after).start(1.0, 30)
+    answers = []
+    for _ in range(5):
+        answers.append(runner.continue_after_stall())
+        runner.step(1.0)
+    # warm-up epochs never ask for more; then the inner 'adaptive' runner does
+    assert answers == [False, False, False, True, True]
+    assert runner.continue_after_stall() is runner.inner.continue_after_stall()
+    # the warm-up itself does not keep a non-adaptive inner schedule going
+    plain = Warmup(epochs=1, after="plateau").start(1.0, 30)
+    plain.step(1.0)
+    assert plain.continue_after_stall() is False
+
+
+# --------------------------------------------------------------------------
+# The name registry
+# --------------------------------------------------------------------------
+
+
+def test_schedule_names_come_from_the_registry():
+    from fastfit import schedules
+
+    assert SCHEDULE_NAMES == tuple(schedules._SCHEDULES)
+    for name in SCHEDULE_NAMES:
+        # documented, and accepted where a name is accepted
+        assert f"``{name!r}``" in resolve_schedule.__doc__, name
+        assert isinstance(resolve_schedule(name, 10), Schedule)
+        Warmup(epochs=1, after=name).start(0.1, 10)
+    assert "{names}" not in resolve_schedule.__doc__
+    with pytest.raises(ValueError) as excinfo:
+        Warmup(after="nope").start(0.1, 10)
+    for name in SCHEDULE_NAMES:
+        assert repr(name) in str(excinfo.value)
+
+
+@pytest.mark.parametrize("power_t", [0.0, 0.25, 1.3])
+def test_resolve_invscaling_uses_power_t(power_t):
+    schedule = resolve_schedule("invscaling", 10, power_t=power_t)
+    assert type(schedule) is InverseScaling and schedule.power_t == power_t
+    np.testing.assert_allclose(
+        run(schedule, 0.3, 10), 0.3 / np.arange(1.0, 11.0) ** power_t, rtol=RTOL
+    )
+    assert resolve_schedule("invscaling", 10).power_t == 0.5
+
+
+def test_resolve_passes_tol_to_adaptive_only():
+    assert resolve_schedule("adaptive", 10, tol=0.25).threshold == 0.25
+    assert resolve_schedule("plateau", 10, tol=0.25).threshold == 1e-4
+    assert resolve_schedule("adaptive", 10).continue_above_lr == 1e-6
+    assert resolve_schedule("plateau", 10).continue_above_lr == math.inf
+
+
+# --------------------------------------------------------------------------
+# Runners own a frozen copy of the schedule
+# --------------------------------------------------------------------------
+
+SET_PARAMS_AFTER_START = [
+    (lambda: StepLR(step_size=2, gamma=0.5), {"gamma": 0.9, "step_size": 1}),
+    (lambda: MultiStepLR(milestones=[2, 5], gamma=0.5), {"milestones": [1]}),
+    (lambda: LinearLR(start_factor=0.5, total_iters=8), {"end_factor": 0.1}),
+    (lambda: CosineAnnealingLR(T_max=6), {"T_max": 2, "eta_min": 0.05}),
+    (lambda: InverseScaling(power_t=0.7), {"power_t": 2.0}),
+    (lambda: ReduceLROnPlateau(factor=0.5, patience=1), {"factor": 0.1}),
+    (
+        lambda: Warmup(epochs=2, after=StepLR(step_size=1, gamma=0.5)),
+        {"epochs": 4, "after__gamma": 0.9},
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    "factory, changes",
+    SET_PARAMS_AFTER_START,
+    ids=[f"{type(f()).__name__}-{','.join(c)}" for f, c in SET_PARAMS_AFTER_START],
+)
+def test_runner_is_frozen_against_set_params(factory, changes):
+    untouched = run(factory(), 0.1, metrics=METRICS[:N_EPOCHS])
+    schedule = factory()
+    runner = schedule.start(0.1, N_EPOCHS)
+    schedule.set_params(**changes)
+    lrs = []
+    for m in METRICS[:N_EPOCHS]:
+        lrs.append(runner.lr)
+        runner.step(m)
+    np.testing.assert_array_equal(lrs, untouched)
+    # and the changes take effect in the next run
+    assert not np.array_equal(run(schedule, 0.1, metrics=METRICS[:N_EPOCHS]), lrs)
+
+
+def test_numpy_scalar_hyperparameters_give_float64_rates():
+    # a float32 gamma must not pull the arithmetic down to float32
+    lrs32 = run(ExponentialLR(gamma=np.float32(0.9)), 0.3)
+    lrs64 = run(ExponentialLR(gamma=float(np.float32(0.9))), 0.3)
+    np.testing.assert_array_equal(lrs32, lrs64)
+    runner = StepLR(step_size=np.int64(2), gamma=np.float32(0.5)).start(0.1, 10)
+    assert type(runner.schedule.step_size) is int
+    assert type(runner.schedule.gamma) is float
+
+
+def test_adaptive_runner_pickles_mid_run_with_its_state():
+    runner = resolve_schedule("adaptive", 100, tol=10.0).start(0.01, 100)
+    for _ in range(5):
+        runner.step(1.0)
+    copied = pickle.loads(pickle.dumps(runner))
+    assert copied.schedule is not runner.schedule
+    assert copied.schedule.get_params() == runner.schedule.get_params()
+    for attr in ("lr", "epoch", "best", "num_bad_epochs", "cooldown_counter"):
+        assert getattr(copied, attr) == getattr(runner, attr), attr
+    for _ in range(15):
+        assert copied.continue_after_stall() == runner.continue_after_stall()
+        runner.step(1.0)
+        copied.step(1.0)
+        assert copied.lr == runner.lr
