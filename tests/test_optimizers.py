@@ -22,7 +22,7 @@ except ImportError:  # pragma: no cover - depends on how pytest was started
     import reference as ref
 
 N_STEPS = 20
-N_PARAMS = 37        # odd sizes: not a multiple of any vector width
+N_PARAMS = 37  # odd sizes: not a multiple of any vector width
 N_WEIGHTS = 29
 F64 = dict(rtol=1e-12, atol=1e-15)
 F32 = dict(rtol=1e-5, atol=1e-6)
@@ -34,8 +34,9 @@ CASES = {
     "sgd-momentum-dampening": lambda: SGD(momentum=0.8, dampening=0.3),
     "sgd-nesterov": lambda: SGD(momentum=0.9, nesterov=True),
     "adagrad": lambda: Adagrad(),
-    "adagrad-initial-accumulator": lambda: Adagrad(epsilon=1e-6,
-                                                   initial_accumulator_value=0.1),
+    "adagrad-initial-accumulator": lambda: Adagrad(
+        epsilon=1e-6, initial_accumulator_value=0.1
+    ),
     "rmsprop": lambda: RMSprop(),
     "rmsprop-rho": lambda: RMSprop(rho=0.9, epsilon=1e-6),
     "rmsprop-centered": lambda: RMSprop(centered=True),
@@ -46,7 +47,9 @@ CASES = {
     "adam-amsgrad": lambda: Adam(amsgrad=True),
     "adamw": lambda: AdamW(weight_decay=0.05),
     "adamw-amsgrad": lambda: AdamW(weight_decay=0.1, amsgrad=True),
-    "adamw-betas": lambda: AdamW(beta_1=0.5, beta_2=0.99, epsilon=1e-7, weight_decay=0.2),
+    "adamw-betas": lambda: AdamW(
+        beta_1=0.5, beta_2=0.99, epsilon=1e-7, weight_decay=0.2
+    ),
 }
 
 DOCUMENTED_DEFAULTS = {
@@ -54,27 +57,38 @@ DOCUMENTED_DEFAULTS = {
     Adagrad: dict(epsilon=1e-10, initial_accumulator_value=0.0),
     RMSprop: dict(rho=0.99, epsilon=1e-8, momentum=0.0, centered=False),
     Adam: dict(beta_1=0.9, beta_2=0.999, epsilon=1e-8, amsgrad=False),
-    AdamW: dict(beta_1=0.9, beta_2=0.999, epsilon=1e-8, weight_decay=0.01, amsgrad=False),
+    AdamW: dict(
+        beta_1=0.9, beta_2=0.999, epsilon=1e-8, weight_decay=0.01, amsgrad=False
+    ),
 }
 
 
 def _reference_for(opt):
     """The reference optimizer with the same hyperparameters (read as attributes)."""
     if isinstance(opt, AdamW):
-        return ref.AdamW(beta_1=opt.beta_1, beta_2=opt.beta_2, eps=opt.epsilon,
-                         weight_decay=opt.weight_decay, amsgrad=opt.amsgrad)
+        return ref.AdamW(
+            beta_1=opt.beta_1,
+            beta_2=opt.beta_2,
+            eps=opt.epsilon,
+            weight_decay=opt.weight_decay,
+            amsgrad=opt.amsgrad,
+        )
     if isinstance(opt, Adam):
-        return ref.Adam(beta_1=opt.beta_1, beta_2=opt.beta_2, eps=opt.epsilon,
-                        amsgrad=opt.amsgrad)
+        return ref.Adam(
+            beta_1=opt.beta_1, beta_2=opt.beta_2, eps=opt.epsilon, amsgrad=opt.amsgrad
+        )
     if isinstance(opt, RMSprop):
-        return ref.RMSprop(alpha=opt.rho, eps=opt.epsilon, momentum=opt.momentum,
-                           centered=opt.centered)
+        return ref.RMSprop(
+            alpha=opt.rho, eps=opt.epsilon, momentum=opt.momentum, centered=opt.centered
+        )
     if isinstance(opt, Adagrad):
-        return ref.Adagrad(eps=opt.epsilon,
-                           initial_accumulator_value=opt.initial_accumulator_value)
+        return ref.Adagrad(
+            eps=opt.epsilon, initial_accumulator_value=opt.initial_accumulator_value
+        )
     if isinstance(opt, SGD):
-        return ref.SGD(momentum=opt.momentum, dampening=opt.dampening,
-                       nesterov=opt.nesterov)
+        return ref.SGD(
+            momentum=opt.momentum, dampening=opt.dampening, nesterov=opt.nesterov
+        )
     raise TypeError(type(opt))
 
 
@@ -99,8 +113,17 @@ def _run_kernel(opt, p0, grads, lrs, dtype, n_weights, l2=0.0, l1=0.0, n_threads
     history = []
     for k, (g, lr) in enumerate(zip(grads, lrs)):
         g = np.ascontiguousarray(g, dtype=dtype)
-        opt._step(params, g, state, lr=float(lr), t=k + 1, n_weights=n_weights,
-                  l2=l2, l1=l1, n_threads=n_threads)
+        opt._step(
+            params,
+            g,
+            state,
+            lr=float(lr),
+            t=k + 1,
+            n_weights=n_weights,
+            l2=l2,
+            l1=l1,
+            n_threads=n_threads,
+        )
         assert params.dtype == dtype
         history.append(params.copy())
     return history, state
@@ -168,7 +191,9 @@ def test_zero_gradient_biases_untouched_by_regularization_and_decay(case, dtype)
     p0, _, lrs = _problem(seed=2)
     p0 = p0.astype(dtype)
     grads = [np.zeros(n, dtype=dtype) for _ in lrs]
-    got, _ = _run_kernel(CASES[case](), p0, grads, lrs, dtype, n_weights, l2=0.5, l1=0.1)
+    got, _ = _run_kernel(
+        CASES[case](), p0, grads, lrs, dtype, n_weights, l2=0.5, l1=0.1
+    )
     np.testing.assert_array_equal(got[-1][n_weights:], p0[n_weights:])
     moved = got[-1][:n_weights] != p0[:n_weights]
     assert moved[p0[:n_weights] != 0].all()
@@ -186,8 +211,11 @@ def test_adamw_decay_applies_to_weights_only(case, dtype):
     got, _ = _run_kernel(opt, p0, grads, lrs, dtype, N_WEIGHTS)
     np.testing.assert_array_equal(got[-1][N_WEIGHTS:], p0[N_WEIGHTS:])
     shrink = np.prod([1.0 - lr * opt.weight_decay for lr in lrs])
-    np.testing.assert_allclose(got[-1][:N_WEIGHTS], p0[:N_WEIGHTS] * shrink,
-                               **(F64 if dtype == np.float64 else F32))
+    np.testing.assert_allclose(
+        got[-1][:N_WEIGHTS],
+        p0[:N_WEIGHTS] * shrink,
+        **(F64 if dtype == np.float64 else F32),
+    )
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
@@ -207,10 +235,13 @@ def test_returned_penalty_matches_reference():
     opt = Adam()
     params = p0.copy()
     state = opt._init_state(N_PARAMS, np.float64)
-    pen = opt._step(params, grads[0], state, lr=0.01, t=1, n_weights=N_WEIGHTS,
-                    l2=0.2, l1=0.05)
+    pen = opt._step(
+        params, grads[0], state, lr=0.01, t=1, n_weights=N_WEIGHTS, l2=0.2, l1=0.05
+    )
     w = p0[:N_WEIGHTS]
-    assert pen == pytest.approx(0.1 * np.sum(w * w) + 0.05 * np.sum(np.abs(w)), rel=1e-12)
+    assert pen == pytest.approx(
+        0.1 * np.sum(w * w) + 0.05 * np.sum(np.abs(w)), rel=1e-12
+    )
 
 
 def test_test_data_exercises_every_option():
@@ -238,10 +269,12 @@ def test_test_data_exercises_every_option():
         diff = np.max(np.abs(final(a) - final(b)))
         assert diff > 1e-6, (a, b, diff)
     # dampening acts from step 2 on only (torch: the first buffer is the raw gradient)
-    one = _run_reference(SGD(momentum=0.8, dampening=0.3), p0, grads[:1], lrs[:1],
-                         np.float64, N_WEIGHTS)[-1]
+    one = _run_reference(
+        SGD(momentum=0.8, dampening=0.3), p0, grads[:1], lrs[:1], np.float64, N_WEIGHTS
+    )[-1]
     np.testing.assert_array_equal(
-        one, _run_reference(SGD(), p0, grads[:1], lrs[:1], np.float64, N_WEIGHTS)[-1])
+        one, _run_reference(SGD(), p0, grads[:1], lrs[:1], np.float64, N_WEIGHTS)[-1]
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -256,16 +289,19 @@ def test_two_threads_bit_identical_to_one(case, dtype):
     # boundary that no block edge is likely to hit
     n, n_weights, n_steps = 200_003, 150_001, 4
     p0, grads, lrs = _problem(n=n, n_steps=n_steps, seed=6)
-    h1, s1 = _run_kernel(CASES[case](), p0, grads, lrs, dtype, n_weights,
-                         l2=0.01, l1=0.001, n_threads=1)
-    h2, s2 = _run_kernel(CASES[case](), p0, grads, lrs, dtype, n_weights,
-                         l2=0.01, l1=0.001, n_threads=2)
+    h1, s1 = _run_kernel(
+        CASES[case](), p0, grads, lrs, dtype, n_weights, l2=0.01, l1=0.001, n_threads=1
+    )
+    h2, s2 = _run_kernel(
+        CASES[case](), p0, grads, lrs, dtype, n_weights, l2=0.01, l1=0.001, n_threads=2
+    )
     for k, (a, b) in enumerate(zip(h1, h2)):
         np.testing.assert_array_equal(a, b, err_msg=f"{case}: step {k + 1}")
     np.testing.assert_array_equal(s1, s2)
     if dtype == np.float64:  # and the parallel result is the right one
-        want = _run_reference(CASES[case](), p0, grads, lrs, dtype, n_weights,
-                              l2=0.01, l1=0.001)
+        want = _run_reference(
+            CASES[case](), p0, grads, lrs, dtype, n_weights, l2=0.01, l1=0.001
+        )
         _assert_trajectories(h2, want, F64, case)
 
 
@@ -307,6 +343,7 @@ def test_set_params_changes_the_update():
     assert opt.beta_1 == 0.3 and opt.amsgrad is True
     p0, grads, lrs = _problem(seed=8)
     got, _ = _run_kernel(opt, p0, grads, lrs, np.float64, N_WEIGHTS)
-    want = _run_reference(Adam(beta_1=0.3, amsgrad=True), p0, grads, lrs, np.float64,
-                          N_WEIGHTS)
+    want = _run_reference(
+        Adam(beta_1=0.3, amsgrad=True), p0, grads, lrs, np.float64, N_WEIGHTS
+    )
     _assert_trajectories(got, want, F64, "Adam(beta_1=0.3, amsgrad=True)")
