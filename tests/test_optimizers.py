@@ -8,13 +8,23 @@ gradients before the reference step; the decoupled AdamW decay goes through the
 reference's decay mask (weights only).
 """
 
+import math
 import pickle
 
 import numpy as np
 import pytest
 from sklearn.base import clone
 
-from fastfit.optimizers import SGD, Adagrad, RMSprop, Adam, AdamW
+from fastfit.optimizers import (
+    OPTIMIZER_NAMES,
+    SGD,
+    Adagrad,
+    Adam,
+    AdamW,
+    Optimizer,
+    RMSprop,
+    resolve_optimizer,
+)
 
 try:  # tests/ as a package, or tests/ on sys.path (pytest's default "prepend" mode)
     from tests import reference as ref
@@ -347,3 +357,127 @@ def test_set_params_changes_the_update():
         Adam(beta_1=0.3, amsgrad=True), p0, grads, lrs, np.float64, N_WEIGHTS
     )
     _assert_trajectories(got, want, F64, "Adam(beta_1=0.3, amsgrad=True)")
+
+
+# ---------------------------------------------------------------------------
+# validation and names
+# ---------------------------------------------------------------------------
+
+INVALID = [
+    (lambda: SGD(momentum=1.0), "momentum", r"\[0\.0, 1\.0\)"),
+    (lambda: SGD(momentum=-0.1), "momentum", r"\[0\.0, 1\.0\)"),
+    (lambda: SGD(momentum=math.nan), "momentum", "nan"),
+    (lambda: SGD(momentum=True), "momentum", "True"),
+    (lambda: SGD(dampening=1.5), "dampening", r"\[0\.0, 1\.0\]"),
+    (lambda: SGD(nesterov="yes"), "nesterov", "bool"),
+    (lambda: Adagrad(epsilon=0.0), "epsilon", r"\(0\.0, inf\)"),
+    (lambda: Adagrad(epsilon=math.inf), "epsilon", r"\(0\.0, inf\)"),
+    (lambda: Adagrad(initial_accumulator_value=-1.0), "initial_accumulator_value", ""),
+    (lambda: RMSprop(rho=1.0), "rho", r"\[0\.0, 1\.0\)"),
+    (lambda: RMSprop(epsilon=-1e-8), "epsilon", ""),
+    (lambda: RMSprop(momentum=1.0), "momentum", ""),
+    (lambda: RMSprop(centered=None), "centered", "bool"),
+    (lambda: Adam(beta_1=1.0), "beta_1", ""),
+    (lambda: Adam(beta_2="0.9"), "beta_2", "'0.9'"),
+    (lambda: Adam(epsilon=0.0), "epsilon", ""),
+    (lambda: Adam(amsgrad=1), "amsgrad", "bool"),
+    (lambda: AdamW(weight_decay=-0.1), "weight_decay", r"\[0\.0, inf\)"),
+    (lambda: AdamW(weight_decay=math.inf), "weight_decay", ""),
+    (lambda: AdamW(beta_1=-0.5), "beta_1", ""),
+]
+
+
+@pytest.mark.parametrize(
+    "factory, param, valid",
+    INVALID,
+    ids=[f"{p}{i}" for i, (_, p, _) in enumerate(INVALID)],
+)
+def test_invalid_hyperparameter_message_names_it_and_its_valid_values(
+    factory, param, valid
+):
+    opt = factory()  # construction never validates
+    pattern = rf"'{param}' parameter of {type(opt).__name__} must be .*{valid}"
+    with pytest.raises(ValueError, match=pattern):
+        opt._validate_params()
+    with pytest.raises(ValueError, match=pattern):  # no kernel runs on them
+        opt._init_state(N_PARAMS, np.float64)
+    with pytest.raises(ValueError, match=pattern):
+        resolve_optimizer(opt)
+
+
+@pytest.mark.parametrize(
+    "opt", [SGD(nesterov=True), SGD(momentum=0.9, dampening=0.1, nesterov=True)]
+)
+def test_nesterov_needs_momentum_and_no_dampening(opt):
+    with pytest.raises(ValueError, match=r"nesterov=True.*momentum > 0.*dampening"):
+        resolve_optimizer(opt)
+
+
+@pytest.mark.parametrize(
+    "opt",
+    [
+        SGD(momentum=0.0, dampening=1.0),
+        SGD(momentum=np.float32(0.5), nesterov=np.True_),
+        Adagrad(epsilon=1e-300, initial_accumulator_value=0),
+        RMSprop(rho=0.0, momentum=0),
+        Adam(beta_1=0, beta_2=np.float64(0.5), epsilon=1),
+        AdamW(weight_decay=0),
+    ],
+)
+def test_boundary_values_are_valid(opt):
+    assert resolve_optimizer(opt) is opt
+    opt._init_state(N_PARAMS, np.float64)
+
+
+def test_optimizer_names_come_from_the_registry():
+    from fastfit import optimizers
+
+    assert OPTIMIZER_NAMES == tuple(optimizers._OPTIMIZERS)
+    assert isinstance(OPTIMIZER_NAMES, tuple)
+    assert "{names}" not in resolve_optimizer.__doc__
+    for name in OPTIMIZER_NAMES:
+        assert f"``{name!r}``" in resolve_optimizer.__doc__, name
+        assert isinstance(resolve_optimizer(name), Optimizer)
+    with pytest.raises(ValueError) as excinfo:
+        resolve_optimizer("lbfgs")
+    message = str(excinfo.value)
+    assert "optimizer" in message and "'lbfgs'" in message
+    for name in OPTIMIZER_NAMES:
+        assert repr(name) in message
+
+
+@pytest.mark.parametrize("bad", [3, None, Adam, ["adam"]])
+def test_resolve_optimizer_type_error(bad):
+    with pytest.raises(TypeError, match="optimizer"):
+        resolve_optimizer(bad)
+
+
+RESOLVE_CASES = [
+    # name, keyword arguments, expected optimizer (as scikit-learn's MLP means it)
+    ("sgd", {}, SGD(momentum=0.9, nesterov=True)),
+    ("sgd", {"nesterovs_momentum": False}, SGD(momentum=0.9)),
+    ("sgd", {"momentum": 0.0}, SGD()),  # no Nesterov without momentum
+    ("momentum", {"momentum": 0.5}, SGD(momentum=0.5)),
+    ("nesterov", {"momentum": 0.5}, SGD(momentum=0.5, nesterov=True)),
+    ("adagrad", {"epsilon": 0.1}, Adagrad()),  # ignores the MLP parameters
+    ("rmsprop", {"beta_1": 0.1}, RMSprop()),
+    ("adam", {}, Adam()),
+    ("adam", {"beta_1": 0.5, "beta_2": 0.9, "epsilon": 1e-6}, Adam(0.5, 0.9, 1e-6)),
+    ("adamw", {"beta_1": 0.5, "epsilon": 1e-6}, AdamW(beta_1=0.5, epsilon=1e-6)),
+]
+
+
+@pytest.mark.parametrize("name, kwargs, expected", RESOLVE_CASES)
+def test_resolve_optimizer_names(name, kwargs, expected):
+    opt = resolve_optimizer(name, **kwargs)
+    assert type(opt) is type(expected)
+    assert opt.get_params() == expected.get_params()
+
+
+def test_resolve_optimizer_validates_what_the_names_build():
+    with pytest.raises(ValueError, match="'momentum' parameter of SGD"):
+        resolve_optimizer("momentum", momentum=1.5)
+    with pytest.raises(ValueError, match="nesterov=True"):
+        resolve_optimizer("nesterov", momentum=0.0)
+    with pytest.raises(ValueError, match="'beta_2' parameter of Adam"):
+        resolve_optimizer("adam", beta_2=1.0)
