@@ -1,1 +1,1 @@
-"""fastfit speed benchmarks (pytest-benchmark); shared cases in ``cases``."""
+"""fastfit speed benchmarks (pytest-benchmark); see ``docs/performance.md``."""

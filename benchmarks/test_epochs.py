@@ -1,4 +1,4 @@
-"""Seconds per epoch of the four cases of issue 5: fastfit, scikit-learn, PyTorch.
+"""Seconds per epoch of the four cases: fastfit, scikit-learn, PyTorch.
 
 One benchmark per (case, framework); a round is ``Case.epochs_for(framework)``
 epochs (the id says how many), continuing a model warmed up by one untimed
@@ -7,23 +7,31 @@ epoch; ``extra_info`` holds the per-epoch median, GFLOP/s and share of peak.
 
 import pytest
 
-from benchmarks import cases
+from benchmarks import cases, trainers
 
-PARAMS = [pytest.param(name, fw, id=f"{name}-{fw}-{cases.CASES[name].epochs_for(fw)}ep")
-          for name in cases.CASES for fw in cases.FRAMEWORKS]
+PARAMS = [
+    pytest.param(name, fw, id=f"{name}-{fw}-{cases.CASES[name].epochs_for(fw)}ep")
+    for name in cases.CASES
+    for fw in cases.FRAMEWORKS
+]
 
 
 @pytest.mark.parametrize("case, framework", PARAMS)
-def test_epoch(benchmark, record, case, framework, threads, rounds, sgemm_peak):
-    if framework == "torch" and not cases.torch_available():
+def test_epoch(benchmark, record, timed_remote, case, framework, threads, sgemm_peak):
+    if framework == "torch" and not trainers.torch_available():
         pytest.skip("torch is not installed (optional: pip install the CPU wheel)")
     c = cases.CASES[case]
     k = c.epochs_for(framework)
     benchmark.group = f"epoch {case} ({c.description}), {threads} threads"
-    with cases.Remote("trainer", framework, case, threads) as remote:
-        remote.call("warm_up")
-        remote.other_cores.clear()
-        benchmark.pedantic(remote.call, args=("run", k), rounds=rounds, iterations=1)
-    record(benchmark, kind="epoch", case=case, framework=framework, threads=threads,
-           units_per_round=k, flops_per_unit=c.flops_per_epoch, peak=sgemm_peak,
-           other_cores=remote.other_cores)
+    busy = timed_remote(benchmark, "trainer", framework, case, threads, call=("run", k))
+    record(
+        benchmark,
+        kind="epoch",
+        case=case,
+        framework=framework,
+        threads=threads,
+        units_per_round=k,
+        flops_per_unit=c.flops_per_epoch,
+        peak=sgemm_peak,
+        other_cores=busy,
+    )

@@ -6,11 +6,21 @@ from benchmarks import cases
 
 
 @pytest.mark.parametrize("framework", ["fastfit", "sklearn"])
-def test_predict(benchmark, record, framework, threads, sgemm_peak):
-    benchmark.group = f"predict {cases.PREDICT_N} x 784 (784-256-128-10), {threads} threads"
-    with cases.Remote("predictor", framework, threads) as remote:
-        remote.other_cores.clear()
-        benchmark.pedantic(remote.call, args=("run",), rounds=15, iterations=1)
-    record(benchmark, kind="predict", case="", framework=framework, threads=threads,
-           units_per_round=1, flops_per_unit=cases.predict_flops(), peak=sgemm_peak,
-           other_cores=remote.other_cores)
+def test_predict(benchmark, record, timed_remote, framework, threads, sgemm_peak):
+    benchmark.group = (
+        f"predict {cases.PREDICT_N} x 784 (784-256-128-10), {threads} threads"
+    )
+    busy = timed_remote(
+        benchmark, "predictor", framework, threads, call=("run",), n_rounds=15
+    )
+    record(
+        benchmark,
+        kind="predict",
+        case="",
+        framework=framework,
+        threads=threads,
+        units_per_round=1,
+        flops_per_unit=cases.predict_flops(),
+        peak=sgemm_peak,
+        other_cores=busy,
+    )

@@ -1,31 +1,30 @@
-"""fastfit vs scikit-learn vs PyTorch on this machine, in one run (issue 5).
+"""fastfit vs scikit-learn vs PyTorch, in one run, against the speed targets.
 
     python tools/compare.py [--cases tiny,wide] [--threads 2] [--repeats 3]
                             [--png out.png] [--json out.json]
 
 Prints, per case, the median epoch seconds of fastfit / scikit-learn / PyTorch,
 the speed ratios, fastfit's GFLOP/s and its share of the sgemm peak, and
-PASS/FAIL against each target of issue 5; then the 1 -> 2 thread scaling of
+PASS/FAIL against each speed target; then the 1 -> 2 thread scaling of
 fastfit on ``wide``, predict on 10k x 784 (fastfit vs scikit-learn) and the
-no-copy memory property of fit.
+no-copy memory property of fit (``--no-extras`` skips these).
 
-Every measurement runs in a fresh worker process, one after another, never in
-parallel (``python tools/compare.py --worker fastfit tiny 2`` prints its JSON):
-the frameworks' thread runtimes never share a process or the cores. Each worker
-also reports how many cores *other* processes kept busy while it timed
+Every measurement runs in a fresh worker process (``benchmarks.worker``, the
+one the pytest-benchmark suite uses), one after another, never in parallel:
+the frameworks' thread runtimes never share a process or the cores. Each
+worker also reports how many cores *other* processes kept busy while it timed
 (``busy`` column); a measurement disturbed by more than ``--max-busy`` cores is
 re-run (``--retries``), and the least disturbed one is kept and marked ``*``.
-Case definitions, data, FLOP counts and the runners live in
-``benchmarks/cases.py``, shared with the pytest-benchmark suite.
+The machine and commit come from pytest-benchmark's own helpers, as in the
+suite's JSON. The method and the numbers so far: ``docs/performance.md``.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
-import platform
-import subprocess
 import sys
 import time
 
@@ -33,97 +32,194 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
-from benchmarks import cases  # noqa: E402
+from benchmarks import cases, probes, trainers, worker  # noqa: E402
 
-CODE_VERSION = "unknown"
-FW_LABEL = {"fastfit": "fastfit", "sklearn": "sklearn", "torch": "torch"}
-
-
-# ------------------------------------------------------------------- worker
-def worker(argv):
-    """``--worker`` mode: one measurement in this (fresh) process, JSON on stdout.
-
-    fastfit|sklearn|torch CASE THREADS [REPEATS]   epoch times
-    peak THREADS                                   sgemm 2048^3 GFLOP/s
-    predict fastfit|sklearn THREADS [REPEATS]      predict 10k x 784
-    memory THREADS                                 fit memory (tracemalloc)
-    """
-    kind = argv[0]
-    if kind in cases.FRAMEWORKS:
-        case, threads = argv[1], int(argv[2])
-        repeats = int(argv[3]) if len(argv) > 3 else 3
-        out = cases.time_epochs(kind, case, threads, repeats=repeats)
-    elif kind == "peak":
-        out = cases.sgemm_peak(int(argv[1]))
-    elif kind == "predict":
-        repeats = int(argv[3]) if len(argv) > 3 else 10
-        out = cases.time_predict(argv[1], int(argv[2]), repeats=repeats)
-    elif kind == "memory":
-        out = cases.fit_memory(threads=int(argv[1]))
-        out["predict"] = cases.predict_memory(threads=int(argv[1]))
-    else:
-        raise SystemExit(f"unknown worker kind {kind!r}")
-    print(json.dumps(out))
-    return 0
+TIMEOUT = 3600  # seconds one worker may take
 
 
-# ------------------------------------------------------------------- parent
+def log(msg):
+    print(msg, file=sys.stderr, flush=True)
+
+
+# ------------------------------------------------------------ environment
+@contextlib.contextmanager
+def _cwd(path):
+    old = os.getcwd()
+    os.chdir(path)
+    try:
+        yield
+    finally:
+        os.chdir(old)
+
+
+def environment(frameworks):
+    """pytest-benchmark's ``machine_info`` and ``commit_info`` (of this repo),
+    and the versions of the frameworks compared."""
+    from pytest_benchmark.plugin import pytest_benchmark_generate_machine_info
+    from pytest_benchmark.utils import get_commit_info
+
+    with _cwd(ROOT):  # get_commit_info asks git in the working directory
+        commit = get_commit_info("fastfit")
+    return {
+        "machine_info": pytest_benchmark_generate_machine_info(),
+        "commit_info": commit,
+        "versions": _versions(frameworks),
+    }
+
+
+def _versions(frameworks):
+    """Versions from the package metadata: importing the frameworks here would
+    load their runtimes into the parent, which must stay light."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    dists = ["numpy", "scipy", "scikit-learn", "fastfit"]
+    dists += ["torch"] if "torch" in frameworks else []
+    for dist in dists:
+        with contextlib.suppress(PackageNotFoundError):
+            out[dist] = version(dist)
+    if "fastfit" not in out:  # run from the source tree, not installed
+        import fastfit
+
+        out["fastfit"] = fastfit.__version__
+    return out
+
+
+def _machine_line(env):
+    cpu = env["machine_info"].get("cpu") or {}
+    simd = [f for f in ("avx2", "fma", "avx512f") if f in cpu.get("flags", [])]
+    name = cpu.get("brand_raw") or env["machine_info"].get("processor", "?")
+    return f"{name} ({'/'.join(simd) or 'no avx'}), {os.cpu_count()} cores"
+
+
+def _commit_line(env):
+    c = env["commit_info"]
+    return f"{c['id'][:10]} on {c['branch']}" + (" (dirty)" if c["dirty"] else "")
+
+
+# ---------------------------------------------------------------- running
 class Runner:
-    def __init__(self, max_busy, retries, max_wait, log):
-        self.max_busy, self.retries, self.max_wait, self.log = max_busy, retries, max_wait, log
+    """Runs worker jobs one at a time, re-running the disturbed ones."""
+
+    def __init__(self, max_busy, retries, max_wait):
+        self.max_busy, self.retries, self.max_wait = max_busy, retries, max_wait
         self.failures = []
 
     def wait_quiet(self):
-        """Wait (up to max_wait s) until other processes use < max_busy cores."""
-        t0 = time.perf_counter()
-        while True:
-            busy = cases.machine_busy_cores(1.0)
-            if busy is None or busy <= self.max_busy:
-                return busy
-            if time.perf_counter() - t0 > self.max_wait:
-                self.log(f"  (machine still busy: {busy:.2f} cores; measuring anyway)")
-                return busy
-            self.log(f"  (machine busy: {busy:.2f} cores used by others; waiting)")
-            time.sleep(5.0)
+        return probes.wait_until_quiet(self.max_busy, self.max_wait, log)
 
-    def one(self, args, timeout=3600):
+    def one(self, job, *args):
         self.wait_quiet()
-        cmd = [sys.executable, os.path.abspath(__file__), "--worker", *map(str, args)]
         t0 = time.perf_counter()
-        proc = subprocess.run(cmd, cwd=ROOT, env=cases.worker_env(), text=True,
-                              capture_output=True, timeout=timeout)
-        if proc.returncode != 0:
-            raise RuntimeError(f"worker {' '.join(map(str, args))} failed:\n"
-                               + proc.stderr[-3000:])
-        out = json.loads(proc.stdout.strip().splitlines()[-1])
+        out = worker.run_job(job, *args, timeout=TIMEOUT)
         out["wall"] = time.perf_counter() - t0
         return out
 
-    def measure(self, args):
-        """Run a worker; re-run it if others disturbed it; keep the least disturbed.
+    def measure(self, job, *args):
+        """Run a job; re-run it if others disturbed it; keep the least disturbed.
 
-        A worker that fails is reported and skipped (None): one crashing
+        A job that fails is reported and skipped (None): one crashing
         framework must not cost the whole table.
         """
-        best = None
+        label, best = " ".join(map(str, (job, *args))), None
         for attempt in range(1 + self.retries):
             try:
-                out = self.one(args)
-            except (RuntimeError, subprocess.TimeoutExpired, ValueError) as exc:
-                self.log(f"  {' '.join(map(str, args))}: FAILED, skipped\n{exc}")
-                self.failures.append(" ".join(map(str, args)))
+                out = self.one(job, *args)
+            except (RuntimeError, ValueError, OSError) as exc:
+                log(f"  {label}: FAILED, skipped\n{exc}")
+                self.failures.append(label)
                 return best
-            busy = max([b for b in out.get("other_cores", []) if b is not None],
-                       default=0.0)
-            out["busy"] = busy
-            out["disturbed"] = busy > self.max_busy
-            if best is None or busy < best["busy"]:
+            seen = [b for b in out.get("other_cores", []) if b is not None]
+            out["busy"] = max(seen, default=0.0)
+            out["disturbed"] = out["busy"] > self.max_busy
+            if best is None or out["busy"] < best["busy"]:
                 best = out
             if not out["disturbed"] or attempt == self.retries:
                 break
-            self.log(f"  {' '.join(map(str, args))}: others used {busy:.2f} cores "
-                     f"while timing; re-running (retry {attempt + 1}/{self.retries})")
+            log(
+                f"  {label}: others used {out['busy']:.2f} cores while timing; "
+                f"re-running (retry {attempt + 1}/{self.retries})"
+            )
         return best
+
+    def memory(self, threads):
+        """fit and predict memory, one after the other in one worker."""
+        self.wait_quiet()
+        try:
+            with worker.Remote("jobs", timeout=TIMEOUT) as remote:
+                out = remote.call("fit_memory", threads=threads)
+                out["predict"] = remote.call("predict_memory", threads=threads)
+            return out
+        except (RuntimeError, ValueError, OSError) as exc:
+            log(f"  memory: FAILED, skipped\n{exc}")
+            self.failures.append("memory")
+            return None
+
+
+def measure_cases(run, names, frameworks, T, repeats):
+    results = {}
+    for name in names:
+        results[name] = {}
+        for fw in frameworks:
+            log(f"{name}: {fw} ...")
+            out = run.measure("epochs", fw, name, T, repeats)
+            if out is not None:
+                results[name][fw] = out
+    return results
+
+
+def measure_extras(run, results, frameworks, T, repeats):
+    """Thread scaling on ``wide``, predict, memory (fastfit where it is run)."""
+    extras = {}
+    if "fastfit" in frameworks:
+        w = {}
+        for t in (1, 2):
+            if t == T and "fastfit" in results.get("wide", {}):
+                w[t] = results["wide"]["fastfit"]
+            else:
+                log(f"wide: fastfit {t} thread(s) ...")
+                w[t] = run.measure("epochs", "fastfit", "wide", t, repeats)
+        if all(w.values()):
+            extras["scaling"] = w
+    log("predict ...")
+    predict = {
+        fw: run.measure("predict", fw, T)
+        for fw in ("fastfit", "sklearn")
+        if fw in frameworks
+    }
+    extras["predict"] = {fw: v for fw, v in predict.items() if v is not None}
+    if "fastfit" in frameworks:
+        log("memory ...")
+        memory = run.memory(T)
+        if memory is not None:
+            extras["memory"] = memory
+    return extras
+
+
+def measure_peak(run, T, label=""):
+    log(f"sgemm peak{label} ({T} threads) ...")
+    return run.measure("peak", T)
+
+
+def best_peak(peak, peak_end):
+    """The peak is the best the machine does: a host slowdown while it was
+    measured would inflate every share of it, so it is measured again at the
+    end and the higher of the two is used."""
+    if peak_end is None:
+        return peak
+    best = max((peak, peak_end), key=lambda p: p["gflops"])
+    return dict(best, start=peak["gflops"], end=peak_end["gflops"])
+
+
+# -------------------------------------------------------------- rendering
+def fmt_s(x):
+    if x is None:
+        return "n/a"
+    return f"{x:.4f}" if x < 1 else f"{x:.3f}"
+
+
+def _median(r, fw):
+    return r[fw]["median"] if fw in r else None
 
 
 def _host_speed(measurements, peak):
@@ -136,288 +232,188 @@ def _host_speed(measurements, peak):
     return f"{lo:.0%}-{hi:.0%}" + ("!" if lo < 0.9 or hi > 1.1 else "")
 
 
-def fmt_s(x):
-    if x is None:
-        return "n/a"
-    return f"{x:.4f}" if x < 1 else f"{x:.3f}"
+def _header(peak, T, repeats, env):
+    when = (
+        f"; measured at the start {peak['start']:.1f} and at the end "
+        f"{peak['end']:.1f}, the higher is used)"
+        if "end" in peak
+        else ")"
+    )
+    versions = ", ".join(f"{k} {v}" for k, v in env["versions"].items())
+    python = env["machine_info"]["python_version"]
+    return [
+        "",
+        "fastfit vs scikit-learn vs PyTorch -- median seconds per epoch "
+        f"({repeats} samples after a warm-up epoch), float32, Adam, shuffle, "
+        f"{T} threads",
+        f"machine: {_machine_line(env)}; sgemm 2048^3 peak at {T} threads: "
+        f"{peak['gflops']:.1f} GFLOP/s (best of 5" + when,
+        f"fastfit code: {_commit_line(env)}",
+        f"versions: python {python}, {versions}",
+        "",
+    ]
 
 
-def verdict(value, target):
-    if value is None:
-        return "SKIP"
-    if value >= target:
-        return "PASS"
-    return f"FAIL (at {value / target:.0%} of target; needs {target / value:.2f}x more)"
+def _row(name, r, peak):
+    case, peak_g = cases.CASES[name], peak["gflops"]
+    ff, sk, th = (_median(r, fw) for fw in cases.FRAMEWORKS)
+
+    def ratio(other):
+        return f"{other / ff:.2f}x" if (other and ff) else "n/a"
+
+    def share(s):
+        return f"{cases.gflops(case, s) / peak_g:.1%}" if s else "n/a"
+
+    busy = max((v.get("busy", 0.0) for v in r.values()), default=0.0)
+    mark = "*" if any(v.get("disturbed") for v in r.values()) else ""
+    ff_g = cases.gflops(case, ff) if ff else 0.0
+    return (
+        f"{name:<12}{case.flops_per_epoch / 1e9:>9.2f}{fmt_s(ff):>11}"
+        f"{fmt_s(sk):>11}{fmt_s(th):>10}{ratio(sk):>8}{ratio(th):>9}"
+        f"{ff_g:>11.1f}{share(ff):>9}{share(sk):>9}{share(th):>9}"
+        f"  {busy:.2f}{mark:<1} {_host_speed(r.values(), peak)}"
+    )
 
 
-def cpu_name():
-    try:
-        with open("/proc/cpuinfo") as f:
-            info = f.read()
-        name = next((line.split(":", 1)[1].strip() for line in info.splitlines()
-                     if line.startswith("model name")), platform.processor())
-        flags = next((line.split(":", 1)[1].split() for line in info.splitlines()
-                      if line.startswith("flags")), [])
-        simd = [f for f in ("avx2", "fma", "avx512f") if f in flags]
-        return f"{name} ({'/'.join(simd) or 'no avx'})"
-    except OSError:
-        return platform.processor()
-
-
-def main(argv=None):
-    argv = sys.argv[1:] if argv is None else argv
-    if argv and argv[0] == "--worker":
-        return worker(argv[1:])
-
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--cases", default=",".join(cases.CASES),
-                    help="comma-separated subset of: " + ", ".join(cases.CASES))
-    ap.add_argument("--threads", type=int, default=2,
-                    help="threads for every framework (default 2)")
-    ap.add_argument("--repeats", type=int, default=3,
-                    help="timed samples per measurement, after one warm-up epoch")
-    ap.add_argument("--frameworks", default=",".join(cases.FRAMEWORKS))
-    ap.add_argument("--png", help="write a bar chart (needs matplotlib)")
-    ap.add_argument("--json", help="write every raw measurement as JSON")
-    ap.add_argument("--no-extras", action="store_true",
-                    help="skip thread scaling, predict and memory")
-    ap.add_argument("--max-busy", type=float, default=0.3,
-                    help="cores other processes may use while we time (default 0.3)")
-    ap.add_argument("--retries", type=int, default=2,
-                    help="re-runs of a disturbed measurement (default 2)")
-    ap.add_argument("--max-wait", type=float, default=300,
-                    help="seconds to wait for a quiet machine before each run")
-    ns = ap.parse_args(argv)
-
-    names = [c.strip() for c in ns.cases.split(",") if c.strip()]
-    unknown = [c for c in names if c not in cases.CASES]
-    if unknown:
-        ap.error(f"unknown case(s) {unknown}; choose from {list(cases.CASES)}")
-    frameworks = [f.strip() for f in ns.frameworks.split(",") if f.strip()]
-    if "torch" in frameworks and not cases.torch_available():
-        print("torch is not installed: its column is skipped "
-              "(pip install the CPU wheel to compare).")
-        frameworks.remove("torch")
-    T = ns.threads
-    log = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731
-    run = Runner(ns.max_busy, ns.retries, ns.max_wait, log)
-    started = time.time()
-    global CODE_VERSION
-    CODE_VERSION = cases.code_version()  # before measuring: what was measured
-    raw = {"code": CODE_VERSION, "threads": T, "repeats": ns.repeats, "cases": {}, "cpu": cpu_name()}
-
-    log(f"sgemm peak ({T} threads) ...")
-    peak = run.measure(["peak", T])
-    if peak is None:
-        raise SystemExit("the sgemm peak could not be measured: is scipy installed?")
-    raw["peak"] = peak
-    results = {}
-    for name in names:
-        results[name] = {}
-        for fw in frameworks:
-            log(f"{name}: {fw} ...")
-            out = run.measure([fw, name, T, ns.repeats])
-            if out is not None:
-                results[name][fw] = out
-        raw["cases"][name] = results[name]
-
-    extras = {}
-    if not ns.no_extras:
-        if "fastfit" in frameworks:
-            w = {}
-            for t in (1, 2):
-                if t == T and "fastfit" in results.get("wide", {}):
-                    w[t] = results["wide"]["fastfit"]
-                else:
-                    log(f"wide: fastfit {t} thread(s) ...")
-                    w[t] = run.measure(["fastfit", "wide", t, ns.repeats])
-            if all(w.values()):
-                extras["scaling"] = w
-        log("predict ...")
-        predict = {fw: run.measure(["predict", fw, T])
-                   for fw in ("fastfit", "sklearn") if fw in frameworks}
-        extras["predict"] = {fw: v for fw, v in predict.items() if v is not None}
-        if "fastfit" in frameworks:
-            log("memory ...")
-            try:
-                extras["memory"] = run.one(["memory", T])
-            except RuntimeError as exc:
-                log(f"  memory: FAILED, skipped\n{exc}")
-                run.failures.append("memory")
-        raw["extras"] = extras
-
-    # the peak is the best the machine does: a host slowdown while it was
-    # measured would inflate every share of it, so measure it again at the end
-    log(f"sgemm peak again ({T} threads) ...")
-    peak_end = run.measure(["peak", T])
-    raw["peak_end"] = peak_end
-    if peak_end is not None:
-        peak = dict(max((peak, peak_end), key=lambda p: p["gflops"]),
-                    start=peak["gflops"], end=peak_end["gflops"])
-
-    report = render(results, extras, peak, T, ns.repeats, frameworks, names,
-                    time.time() - started)
-    if run.failures:
-        report += "\nFAILED workers (see stderr): " + "; ".join(run.failures)
-    print(report)
-    if ns.json:
-        with open(ns.json, "w") as f:
-            json.dump(raw, f, indent=1)
-    if ns.png:
-        plot(results, peak, names, frameworks, T, ns.png)
-    return 0
-
-
-def render(results, extras, peak, T, repeats, frameworks, names, elapsed):
-    lines = []
-    add = lines.append
-    peak_g = peak["gflops"]
-    add("")
-    add(f"fastfit vs scikit-learn vs PyTorch -- median seconds per epoch "
-        f"({repeats} samples after a warm-up epoch), float32, Adam, shuffle, {T} threads")
-    add(f"machine: {cpu_name()}, {os.cpu_count()} cores; sgemm 2048^3 peak at {T} "
-        f"threads: {peak_g:.1f} GFLOP/s (best of 5"
-        + (f"; measured at the start {peak['start']:.1f} and at the end {peak['end']:.1f}, "
-           "the higher is used)" if "end" in peak else ")"))
-    add(f"fastfit code: {CODE_VERSION}")
-    versions = _versions(frameworks)
-    add("versions: " + ", ".join(f"{k} {v}" for k, v in versions.items()))
-    add("")
-    hdr = (f"{'case':<12}{'GFLOP/ep':>9}{'fastfit s':>11}{'sklearn s':>11}{'torch s':>10}"
-           f"{'sk/ff':>8}{'torch/ff':>9}{'ff GFLOP/s':>11}{'ff %peak':>9}"
-           f"{'sk %peak':>9}{'th %peak':>9}  busy  host")
-    add(hdr)
-    add("-" * len(hdr))
-    get = lambda r, fw: r[fw]["median"] if fw in r else None  # noqa: E731
-    for name in names:
-        r, case = results[name], cases.CASES[name]
-        ff, sk, th = get(r, "fastfit"), get(r, "sklearn"), get(r, "torch")
-        ratio = lambda other: f"{other / ff:.2f}x" if (other and ff) else "n/a"  # noqa: E731
-        share = lambda s: f"{case.flops_per_epoch / s / 1e9 / peak_g:.1%}" if s else "n/a"  # noqa: E731
-        busy = max(v.get("busy", 0.0) for v in r.values())
-        mark = "*" if any(v.get("disturbed") for v in r.values()) else ""
-        host = _host_speed(r.values(), peak)
-        add(f"{name:<12}{case.flops_per_epoch / 1e9:>9.2f}{fmt_s(ff):>11}{fmt_s(sk):>11}"
-            f"{fmt_s(th):>10}{ratio(sk):>8}{ratio(th):>9}"
-            f"{(case.flops_per_epoch / ff / 1e9 if ff else 0):>11.1f}{share(ff):>9}"
-            f"{share(sk):>9}{share(th):>9}  {busy:.2f}{mark:<1} {host}")
+def _table(results, names, peak):
+    hdr = (
+        f"{'case':<12}{'GFLOP/ep':>9}{'fastfit s':>11}{'sklearn s':>11}"
+        f"{'torch s':>10}{'sk/ff':>8}{'torch/ff':>9}{'ff GFLOP/s':>11}"
+        f"{'ff %peak':>9}{'sk %peak':>9}{'th %peak':>9}  busy  host"
+    )
+    lines = [hdr, "-" * len(hdr)]
+    lines += [_row(name, results[name], peak) for name in names]
     spread = []
     for name in names:
-        parts = [f"{fw} {max(v['samples']) / min(v['samples']):.2f}"
-                 for fw, v in results[name].items() if v.get("samples")]
+        parts = [
+            f"{fw} {max(v['samples']) / min(v['samples']):.2f}"
+            for fw, v in results[name].items()
+            if v.get("samples")
+        ]
         spread.append(f"{name}: " + " ".join(parts))
-    add("sample spread (slowest/fastest of each median's samples): " + "; ".join(spread))
-    add("")
-    add("targets (issue 5):")
+    lines.append(
+        "sample spread (slowest/fastest of each median's samples): " + "; ".join(spread)
+    )
+    return lines
+
+
+def _target_lines(results, names, peak):
+    lines = ["", "targets:"]
     for name in names:
         r, case = results[name], cases.CASES[name]
-        ff = get(r, "fastfit")
-        for key, target in cases.TARGETS[name].items():
-            if key == "peak":
-                value = case.flops_per_epoch / ff / 1e9 / peak_g if ff else None
-                shown = f"{value:.1%}" if value is not None else "n/a"
-                work = (f"   (gemms actually computed: "
-                        f"{case.gemm_flops_per_epoch / ff / 1e9 / peak_g:.1%} of peak)"
-                        if ff else "")
-                add(f"  {name:<12} fastfit >= {target:.0%} of sgemm peak"
-                    f"{'':<9}{shown:>8}  {verdict(value, target)}{work}")
+        seconds = {fw: v["median"] for fw, v in r.items()}
+        ff = seconds.get("fastfit")
+        for label, value, target, unit in cases.check_targets(
+            name, seconds, peak["gflops"]
+        ):
+            if value is None:
+                shown = "n/a"
             else:
-                other = get(r, key)
-                value = other / ff if (other and ff) else None
-                shown = f"{value:.2f}x" if value is not None else "n/a"
-                add(f"  {name:<12} fastfit >= {target:g}x faster than {key:<8}"
-                    f"{shown:>9}  {verdict(value, target)}")
+                shown = f"{value:.1%}" if unit == "%" else f"{value:.2f}x"
+            line = f"  {name:<12} {label:<37}{shown:>8}  {cases.verdict(value, target)}"
+            if unit == "%" and ff:
+                done = case.gemm_flops_per_epoch / ff / 1e9 / peak["gflops"]
+                line += f"   (gemms actually computed: {done:.1%} of peak)"
+            lines.append(line)
+    return lines
+
+
+def _scaling_lines(w):
+    s1, s2 = w[1]["median"], w[2]["median"]
+    target = cases.THREAD_SCALING_TARGET
+    return [
+        f"  {'wide':<12} fastfit 1 -> 2 threads >= {target}x{'':<7}{s1 / s2:>8.2f}x"
+        f"  {cases.verdict(s1 / s2, target)}"
+        f"   (1 thread {fmt_s(s1)} s, 2 threads {fmt_s(s2)} s)"
+    ]
+
+
+def _predict_lines(p):
+    if "fastfit" not in p or "sklearn" not in p:
+        return []
+    ff, sk = p["fastfit"], p["sklearn"]
+    ratio = sk["median"] / ff["median"]
+    status = cases.verdict(ratio, cases.PREDICT_TARGET)
+    return [
+        f"  predict      {cases.PREDICT_N // 1000}k x 784 (784-256-128-10), fastfit "
+        f"as fast as sklearn {ratio:>6.2f}x  {status}"
+        f"   (fastfit {ff['median'] * 1e3:.1f} ms = {ff['gflops']:.1f} GFLOP/s, "
+        f"sklearn {sk['median'] * 1e3:.1f} ms = {sk['gflops']:.1f} GFLOP/s)"
+    ]
+
+
+def _memory_lines(m):
+    mib = 2**20
+    lines = [
+        f"  memory       fit on float32 C X ({m['X_bytes'] / mib:.0f} MiB) allocates "
+        f"{m['traced_peak_bytes'] / mib:.1f} MiB at peak (tracemalloc) "
+        f"= {m['traced_peak_over_X']:.1%} of X; allowance "
+        f"{m['allowance_bytes'] / mib:.1f} MiB  {'PASS' if m['ok'] else 'FAIL'}"
+        f"   (peak RSS grew {m['peak_rss_growth_bytes'] / mib:.1f} MiB)"
+    ]
+    pm = m.get("predict")
+    if pm:
+        lines.append(
+            f"  memory       predict grows {pm['bytes_per_row']:.0f} B/row "
+            f"(unchunked would be >= {pm['unchunked_bytes_per_row_at_least']} "
+            f"B/row){'':<4}{'PASS' if pm['ok'] else 'FAIL'}"
+        )
+    return lines
+
+
+def _footnotes(names, elapsed):
+    shares = {
+        n: cases.CASES[n].gemm_flops_per_epoch / cases.CASES[n].flops_per_epoch
+        for n in names
+    }
+    done = ", ".join(f"{n} {share:.0%}" for n, share in shares.items())
+    return [
+        "",
+        "GFLOP/s and %peak use the nominal count, 6 x sum(fan_in x fan_out) x n; no "
+        "framework computes the first layer's input gradient, so the gemm work "
+        f"done is {done} of it.",
+        "busy = cores used by other processes while timing (max over samples); "
+        "* = still disturbed after re-runs.",
+        "host = slowest-fastest one-core sgemm canary run before each sample of "
+        "the row, relative to the one taken with the peak used (< 90%: the VM's "
+        "host slowed us down, invisibly to /proc/stat; > 110%: the peak itself was "
+        "taken on a slowed host, shares of it are too high; re-run).",
+        f"total wall time {elapsed / 60:.1f} min",
+    ]
+
+
+def render(results, extras, peak, T, repeats, names, env, elapsed):
+    lines = _header(peak, T, repeats, env) + _table(results, names, peak)
+    lines += _target_lines(results, names, peak)
     if extras.get("scaling"):
-        w = extras["scaling"]
-        s1, s2 = w[1]["median"], w[2]["median"]
-        add(f"  {'wide':<12} fastfit 1 -> 2 threads >= {cases.THREAD_SCALING_TARGET}x"
-            f"{'':<7}{s1 / s2:>8.2f}x  {verdict(s1 / s2, cases.THREAD_SCALING_TARGET)}"
-            f"   (1 thread {fmt_s(s1)} s, 2 threads {fmt_s(s2)} s)")
-    if extras.get("predict"):
-        p = extras["predict"]
-        if "fastfit" in p and "sklearn" in p:
-            ratio = p["sklearn"]["median"] / p["fastfit"]["median"]
-            add(f"  predict      {cases.PREDICT_N // 1000}k x 784 (784-256-128-10), fastfit "
-                f"as fast as sklearn {ratio:>6.2f}x  {verdict(ratio, cases.PREDICT_TARGET)}"
-                f"   (fastfit {p['fastfit']['median'] * 1e3:.1f} ms = "
-                f"{p['fastfit']['gflops']:.1f} GFLOP/s, "
-                f"sklearn {p['sklearn']['median'] * 1e3:.1f} ms = "
-                f"{p['sklearn']['gflops']:.1f} GFLOP/s)")
+        lines += _scaling_lines(extras["scaling"])
+    lines += _predict_lines(extras.get("predict", {}))
     if extras.get("memory"):
-        m = extras["memory"]
-        add(f"  memory       fit on float32 C X ({m['X_bytes'] / 2**20:.0f} MiB) allocates "
-            f"{m['traced_peak_bytes'] / 2**20:.1f} MiB at peak (tracemalloc) "
-            f"= {m['traced_peak_over_X']:.1%} of X; allowance "
-            f"{m['allowance_bytes'] / 2**20:.1f} MiB  {'PASS' if m['ok'] else 'FAIL'}"
-            f"   (peak RSS grew {m['peak_rss_growth_bytes'] / 2**20:.1f} MiB)")
-        pm = m.get("predict")
-        if pm:
-            add(f"  memory       predict grows {pm['bytes_per_row']:.0f} B/row (unchunked would "
-                f"be >= {pm['unchunked_bytes_per_row_at_least']} B/row)"
-                f"{'':<4}{'PASS' if pm['ok'] else 'FAIL'}")
-    add("")
-    add("GFLOP/s and %peak use issue 5's count, 6 x sum(fan_in x fan_out) x n; no "
-        "framework computes the first layer's input gradient, so the gemm work done is "
-        + ", ".join(f"{n} {cases.CASES[n].gemm_flops_per_epoch / cases.CASES[n].flops_per_epoch:.0%}"
-                    for n in names) + " of it.")
-    add("busy = cores used by other processes while timing (max over samples); "
-        "* = still disturbed after re-runs.")
-    add("host = slowest-fastest one-core sgemm canary run before each sample of the row, "
-        "relative to the one taken with the peak used (< 90%: the VM's host slowed us "
-        "down, invisibly to /proc/stat; > 110%: the peak itself was taken on a slowed "
-        "host, shares of it are too high; re-run).")
-    add(f"total wall time {elapsed / 60:.1f} min")
-    return "\n".join(lines)
-
-
-def _versions(frameworks):
-    out = {"python": platform.python_version()}
-    try:
-        import numpy
-        import scipy
-        import sklearn
-        out.update(numpy=numpy.__version__, scipy=scipy.__version__,
-                   sklearn=sklearn.__version__)
-    except ImportError:
-        pass
-    try:
-        import fastfit
-        out["fastfit"] = fastfit.__version__
-    except ImportError:
-        pass
-    if "torch" in frameworks:
-        # from the metadata: importing torch here would load its runtime into
-        # the parent, which must stay light while workers run
-        from importlib.metadata import PackageNotFoundError, version
-        try:
-            out["torch"] = version("torch")
-        except PackageNotFoundError:
-            pass
-    return out
+        lines += _memory_lines(extras["memory"])
+    return "\n".join(lines + _footnotes(names, elapsed))
 
 
 def plot(results, peak, names, frameworks, T, path):
     try:
         import matplotlib
+
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
         print("--png needs matplotlib (pip install matplotlib); no chart written.")
         return
     import numpy as np
+
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.5))
     x = np.arange(len(names))
     width = 0.8 / len(frameworks)
     colors = {"fastfit": "tab:green", "sklearn": "tab:orange", "torch": "tab:red"}
     for i, fw in enumerate(frameworks):
-        secs = [results[n][fw]["median"] if fw in results[n] else np.nan for n in names]
-        share = [cases.CASES[n].flops_per_epoch / s / 1e9 / peak["gflops"] * 100
-                 for n, s in zip(names, secs)]
-        ax1.bar(x + (i - (len(frameworks) - 1) / 2) * width, secs, width,
-                label=FW_LABEL[fw], color=colors.get(fw))
-        ax2.bar(x + (i - (len(frameworks) - 1) / 2) * width, share, width,
-                label=FW_LABEL[fw], color=colors.get(fw))
+        secs = [_median(results[n], fw) or np.nan for n in names]
+        share = [cases.gflops(n, s) / peak["gflops"] * 100 for n, s in zip(names, secs)]
+        at = x + (i - (len(frameworks) - 1) / 2) * width
+        ax1.bar(at, secs, width, label=fw, color=colors.get(fw))
+        ax2.bar(at, share, width, label=fw, color=colors.get(fw))
     ax1.set_yscale("log")
     ax1.set_ylabel("seconds per epoch (log)")
     ax2.set_ylabel(f"% of sgemm peak ({peak['gflops']:.0f} GFLOP/s)")
@@ -430,6 +426,99 @@ def plot(results, peak, names, frameworks, T, path):
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     print(f"chart written to {path}")
+
+
+# ------------------------------------------------------------------- main
+def parse_args(argv):
+    ap = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add = ap.add_argument
+    add(
+        "--cases",
+        default=",".join(cases.CASES),
+        help="comma-separated subset of: " + ", ".join(cases.CASES),
+    )
+    add(
+        "--threads", type=int, default=2, help="threads for every framework (default 2)"
+    )
+    add(
+        "--repeats",
+        type=int,
+        default=3,
+        help="timed samples per measurement, after one warm-up epoch",
+    )
+    add("--frameworks", default=",".join(cases.FRAMEWORKS))
+    add("--png", help="write a bar chart (needs matplotlib)")
+    add("--json", help="write every raw measurement as JSON")
+    add(
+        "--no-extras",
+        action="store_true",
+        help="skip thread scaling, predict and memory",
+    )
+    add(
+        "--max-busy",
+        type=float,
+        default=0.3,
+        help="cores other processes may use while we time (default 0.3)",
+    )
+    add(
+        "--retries",
+        type=int,
+        default=2,
+        help="re-runs of a disturbed measurement (default 2)",
+    )
+    add(
+        "--max-wait",
+        type=float,
+        default=300,
+        help="seconds to wait for a quiet machine before each run",
+    )
+    ns = ap.parse_args(argv)
+    ns.cases, ns.frameworks = _names(ns.cases), _names(ns.frameworks)
+    unknown = [c for c in ns.cases if c not in cases.CASES]
+    if unknown:
+        ap.error(f"unknown case(s) {unknown}; choose from {list(cases.CASES)}")
+    if "torch" in ns.frameworks and not trainers.torch_available():
+        print(
+            "torch is not installed: its column is skipped (pip install the CPU wheel)."
+        )
+        ns.frameworks.remove("torch")
+    return ns
+
+
+def _names(text):
+    return [name.strip() for name in text.split(",") if name.strip()]
+
+
+def main(argv=None):
+    ns = parse_args(sys.argv[1:] if argv is None else argv)
+    T, names, frameworks = ns.threads, ns.cases, ns.frameworks
+    run = Runner(ns.max_busy, ns.retries, ns.max_wait)
+    started = time.time()
+    env = environment(frameworks)  # before measuring: what was measured
+    raw = dict(env, threads=T, repeats=ns.repeats)
+    peak = raw["peak"] = measure_peak(run, T)
+    if peak is None:
+        raise SystemExit("the sgemm peak could not be measured: is scipy installed?")
+    results = raw["cases"] = measure_cases(run, names, frameworks, T, ns.repeats)
+    extras = {}
+    if not ns.no_extras:
+        extras = raw["extras"] = measure_extras(run, results, frameworks, T, ns.repeats)
+    raw["peak_end"] = measure_peak(run, T, " again")
+    peak = best_peak(peak, raw["peak_end"])
+    elapsed = time.time() - started
+    report = render(results, extras, peak, T, ns.repeats, names, env, elapsed)
+    if run.failures:
+        report += "\nFAILED workers (see stderr): " + "; ".join(run.failures)
+    print(report)
+    if ns.json:
+        with open(ns.json, "w") as f:
+            json.dump(raw, f, indent=1)
+    if ns.png:
+        plot(results, peak, names, frameworks, T, ns.png)
+    return 0
 
 
 if __name__ == "__main__":
