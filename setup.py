@@ -1,26 +1,40 @@
-"""Build the compiled engine: every ``fastfit/_engine/*.pyx`` becomes an extension.
+"""Build the compiled engine: ``fastfit/_engine/_core.pxi``, once per code path.
 
-OpenMP is used when the compiler accepts ``-fopenmp``; otherwise the engine is built
-serial (``cython.parallel.prange`` then compiles to a plain loop).
+The same sources are compiled once per instruction-set level, as NumPy and
+OpenBLAS ship kernels per CPU generation: on x86-64 ``baseline`` (any x86-64
+CPU), ``avx2`` (``-march=x86-64-v3``: AVX2, FMA) and ``avx512``
+(``-march=x86-64-v4``); elsewhere ``baseline`` only, with the compiler's default
+target. ``fastfit._engine`` loads the fastest one the CPU runs, so a wheel built
+here runs on any x86-64 machine and still uses its vector units.
 
-The engine is compiled for the CPU that builds it (``-march=native``: AVX2 /
-AVX-512 for the elementwise and optimizer loops) since ``pip install`` from source
-builds where it runs. ``FASTFIT_PORTABLE=1`` builds for baseline x86-64 instead,
-for a wheel meant for other machines. ``FASTFIT_DEBUG=1`` builds with Cython
-bounds checks on and ``-O0 -g``, for hunting memory errors.
+Environment variables:
+
+``FASTFIT_NATIVE=1``
+    Build one engine, for the CPU that builds it (``-march=native``).
+``FASTFIT_DEBUG=1``
+    Build one engine with Cython bounds checks on and ``-O0 -g``, for hunting
+    memory errors.
+``FASTFIT_NO_OPENMP=1``
+    Build the engine serial. It is also serial when the compiler does not take
+    ``-fopenmp`` (``cython.parallel.prange`` then compiles to a plain loop).
 """
 
 import os
+import platform
 import shutil
 import subprocess
 import sys
 import sysconfig
 import tempfile
-from glob import glob
 
 import numpy as np
 from Cython.Build import cythonize
 from setuptools import Extension, setup
+
+ENGINE = os.path.join("fastfit", "_engine")
+# where the one-line module of each code path is written
+GENERATED = os.path.join("build", "engine")
+
 
 def _env_flag(name):
     return os.environ.get(name, "0") not in ("", "0")
@@ -34,8 +48,9 @@ def _compiler_takes(flags, src="int main(void){return 0;}\n"):
         path = os.path.join(tmp, "t.c")
         with open(path, "w") as f:
             f.write(src)
-        res = subprocess.run(cc + flags + [path, "-o", os.path.join(tmp, "t")],
-                             capture_output=True)
+        res = subprocess.run(
+            cc + flags + [path, "-o", os.path.join(tmp, "t")], capture_output=True
+        )
         return res.returncode == 0
     except OSError:
         return False
@@ -43,25 +58,37 @@ def _compiler_takes(flags, src="int main(void){return 0;}\n"):
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def code_paths(debug, native):
+    """(name, compiler flags) of each engine build."""
+    if debug:
+        return [("baseline", [])]
+    if native and _compiler_takes(["-march=native"]):
+        return [("native", ["-march=native"])]
+    paths = [("baseline", [])]
+    if platform.machine().lower() in ("x86_64", "amd64"):
+        for name, flag in (("avx2", "-march=x86-64-v3"), ("avx512", "-march=x86-64-v4")):
+            if _compiler_takes([flag]):
+                paths.append((name, [flag]))
+    return paths
+
+
 DEBUG = _env_flag("FASTFIT_DEBUG")
 OPENMP = not _env_flag("FASTFIT_NO_OPENMP") and _compiler_takes(
     ["-fopenmp"],
-    "#include <omp.h>\nint main(void){return omp_get_max_threads() > 0 ? 0 : 1;}\n")
-NATIVE = not _env_flag("FASTFIT_PORTABLE") and not DEBUG and _compiler_takes(
-    ["-march=native"])
+    "#include <omp.h>\nint main(void){return omp_get_max_threads() > 0 ? 0 : 1;}\n",
+)
 if not OPENMP:
-    print("fastfit: compiler does not take -fopenmp; building the engine serial",
-          file=sys.stderr)
+    print(
+        "fastfit: compiler does not take -fopenmp; building the engine serial",
+        file=sys.stderr,
+    )
 
 # -fno-math-errno: libm's sqrt may set errno, which stops gcc from vectorising
 # the optimizer loops; the engine never reads errno.
-compile_args = ["-O0", "-g"] if DEBUG else ["-O3", "-fno-math-errno"]
-if NATIVE:
-    compile_args.append("-march=native")
-link_args = []
+base_args = ["-O0", "-g"] if DEBUG else ["-O3", "-fno-math-errno"]
+link_args = ["-fopenmp"] if OPENMP else []
 if OPENMP:
-    compile_args.append("-fopenmp")
-    link_args.append("-fopenmp")
+    base_args.append("-fopenmp")
 
 directives = {
     "language_level": 3,
@@ -72,21 +99,41 @@ directives = {
     "embedsignature": True,
 }
 
-extensions = [
-    Extension(
-        "fastfit._engine." + os.path.splitext(os.path.basename(path))[0],
-        [path],
-        include_dirs=[np.get_include(), os.path.join("fastfit", "_engine")],
+
+def _engine_extension(name, flags):
+    os.makedirs(GENERATED, exist_ok=True)
+    source = os.path.join(GENERATED, f"_core_{name}.pyx")
+    text = f'# The engine built for the {name!r} code path (written by setup.py).\ninclude "_core.pxi"\n'
+    if not os.path.exists(source) or open(source).read() != text:
+        with open(source, "w") as f:
+            f.write(text)
+    return Extension(
+        f"fastfit._engine._core_{name}",
+        [source],
+        include_dirs=[np.get_include(), ENGINE],
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_9_API_VERSION")],
-        extra_compile_args=compile_args,
+        extra_compile_args=base_args + flags,
         extra_link_args=link_args,
     )
-    for path in sorted(glob(os.path.join("fastfit", "_engine", "*.pyx")))
+
+
+extensions = [
+    _engine_extension(name, flags)
+    for name, flags in code_paths(DEBUG, _env_flag("FASTFIT_NATIVE"))
 ]
+# the CPU probe that chooses between them runs on any CPU: baseline flags
+extensions.append(
+    Extension(
+        "fastfit._engine._cpu",
+        [os.path.join(ENGINE, "_cpu.pyx")],
+        extra_compile_args=["-O2"],
+    )
+)
 
 setup(
     ext_modules=cythonize(
         extensions,
         compiler_directives=directives,
+        include_path=[ENGINE],
     ),
 )

@@ -1,164 +1,40 @@
-"""The estimators: validation, target encoding, the epoch loop, early stopping.
+"""The estimators: hyperparameters, input and target validation, initial weights,
+prediction.
 
-Python runs once per epoch (permutation, learning rate, scoring, early stopping,
-progress); the compiled engine runs every mini-batch of the epoch in one call
-with the GIL released.
+``fit`` and ``partial_fit`` validate once, set up the weights and the engine's
+:class:`~fastfit._engine.Trainer`, and hand the epochs to
+:class:`fastfit._training.EpochLoop`.
 """
 
-import ctypes
-import functools
-import os
-import threading
-import time
 import warnings
 from numbers import Integral, Real
 
 import numpy as np
-import scipy
 from sklearn.base import (BaseEstimator, ClassifierMixin, RegressorMixin,
                           _fit_context, is_classifier)
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import accuracy_score, r2_score
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state, compute_sample_weight
-from sklearn.utils._param_validation import HasMethods, Interval, Options, StrOptions
+from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.multiclass import type_of_target, unique_labels
 from sklearn.utils.validation import (_check_sample_weight, check_is_fitted,
                                       validate_data)
-from threadpoolctl import ThreadpoolController
 
 from fastfit import losses as _losses
-from fastfit._engine import _network, _threads, _train
-from fastfit._engine._losses import loss_gradient_py
-from fastfit._layout import Layout, aligned_empty
-from fastfit.optimizers import OPTIMIZER_NAMES, resolve_optimizer
-from fastfit.schedules import SCHEDULE_NAMES, InverseScaling, resolve_schedule
+from fastfit._engine import (ACTIVATIONS, MAX_LAYERS, Network, Trainer,
+                             loss_gradient_py)
+from fastfit._layout import Layout
+from fastfit._parallel import SingleThreadedBlas, effective_n_threads
+from fastfit._training import (DIVERGENCE_PROBE_ROWS, Dataset, EarlyStopping,
+                               EpochLoop)
+from fastfit.optimizers import OPTIMIZER_NAMES, Optimizer, resolve_optimizer
+from fastfit.schedules import SCHEDULE_NAMES, Schedule, resolve_schedule
 
-_ACTIVATIONS = tuple(_network.ACTIVATIONS)
 # Rows per chunk of the prediction forward pass (bounded memory for any n, and
 # the unit of work of a thread): about this many activations per buffer, with
-# at least _PREDICT_MIN_CHUNK rows so the gemms stay efficient.
-_PREDICT_CHUNK_ELEMENTS = 1 << 18
-_PREDICT_MIN_CHUNK = 64
-# exp() of the 'poisson' output overflows float64 above this
-_MAX_EXP_ARG = 709.0
-# rows of X forward-checked after each epoch when there is no validation set
-_DIVERGENCE_PROBE_ROWS = 256
-# schedule='adaptive' stops training once the rate falls to this (scikit-learn's rule)
-_ADAPTIVE_MIN_LR = 1e-6
-# verbose=2 shows a bar within epochs of at least this many batches, updated
-# after each of _PROGRESS_PIECES engine calls.
-_PROGRESS_MIN_BATCHES = 50
-_PROGRESS_PIECES = 20
-
-
-class _ProgressBar:
-    """tqdm when installed, else a plain line rewritten in place."""
-
-    def __init__(self, total, desc):
-        self.total, self.done, self.desc = total, 0, desc
-        try:
-            from tqdm.auto import tqdm
-            self._bar = tqdm(total=total, desc=desc, unit="batch", leave=False)
-        except ImportError:
-            self._bar = None
-
-    def update(self, k):
-        self.done += k
-        if self._bar is not None:
-            self._bar.update(k)
-        else:
-            print(f"\r{self.desc}: {self.done}/{self.total} batches", end="",
-                  flush=True)
-
-    def close(self):
-        if self._bar is not None:
-            self._bar.close()
-        else:
-            print("\r", end="", flush=True)
-
-
-class _SingleThreadedBlas:
-    """While any fit or predict runs, in any thread, the engine's BLAS uses one thread.
-
-    The engine parallelises with its own OpenMP threads; BLAS threads on top would
-    fight them for the cores and change the rounding. The setting is process-wide,
-    so overlapping fits in Python threads share it: the first user pins, the last
-    one restores, and the pin is re-applied every epoch in case other code changed
-    it meanwhile. Only SciPy's BLAS (what the engine calls through
-    ``scipy.linalg.cython_blas``) is touched.
-
-    With SciPy's OpenBLAS (pthreads), ``openblas_set_num_threads`` (what
-    threadpoolctl calls) has no effect when called from a thread other than the
-    main one; ``openblas_set_num_threads_local`` (OpenBLAS >= 0.3.27) does, from
-    any thread, so it is used when present.
-    """
-
-    _lock = threading.Lock()
-    _users = 0
-    _saved = ()
-    _setters = None  # one (get, set) pair per engine BLAS library
-
-    @classmethod
-    def _setup(cls):
-        if cls._setters is not None:
-            return
-        blas = [lc for lc in ThreadpoolController().lib_controllers
-                if lc.user_api == "blas"]
-        scipy_libs = os.path.join(os.path.dirname(os.path.dirname(scipy.__file__)),
-                                  "scipy.libs")
-        own = [lc for lc in blas
-               if os.path.dirname(os.path.abspath(lc.filepath)) == scipy_libs]
-        setters = []
-        for lc in own or blas:
-            try:
-                fn = ctypes.CDLL(lc.filepath).openblas_set_num_threads_local
-                fn.argtypes, fn.restype = [ctypes.c_int], ctypes.c_int
-                setters.append((lc.get_num_threads, fn))
-            except (OSError, AttributeError):
-                setters.append((lc.get_num_threads, lc.set_num_threads))
-        cls._setters = setters
-
-    @classmethod
-    def pin(cls):
-        """(Re-)apply the one-thread setting."""
-        cls._setup()
-        for _, set_threads in cls._setters:
-            set_threads(1)
-
-    def __enter__(self):
-        cls = type(self)
-        cls._setup()
-        with cls._lock:
-            if cls._users == 0:
-                cls._saved = [get() for get, _ in cls._setters]
-            cls._users += 1
-            cls.pin()
-        return self
-
-    def __exit__(self, *exc):
-        cls = type(self)
-        with cls._lock:
-            cls._users -= 1
-            if cls._users == 0:
-                for (_, set_threads), n in zip(cls._setters, cls._saved):
-                    set_threads(n)
-                cls._saved = ()
-        return False
-
-
-def _effective_n_threads(n_threads):
-    """Threads for the engine: ``n_threads``, or what OpenMP allows (None).
-
-    OpenMP's limit honours OMP_NUM_THREADS, threadpoolctl and joblib (which sets
-    it in its workers so that parallel fits do not oversubscribe the cores).
-    """
-    max_threads = _threads.openmp_max_threads()
-    if n_threads is None:
-        return max(1, max_threads)
-    if n_threads < 0:
-        return max(1, max_threads + 1 + n_threads)
-    return max(1, min(int(n_threads), max_threads) if max_threads > 1 else 1)
+# at least PREDICT_MIN_CHUNK rows so the gemms stay efficient.
+PREDICT_CHUNK_ELEMENTS = 1 << 18
+PREDICT_MIN_CHUNK = 64
 
 
 class BaseMLP(BaseEstimator):
@@ -166,10 +42,9 @@ class BaseMLP(BaseEstimator):
 
     _parameter_constraints = {
         "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
-        "activation": [StrOptions(set(_ACTIVATIONS))],
-        "optimizer": [StrOptions(set(OPTIMIZER_NAMES)),
-                      HasMethods(["_init_state", "_step"])],
-        "schedule": [StrOptions(set(SCHEDULE_NAMES)), HasMethods(["start"])],
+        "activation": [StrOptions(set(ACTIVATIONS))],
+        "optimizer": [StrOptions(set(OPTIMIZER_NAMES)), Optimizer],
+        "schedule": [StrOptions(set(SCHEDULE_NAMES)), Schedule],
         "alpha": [Interval(Real, 0, None, closed="left")],
         "penalty": [StrOptions({"l2", "l1", "elasticnet"})],
         "l1_ratio": [Interval(Real, 0, 1, closed="both")],
@@ -236,17 +111,14 @@ class BaseMLP(BaseEstimator):
 
     # ------------------------------------------------------------------ setup
     def _resolved_optimizer(self):
-        optimizer = resolve_optimizer(
+        return resolve_optimizer(
             self.optimizer, momentum=self.momentum,
             nesterovs_momentum=self.nesterovs_momentum, beta_1=self.beta_1,
             beta_2=self.beta_2, epsilon=self.epsilon)
-        optimizer._validate()
-        return optimizer
 
     def _resolved_schedule(self):
-        if isinstance(self.schedule, str) and self.schedule == "invscaling":
-            return InverseScaling(power_t=self.power_t)
-        return resolve_schedule(self.schedule, self.max_iter, tol=self.tol)
+        return resolve_schedule(self.schedule, self.max_iter, tol=self.tol,
+                                power_t=self.power_t)
 
     def _hidden_sizes(self):
         sizes = self.hidden_layer_sizes
@@ -257,8 +129,8 @@ class BaseMLP(BaseEstimator):
                for s in sizes):
             raise ValueError(
                 f"hidden_layer_sizes must be positive integers, got {sizes}.")
-        if len(sizes) > 62:
-            raise ValueError("at most 62 hidden layers are supported")
+        if len(sizes) > MAX_LAYERS - 1:
+            raise ValueError(f"at most {MAX_LAYERS - 1} hidden layers are supported")
         return [int(s) for s in sizes]
 
     def _dtype(self):
@@ -270,12 +142,6 @@ class BaseMLP(BaseEstimator):
             raise ValueError(
                 f"dtype must be np.float32 or np.float64, got {self.dtype!r}")
         return dtype.type
-
-    def _n_threads(self):
-        if self.n_threads == 0:
-            raise ValueError("n_threads must be a positive int, a negative int "
-                             "(counting back from all cores) or None")
-        return _effective_n_threads(self.n_threads)
 
     def _batch_size(self, n_samples):
         if self.batch_size == "auto":
@@ -289,11 +155,16 @@ class BaseMLP(BaseEstimator):
         return min(int(self.batch_size), n_samples)
 
     def _penalty_l1_ratio(self):
-        if self.penalty == "l2":
-            return 0.0
-        if self.penalty == "l1":
-            return 1.0
-        return float(self.l1_ratio)
+        return {"l2": 0.0, "l1": 1.0}.get(self.penalty, float(self.l1_ratio))
+
+    def _network(self, layout=None, loss_fn=None):
+        """The engine's description of the network (``layout``, ``loss_fn``:
+        those of the fitted model by default)."""
+        layout = self._layout if layout is None else layout
+        loss_fn = self._loss_fn if loss_fn is None else loss_fn
+        hidden = ACTIVATIONS[self.activation]
+        activations = [hidden] * (layout.n_layers - 1) + [ACTIVATIONS["identity"]]
+        return Network(layout.sizes, activations, loss_fn.kernel_id, loss_fn.param)
 
     def _glorot_init(self, layout, rng, dtype):
         # scikit-learn's order and bounds, so equal seeds give equal starts.
@@ -336,287 +207,155 @@ class BaseMLP(BaseEstimator):
         fitted = hasattr(self, "_layout")
         # keep the data contract (features, classes, dtype) of the previous fit
         continuing = fitted and (incremental or self.warm_start)
-        # keep the optimizer state and schedule too (partial_fit)
+        # keep the optimizer state, schedule and stopping rule too (partial_fit)
         resuming = fitted and incremental
-        dtype = self._fit_dtype if continuing else self._dtype()
-        X, y = validate_data(self, X, y, reset=not continuing, dtype=dtype, order="C",
-                             multi_output=True, y_numeric=not is_classifier(self))
-        Y, spec = self._encode_targets(y, not continuing, classes, dtype)
-        sample_weight = self._sample_weights(X, y, sample_weight, dtype)
-
-        layout = Layout([X.shape[1]] + self._hidden_sizes()
-                        + [self._n_outputs_from(Y, spec)])
+        data, loss_fn = self._fit_data(X, y, sample_weight, continuing, classes)
+        layout = Layout([data.X.shape[1]] + self._hidden_sizes()
+                        + [loss_fn.n_outputs(data.Y, len(getattr(self, "classes_", ())))])
         optimizer = self._resolved_optimizer()
         # everything that can reject a hyperparameter runs before any state is set
         runner = None if resuming else self._resolved_schedule().start(
             self.learning_rate_init, self.max_iter)
-        n_threads = self._n_threads()
-        l1_ratio = self._penalty_l1_ratio()
-        clip = 0.0 if self.clip_norm is None else float(self.clip_norm)
+        n_threads = effective_n_threads(self.n_threads)
         if continuing and not np.array_equal(layout.sizes, self._layout.sizes):
             raise ValueError(
                 "The network shape changed since the last fit "
                 f"({self._layout.sizes.tolist()} -> {layout.sizes.tolist()}); "
                 "use warm_start=False to start over.")
-
         if not continuing:
-            self._fit_dtype = dtype
-            self.n_iter_ = 0
-            self.t_ = 0
-            self.loss_curve_ = []
-            self.learning_rate_curve_ = []
-            self.best_loss_ = np.inf
-            self.validation_scores_ = [] if self.early_stopping else None
-            self.validation_loss_curve_ = [] if self.early_stopping else None
-            self.best_validation_score_ = -np.inf if self.early_stopping else None
-        if not resuming:
-            self._random_state = check_random_state(self.random_state)
-            if continuing or (self.warm_start and hasattr(self, "coefs_")):
-                # previous or user-assigned weights, shapes checked
-                self._layout = layout
-                params = self._packed_params()
-            else:
-                params = self._glorot_init(layout, self._random_state, dtype)
-            probe = _forward(layout, params, X[:_DIVERGENCE_PROBE_ROWS],
-                             self.activation, n_threads)
-            if not _predictions_finite(probe, spec.out_activation):
-                raise ValueError(
-                    "The network's predictions overflow even at its initial weights: "
-                    f"X is too large in magnitude (max |X| = {np.abs(X).max():.3g}) "
-                    f"for loss={self.loss!r}. Scale X (e.g. StandardScaler).")
-            self._set_params_buffer(layout, params)
-            self.n_layers_ = layout.n_layers + 1
-            self.n_outputs_ = int(layout.sizes[-1])
-            self.out_activation_ = spec.out_activation
-            self._optimizer_state = optimizer._init_state(layout.n_params, dtype)
-            self._opt_steps = 0
-            self._schedule_runner = runner
-            self._no_improvement_count = 0
-            self._best_params = None
-            if continuing:
-                self.best_loss_ = np.inf
-                if self.early_stopping:
-                    self.best_validation_score_ = -np.inf
-                    if self.validation_scores_ is None:
-                        self.validation_scores_, self.validation_loss_curve_ = [], []
+            self._reset_record(data.X.dtype.type)
+        if resuming:
+            self._resume(layout, optimizer)
         else:
-            self._packed_params()
-            fresh = optimizer._init_state(layout.n_params, dtype)
-            if self._optimizer_state.shape != fresh.shape:  # optimizer was changed
-                self._optimizer_state, self._opt_steps = fresh, 0
-
-        self._loss_spec = spec
+            self._start(layout, loss_fn, data.X, optimizer, runner, continuing,
+                        n_threads)
+        self._loss_fn = loss_fn
+        validation = None
         if self.early_stopping and not incremental:
-            (X, Y, sample_weight, X_val, Y_val, sw_val, y_val) = self._validation_split(
-                X, Y, sample_weight, y)
-        else:
-            X_val = Y_val = sw_val = y_val = None
-
-        batch_size = self._batch_size(X.shape[0])
-        max_iter = 1 if incremental else self.max_iter
-        with _SingleThreadedBlas():
-            self._epochs(X, Y, sample_weight, X_val, Y_val, sw_val, y_val,
-                         optimizer, batch_size, max_iter, n_threads, l1_ratio, clip,
-                         incremental)
+            data, validation = self._validation_split(data)
+        trainer = Trainer(
+            self._network(), optimizer._engine_kind, optimizer._hyper(),
+            self._optimizer_state, self._batch_size(data.X.shape[0]),
+            float(self.alpha), self._penalty_l1_ratio(),
+            0.0 if self.clip_norm is None else float(self.clip_norm), n_threads)
+        with SingleThreadedBlas():
+            EpochLoop(self, trainer, data, validation).run(
+                1 if incremental else self.max_iter, incremental)
         return self
 
-    def _epochs(self, X, Y, sample_weight, X_val, Y_val, sw_val, y_val, optimizer,
-                batch_size, max_iter, n_threads, l1_ratio, clip, incremental):
-        layout, spec = self._layout, self._loss_spec
-        params = self._params
-        grads = aligned_empty(params.shape[0], params.dtype)
-        last_good = params.copy()
-        n = X.shape[0]
-        n_batches = -(-n // batch_size)
-        empty_idx = np.empty(0, dtype=np.intp)
-        sw = sample_weight if sample_weight is not None else np.empty(0, X.dtype)
-        hyper = np.asarray(optimizer._hyper(), dtype=np.float64)
-        run = functools.partial(_train.train_epoch, layout.sizes, layout.w_off,
-                                layout.b_off, params, grads, self._optimizer_state)
-        rest = (batch_size, _network.ACTIVATIONS[self.activation], spec.kernel,
-                spec.param, optimizer._engine_kind, hyper)
-        reg = (float(self.alpha), l1_ratio, clip, n_threads)
-        probe_X = X_val if X_val is not None else X[:_DIVERGENCE_PROBE_ROWS]
-        runner = self._schedule_runner
-        rng = self._random_state
-        fit_start = time.perf_counter()
-        converged = False
-        try:
-            for _ in range(max_iter):
-                start = time.perf_counter()
-                _SingleThreadedBlas.pin()
-                lr = float(runner.lr)
-                order = rng.permutation(n).astype(np.intp) if self.shuffle else empty_idx
-                if self.verbose >= 2 and n_batches >= _PROGRESS_MIN_BATCHES:
-                    obj_sum, w_sum, n_steps = self._epoch_with_progress(
-                        run, rest, reg, X, Y, sw, order, lr, n_batches, batch_size)
-                else:
-                    obj_sum, w_sum, n_steps = run(
-                        X, Y, sw, order, *rest, np.full(n_batches, lr),
-                        self._opt_steps, *reg)
-                    self._opt_steps += n_steps
-                loss = obj_sum / w_sum if w_sum > 0 else np.nan
-                # The epoch's loss is measured before each update: the weights
-                # after the last one are checked by a forward pass on a probe
-                # (the validation set, else the first rows; a small cost).
-                probe_raw = val_loss = None
-                if np.isfinite(loss) and np.isfinite(params).all():
-                    probe_raw = _forward(layout, params, probe_X, self.activation,
-                                         n_threads)
-                    if X_val is not None:
-                        val_loss = self._loss_value(probe_raw, Y_val, sw_val)
-                if probe_raw is None or not _predictions_finite(
-                        probe_raw, spec.out_activation) or (
-                        X_val is not None and not np.isfinite(val_loss)):
-                    params[...] = last_good
-                    warnings.warn(
-                        f"Training diverged in epoch {self.n_iter_ + 1}: the loss, the "
-                        "weights or the predictions became NaN or infinite. The weights "
-                        "of the last finite epoch were restored. Try a smaller "
-                        "learning_rate_init, standardised inputs (StandardScaler), "
-                        "clip_norm, or a different optimizer.", ConvergenceWarning)
-                    break
-                np.copyto(last_good, params)
-                self.n_iter_ += 1
-                self.t_ += n
-                self.loss_ = float(loss)
-                self.loss_curve_.append(self.loss_)
-                self.learning_rate_curve_.append(lr)
-                monitored = self._after_epoch(probe_raw, val_loss, y_val, sw_val)
-                if self.verbose:
-                    self._print_progress(lr, time.perf_counter() - start)
-                runner.step(monitored)
-                if incremental:
-                    break
-                if self._no_improvement_count > self.n_iter_no_change:
-                    if self.schedule == "adaptive" and runner.lr > _ADAPTIVE_MIN_LR:
-                        # scikit-learn's 'adaptive': keep going while the
-                        # plateau schedule can still lower the rate
-                        self._no_improvement_count = 0
-                        continue
-                    if self.early_stopping:
-                        msg = ("Validation %s did not improve more than tol=%f for %d "
-                               "consecutive epochs." % (
-                                   self.early_stopping_monitor, self.tol,
-                                   self.n_iter_no_change))
-                    else:
-                        msg = ("Training loss did not improve more than tol=%f for %d "
-                               "consecutive epochs." % (self.tol, self.n_iter_no_change))
-                    if self.verbose:
-                        print(msg + " Stopping.")
-                    converged = True
-                    break
-            else:
-                if not incremental:
-                    warnings.warn(
-                        "Stochastic Optimizer: Maximum iterations (%d) reached and the "
-                        "optimization hasn't converged yet." % max_iter,
-                        ConvergenceWarning)
-        except KeyboardInterrupt:
-            params[...] = last_good
-            warnings.warn("Training interrupted by user; the weights of the last "
-                          "finished epoch are kept.")
-        if self.early_stopping and self._best_params is not None and not incremental:
-            params[...] = self._best_params
-        if self.verbose:
-            print(f"Fit: {self.n_iter_} epochs in {time.perf_counter() - fit_start:.3f}s"
-                  f", loss = {getattr(self, 'loss_', float('nan')):.8f}"
-                  + (" (converged)" if converged else ""))
+    def _fit_data(self, X, y, sample_weight, continuing, classes):
+        """Validated training data and the loss, in the training dtype."""
+        dtype = self._fit_dtype if continuing else self._dtype()
+        X, y = validate_data(self, X, y, reset=not continuing, dtype=dtype, order="C",
+                             multi_output=True, y_numeric=not is_classifier(self))
+        Y, loss_fn = self._encode_targets(y, not continuing, classes, dtype)
+        sample_weight = self._sample_weights(X, y, sample_weight, dtype)
+        return Dataset(X, Y, sample_weight, y), loss_fn
 
-    def _epoch_with_progress(self, run, rest, reg, X, Y, sw, order, lr, n_batches,
-                             batch_size):
-        """One epoch as a few engine calls on batch boundaries, with a progress bar."""
-        n = X.shape[0]
-        pieces = np.array_split(np.arange(n_batches), _PROGRESS_PIECES)
-        totals = [0.0, 0.0, 0]
-        bar = _ProgressBar(n_batches, f"epoch {self.n_iter_ + 1}")
-        try:
-            for piece in pieces:
-                if len(piece) == 0:
-                    continue
-                lo, hi = piece[0] * batch_size, min((piece[-1] + 1) * batch_size, n)
-                if len(order):
-                    args = (X, Y, sw, order[lo:hi])
-                else:
-                    args = (X[lo:hi], Y[lo:hi], sw[lo:hi] if len(sw) else sw, order)
-                obj, w, steps = run(*args, *rest, np.full(len(piece), lr),
-                                    self._opt_steps, *reg)
-                self._opt_steps += steps
-                totals[0] += obj
-                totals[1] += w
-                totals[2] += steps
-                bar.update(len(piece))
-                if steps < len(piece):
-                    break
-        finally:
-            bar.close()
-        return tuple(totals)
+    def _reset_record(self, dtype):
+        """A fresh training record (the attributes of a first fit)."""
+        self._fit_dtype = dtype
+        self.n_iter_ = 0
+        self.t_ = 0
+        self.loss_curve_ = []
+        self.learning_rate_curve_ = []
+        self.best_loss_ = np.inf
+        self.validation_scores_ = [] if self.early_stopping else None
+        self.validation_loss_curve_ = [] if self.early_stopping else None
+        self.best_validation_score_ = -np.inf if self.early_stopping else None
 
-    def _after_epoch(self, raw, val_loss, y_val, sw_val):
-        """Early-stopping bookkeeping; returns the value a plateau schedule watches.
+    def _start(self, layout, loss_fn, X, optimizer, runner, continuing, n_threads):
+        """Weights, optimizer state, schedule and stopping rule of a new run:
+        fresh weights, or (warm start) the current or user-assigned ones."""
+        self._random_state = check_random_state(self.random_state)
+        if continuing or (self.warm_start and hasattr(self, "coefs_")):
+            self._layout = layout
+            params = self._packed_params()
+        else:
+            params = self._glorot_init(layout, self._random_state, self._fit_dtype)
+        probe = _raw_output(self._network(layout, loss_fn), params,
+                            X[:DIVERGENCE_PROBE_ROWS], n_threads)
+        if not loss_fn.link.finite(probe):
+            raise ValueError(
+                "The network's predictions overflow even at its initial weights: "
+                f"X is too large in magnitude (max |X| = {np.abs(X).max():.3g}) "
+                f"for loss={self.loss!r}. Scale X (e.g. StandardScaler).")
+        self._set_params_buffer(layout, params)
+        self.n_layers_ = layout.n_layers + 1
+        self.n_outputs_ = int(layout.sizes[-1])
+        self.out_activation_ = loss_fn.link.name
+        self._optimizer_state = optimizer._init_state(layout.n_params, self._fit_dtype)
+        self._opt_steps = 0
+        self._schedule_runner = runner
+        self._early_stopping_rule = EarlyStopping(self.tol, self.n_iter_no_change,
+                                                  self.early_stopping_monitor)
+        if continuing:
+            self.best_loss_ = np.inf
+            if self.early_stopping:
+                self.best_validation_score_ = -np.inf
+                if self.validation_scores_ is None:
+                    self.validation_scores_, self.validation_loss_curve_ = [], []
 
-        ``raw`` and ``val_loss`` are the network's raw output and loss on the
-        validation set, when there is one (else None).
-        """
+    def _resume(self, layout, optimizer):
+        """partial_fit after a fit: keep the state, unless the optimizer changed."""
+        self._packed_params()
+        fresh = optimizer._init_state(layout.n_params, self._fit_dtype)
+        if self._optimizer_state.shape != fresh.shape:
+            self._optimizer_state, self._opt_steps = fresh, 0
+        rule = self._early_stopping_rule
+        rule.tol, rule.n_iter_no_change = self.tol, self.n_iter_no_change
+        rule.monitor = self.early_stopping_monitor
+
+    def _record_epoch(self, loss, lr, n_rows, raw, val_loss, validation):
+        """Add a finished epoch to the training record; returns the value a
+        plateau schedule watches."""
+        self.n_iter_ += 1
+        self.t_ += n_rows
+        self.loss_ = loss
+        self.loss_curve_.append(loss)
+        self.learning_rate_curve_.append(lr)
+        score = None
         if self.early_stopping and val_loss is not None:
             # score from float64, like predict: exp of a float32 output overflows early
-            score = self._score_raw(raw.astype(np.float64), y_val, sw_val)
+            score = self._score_raw(raw.astype(np.float64), validation.y,
+                                    validation.sample_weight)
             self.validation_scores_.append(score)
             self.validation_loss_curve_.append(val_loss)
-            if self.early_stopping_monitor == "score":
-                improved = score > self.best_validation_score_ + self.tol
-                better = score > self.best_validation_score_
-            else:
-                improved = val_loss < self.best_loss_ - self.tol
-                better = val_loss < self.best_loss_
-            self.best_validation_score_ = max(self.best_validation_score_, score)
-            self.best_loss_ = min(self.best_loss_, val_loss)
-            if better:
-                self._best_params = self._params.copy()
-            self._no_improvement_count = 0 if improved else self._no_improvement_count + 1
-            return val_loss
-        loss = self.loss_curve_[-1]
-        if loss > self.best_loss_ - self.tol:
-            self._no_improvement_count += 1
-        else:
-            self._no_improvement_count = 0
-        if loss < self.best_loss_:
-            self.best_loss_ = loss
-        return loss
+        rule = self._early_stopping_rule
+        monitored = rule.update(loss, self._params, val_loss, score)
+        self.best_loss_ = rule.best_loss
+        if score is not None:
+            self.best_validation_score_ = rule.best_score
+        return monitored
 
-    def _print_progress(self, lr, seconds):
+    def _print_epoch(self, lr, seconds):
         line = f"Iteration {self.n_iter_}, loss = {self.loss_:.8f}"
         if self.early_stopping:
             line += (f", validation loss = {self.validation_loss_curve_[-1]:.8f}"
                      f", validation score = {self.validation_scores_[-1]:.6f}")
         print(line + f", lr = {lr:.3g}, {seconds:.3f}s")
 
-    def _validation_split(self, X, Y, sample_weight, y):
-        # single-output classification (class indices or one 0/1 column)
-        stratify = Y[:, 0] if is_classifier(self) and Y.shape[1] == 1 else None
-        idx = np.arange(X.shape[0])
-        n_val = int(np.ceil(self.validation_fraction * X.shape[0]))
+    def _validation_split(self, data):
+        """(training, validation) Datasets, stratified for single-output
+        classification."""
+        n = data.X.shape[0]
+        stratify = (data.Y[:, 0] if is_classifier(self) and data.Y.shape[1] == 1
+                    else None)
+        n_val = int(np.ceil(self.validation_fraction * n))
         n_classes = len(np.unique(stratify)) if stratify is not None else 1
-        if n_val < max(2, n_classes) or X.shape[0] - n_val < max(1, n_classes):
+        if n_val < max(2, n_classes) or n - n_val < max(1, n_classes):
             raise ValueError(
                 f"The validation split is too small: validation_fraction="
-                f"{self.validation_fraction} of {X.shape[0]} samples gives {n_val} "
+                f"{self.validation_fraction} of {n} samples gives {n_val} "
                 f"validation samples{' for %d classes' % n_classes if n_classes > 1 else ''}"
                 ". Increase validation_fraction or the number of samples, or set "
                 "early_stopping=False.")
         idx_train, idx_val = train_test_split(
-            idx, random_state=self._random_state,
+            np.arange(n), random_state=self._random_state,
             test_size=self.validation_fraction, stratify=stratify)
         idx_train.sort()
         idx_val.sort()
-        sw_train = sw_val = None
-        if sample_weight is not None:
-            sw_train = np.ascontiguousarray(sample_weight[idx_train])
-            sw_val = np.ascontiguousarray(sample_weight[idx_val])
-        y_val = y[idx_val]
-        return (np.ascontiguousarray(X[idx_train]), np.ascontiguousarray(Y[idx_train]),
-                sw_train, np.ascontiguousarray(X[idx_val]),
-                np.ascontiguousarray(Y[idx_val]), sw_val, y_val)
+        return data.subset(idx_train), data.subset(idx_val)
 
     def _sample_weights(self, X, y, sample_weight, dtype):
         sw = None
@@ -636,30 +375,28 @@ class BaseMLP(BaseEstimator):
         return sw
 
     # ----------------------------------------------------------- prediction
-    def _raw_output(self, X, n_threads=None):
+    def _forward(self, X, n_threads=None):
         """Raw network output (before the output transform) for validated X."""
         if n_threads is None:
-            n_threads = self._n_threads()
-        return _forward(self._layout, self._packed_params(), X, self.activation,
-                        n_threads)
+            n_threads = effective_n_threads(self.n_threads)
+        return _raw_output(self._network(), self._packed_params(), X, n_threads)
 
     def _validated_raw(self, X):
         """Raw output for user X, as float64 (what scikit-learn's users expect)."""
         check_is_fitted(self, ["coefs_", "_layout"])
         X = validate_data(self, X, reset=False, dtype=self._fit_dtype, order="C")
-        return self._raw_output(X).astype(np.float64, copy=False)
+        return self._forward(X).astype(np.float64, copy=False)
 
     def _loss_value(self, raw, Y, sw):
         G = np.empty_like(raw)
-        return float(loss_gradient_py(self._loss_spec.kernel, raw, Y, sw,
-                                      self._loss_spec.param, G))
+        return float(loss_gradient_py(self._loss_fn.kernel_id, raw, Y, sw,
+                                      self._loss_fn.param, G))
 
     def __getstate__(self):
         # coefs_/intercepts_ are views of _params; pickling both would store the
         # weights twice. _packed_params() rebuilds the flat buffer on first use.
         state = super().__getstate__()
         state.pop("_params", None)
-        state.pop("_best_params", None)
         return state
 
     def __sklearn_tags__(self):
@@ -668,31 +405,15 @@ class BaseMLP(BaseEstimator):
         return tags
 
 
-def _forward(layout, params, X, activation, n_threads):
-    """Raw output of the network ``params`` (laid out by ``layout``) on X, in chunks."""
+def _raw_output(network, params, X, n_threads):
+    """Raw output of ``network`` with weights ``params`` on X, in chunks."""
     X = np.ascontiguousarray(X, dtype=params.dtype)
-    out = np.empty((X.shape[0], layout.sizes[-1]), dtype=params.dtype)
-    width = max(int(layout.sizes[1:].max()), 1)
-    chunk = max(_PREDICT_MIN_CHUNK, _PREDICT_CHUNK_ELEMENTS // width)
-    with _SingleThreadedBlas():
-        _network.forward_raw(layout.sizes, params, layout.w_off, layout.b_off, X, out,
-                             _network.ACTIVATIONS[activation], chunk, n_threads)
+    out = np.empty((X.shape[0], network.sizes[-1]), dtype=params.dtype)
+    width = max(int(network.sizes[1:].max()), 1)
+    chunk = max(PREDICT_MIN_CHUNK, PREDICT_CHUNK_ELEMENTS // width)
+    with SingleThreadedBlas():
+        network.forward(params, X, out, chunk, n_threads)
     return out
-
-
-def _predictions_finite(raw, out_activation):
-    """Whether predictions from this raw output are usable numbers.
-
-    For the log link (exp output) the predictions' sum must be finite too:
-    scikit-learn's metrics check their input that way.
-    """
-    if not np.isfinite(raw).all():
-        return False
-    if out_activation != "exp" or raw.size == 0:
-        return True
-    if raw.max() >= _MAX_EXP_ARG:
-        return False
-    return bool(np.isfinite(np.exp(raw.astype(np.float64)).sum()))
 
 
 class MLPClassifier(ClassifierMixin, BaseMLP):
@@ -859,20 +580,15 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
                                  f"`classes`: {unseen.tolist()}")
             idx = np.searchsorted(self.classes_, y1)
             Y = idx.astype(dtype).reshape(-1, 1)
-        spec = _losses.classifier_loss(
+        loss_fn = _losses.classifier_loss(
             self.loss, "multiclass" if self._y_type == "multiclass" else "binary")
-        return np.ascontiguousarray(Y), spec
-
-    def _n_outputs_from(self, Y, spec):
-        if spec.out_activation == "softmax":
-            return len(self.classes_)
-        return Y.shape[1]
+        return np.ascontiguousarray(Y), loss_fn
 
     def _score_raw(self, raw, y, sample_weight):
         return accuracy_score(y, self._labels_from_raw(raw), sample_weight=sample_weight)
 
     def _labels_from_raw(self, raw):
-        if self.out_activation_ == "softmax":
+        if self._loss_fn.takes_class_indices:
             return self.classes_[np.argmax(raw, axis=1)]
         if self._y_type == "multilabel-indicator":
             return (raw > 0).astype(int)
@@ -935,7 +651,7 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
     def predict_proba(self, X):
         """Class probabilities, shape (n_samples, n_classes)."""
         raw = self._validated_raw(X)
-        proba = _losses.output_transform(raw, self.out_activation_)
+        proba = self._loss_fn.link.inverse(raw)
         if self._y_type == "binary":
             proba = np.hstack([1 - proba, proba])
         return proba
@@ -943,10 +659,10 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
     def predict_log_proba(self, X):
         """Logarithm of the class probabilities, computed stably from the raw output."""
         raw = self._validated_raw(X)
+        log_inverse = self._loss_fn.link.log_inverse
         if self._y_type == "binary":
-            return np.hstack([_losses.log_output_transform(-raw, "logistic"),
-                              _losses.log_output_transform(raw, "logistic")])
-        return _losses.log_output_transform(raw, self.out_activation_)
+            return np.hstack([log_inverse(-raw), log_inverse(raw)])
+        return log_inverse(raw)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -1005,27 +721,23 @@ class MLPRegressor(RegressorMixin, BaseMLP):
         y = np.asarray(y)
         if y.ndim == 1:
             y = y.reshape(-1, 1)
-        if self.loss == "poisson" and np.any(y < 0):
-            raise ValueError("loss='poisson' requires y >= 0 (it models counts / rates)")
+        loss_fn = _losses.regressor_loss(self.loss, self.huber_delta)
+        loss_fn.check_targets(y)
         if not first_call and y.shape[1] != self.n_outputs_:
             raise ValueError(f"y has {y.shape[1]} outputs, but the model was fitted "
                              f"with {self.n_outputs_}")
-        spec = _losses.regressor_loss(self.loss, self.huber_delta)
         Y = np.ascontiguousarray(y, dtype=dtype)
         if not np.isfinite(Y).all():
             raise ValueError(
                 f"y has values too large for dtype={np.dtype(dtype).name} (the largest "
                 f"is {np.finfo(dtype).max:.3g}); scale y or use dtype=np.float64.")
-        return Y, spec
-
-    def _n_outputs_from(self, Y, spec):
-        return Y.shape[1]
+        return Y, loss_fn
 
     def _score_raw(self, raw, y, sample_weight):
         return r2_score(y, self._predict_from_raw(raw), sample_weight=sample_weight)
 
     def _predict_from_raw(self, raw):
-        pred = _losses.output_transform(raw, self.out_activation_)
+        pred = self._loss_fn.link.inverse(raw)
         return pred.ravel() if pred.shape[1] == 1 else pred
 
     @_fit_context(prefer_skip_nested_validation=True)

@@ -6,7 +6,7 @@ reach into it (``optimizer__beta_1``). Each class declares its valid values in
 ``_parameter_constraints`` and is checked by scikit-learn's ``_validate_params``
 (plus the few rules that tie two parameters together). The learning rate stays
 on the estimator (``learning_rate_init``) and the schedule. The update itself
-runs in the engine (``fastfit._engine._optim``), one fused pass over every
+runs in the engine (``fastfit._engine``), one fused pass over every
 parameter per step.
 
 The optimizers can also be named by a string; :func:`resolve_optimizer` maps the
@@ -24,7 +24,7 @@ import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.utils._param_validation import StrOptions, validate_parameter_constraints
 
-from fastfit._engine import _optim
+from fastfit import _engine
 from fastfit._params import NumberInterval, document_names
 
 __all__ = [
@@ -60,12 +60,7 @@ class Optimizer(BaseEstimator):
     @property
     def _engine_kind(self):
         """The engine's id of this update rule."""
-        return _optim.OPTIMIZER_KINDS[self._kind]
-
-    def _validate(self):
-        # Kept while the estimator still calls it; resolve_optimizer and
-        # _init_state validate now, so this goes when that call goes.
-        self._validate_params()
+        return _engine.OPTIMIZER_KINDS[self._kind]
 
     def _hyper(self):
         """The rule's hyperparameters in the order the kernel reads them."""
@@ -78,7 +73,7 @@ class Optimizer(BaseEstimator):
         """
         self._validate_params()
         return np.zeros(
-            (_optim.STATE_BUFFERS[self._engine_kind], n_params), dtype=dtype
+            (_engine.STATE_BUFFERS[self._engine_kind], n_params), dtype=dtype
         )
 
     def _step(
@@ -132,7 +127,7 @@ class Optimizer(BaseEstimator):
             raise ValueError("n_weights out of range")
         if t < 1:
             raise ValueError("t is 1-based")
-        return _optim.optimizer_step_py(
+        return _engine.optimizer_step_py(
             self._engine_kind,
             params,
             np.ascontiguousarray(grads),

@@ -8,10 +8,9 @@ import pytest
 
 import reference as ref
 from fastfit import MLPClassifier, MLPRegressor
-from fastfit._engine._blas import gemm_py, gemm_small_py, small_gemm_panel_py
-from fastfit._engine._losses import LOSS_KINDS, loss_gradient_py
-from fastfit._engine._network import ACTIVATIONS
-from fastfit._engine._train import objective_gradient
+from fastfit._engine import (ACTIVATIONS, LOSS_KINDS, OPTIMIZER_KINDS,
+                             STATE_BUFFERS, Network, Trainer, gemm_py,
+                             gemm_small_py, loss_gradient_py, small_gemm_panel_py)
 from fastfit._layout import Layout
 from fastfit.optimizers import SGD
 
@@ -139,10 +138,31 @@ def _objective(layout, params, X, Y, act, loss, sw=None, alpha=0.0, l1_ratio=0.0
                delta=1.0):
     grads = np.zeros_like(params)
     sw_arr = np.empty(0, params.dtype) if sw is None else sw.astype(params.dtype)
-    value = objective_gradient(layout.sizes, layout.w_off, layout.b_off, params,
-                               grads, X, Y, sw_arr, ACTIVATIONS[act],
-                               LOSS_KINDS[loss], delta, alpha, l1_ratio)
+    network = _network(layout, act, loss, delta)
+    trainer = Trainer(network, OPTIMIZER_KINDS["sgd"], [0.0, 0.0, 0.0],
+                      np.zeros((1, layout.n_params), params.dtype), 1, alpha,
+                      l1_ratio)
+    value = trainer.objective_gradient(params, X, Y, sw_arr, grads)
     return value, grads
+
+
+def _network(layout, activation, loss, loss_param=0.0):
+    """The engine's Network: ``activation`` on every hidden layer."""
+    hidden = [ACTIVATIONS[activation]] * (layout.n_layers - 1)
+    return Network(layout.sizes, hidden + [ACTIVATIONS["identity"]],
+                   LOSS_KINDS[loss], loss_param)
+
+
+def _train_epoch(layout, params, state, X, Y, sw, order, batch_size, activation,
+                 loss, optimizer, hyper, lr, alpha, l1_ratio, clip_norm,
+                 n_threads):
+    """One epoch through a Trainer; (objective_sum, weight_sum, n_steps)."""
+    trainer = Trainer(_network(layout, activation, loss), OPTIMIZER_KINDS[optimizer],
+                      hyper, state, batch_size, alpha, l1_ratio, clip_norm,
+                      n_threads)
+    n_batches = -(-(len(order) or X.shape[0]) // batch_size)
+    return trainer.run_batches(params, X, Y, sw, order, 0, n_batches,
+                               np.full(n_batches, lr), 0)
 
 
 def _finite_difference(f, params, eps=1e-6):
@@ -300,8 +320,6 @@ def test_shuffled_epoch_reads_rows_in_place_like_a_gathered_copy(dtype, n_thread
     """A shuffled epoch whose batches fit the small-batch kernel reads X's rows
     through pointers; it must train exactly as the same epoch on X[order]
     visited in order (contiguous batches, nothing gathered)."""
-    from fastfit._engine._optim import OPTIMIZER_KINDS, STATE_BUFFERS
-    from fastfit._engine._train import train_epoch
     rng = np.random.RandomState(0)
     # first layer: a whole number of the kernel's panels, and enough work for
     # its weight gradient to be split in row blocks (row pointers at an offset)
@@ -319,11 +337,9 @@ def test_shuffled_epoch_reads_rows_in_place_like_a_gathered_copy(dtype, n_thread
                                              np.empty(0, np.intp))]:
         params = p0.copy()
         state = np.zeros((STATE_BUFFERS[kind], layout.n_params), dtype)
-        out = train_epoch(layout.sizes, layout.w_off, layout.b_off, params,
-                          np.empty_like(params), state, X_run, Y_run, sw_run,
-                          order_run, 32, ACTIVATIONS["relu"],
-                          LOSS_KINDS["softmax_cross_entropy"], 0.0, kind, hyper,
-                          np.full(7, 1e-2), 0, 1e-3, 0.0, 0.0, n_threads)
+        out = _train_epoch(layout, params, state, X_run, Y_run, sw_run,
+                           order_run, 32, "relu", "softmax_cross_entropy",
+                           "adam", hyper, 1e-2, 1e-3, 0.0, 0.0, n_threads)
         results.append((params, state, out))
     (p_a, s_a, out_a), (p_b, s_b, out_b) = results
     assert not np.array_equal(p_a, p0)
@@ -343,8 +359,6 @@ def test_fused_layer_updates_match_backward_then_one_optimizer_pass(dtype, opt,
     engine takes with clipping: a clip norm no gradient reaches changes
     nothing else. Widths span several kernel panels plus a remainder, and
     the penalty (weights only) is on."""
-    from fastfit._engine._optim import OPTIMIZER_KINDS, STATE_BUFFERS
-    from fastfit._engine._train import train_epoch
     rng = np.random.RandomState(1)
     layout = Layout([300, 70, 40, 5])
     X = rng.randn(400, 300).astype(dtype)
@@ -360,11 +374,9 @@ def test_fused_layer_updates_match_backward_then_one_optimizer_pass(dtype, opt,
     for clip in (0.0, 1e30):
         params = p0.copy()
         state = np.zeros((STATE_BUFFERS[kind], layout.n_params), dtype)
-        out = train_epoch(layout.sizes, layout.w_off, layout.b_off, params,
-                          np.empty_like(params), state, X, Y, np.empty(0, dtype),
-                          order, batch, ACTIVATIONS["tanh"],
-                          LOSS_KINDS["squared_error"], 0.0, kind, hyper,
-                          np.full(n_steps, 1e-3), 0, 1e-2, 0.3, clip, 2)
+        out = _train_epoch(layout, params, state, X, Y, np.empty(0, dtype),
+                           order, batch, "tanh", "squared_error", opt, hyper,
+                           1e-3, 1e-2, 0.3, clip, 2)
         runs.append((params, state, out))
     (p_f, s_f, out_f), (p_u, s_u, out_u) = runs
     assert out_f[2] == out_u[2] == n_steps

@@ -19,13 +19,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from fastfit import MLPClassifier, MLPRegressor
-from fastfit._engine import _network
+from fastfit import _engine
 from fastfit.losses import REGRESSOR_LOSSES
 from fastfit.optimizers import OPTIMIZER_NAMES, SGD, Adagrad, Adam, AdamW, RMSprop
 from fastfit.schedules import (SCHEDULE_NAMES, MultiStepLR, ReduceLROnPlateau,
                                Warmup)
 
-ACTIVATIONS = tuple(_network.ACTIVATIONS)
+ACTIVATIONS = tuple(_engine.ACTIVATIONS)
 
 # Messages that come from the guts (Cython buffer checks, engine preconditions,
 # NumPy indexing) rather than from validation written for a user.

@@ -1,11 +1,11 @@
-"""Progress output and interruption of fit (issue 4, bullet 6)."""
+"""Progress output and interruption of fit."""
 
 import warnings
 
 import numpy as np
 import pytest
 
-import fastfit._mlp as mlp
+import fastfit._training as training
 from fastfit import MLPClassifier, MLPRegressor
 
 
@@ -58,17 +58,17 @@ def test_keyboard_interrupt_keeps_the_last_finished_epoch(monkeypatch):
         warnings.simplefilter("ignore")
         two_epochs = MLPClassifier(**kw, max_iter=2).fit(X, y)
 
-    real = mlp._train.train_epoch
+    real = training.EpochLoop._run
     calls = []
 
-    def interrupted_in_third_epoch(*args):
-        result = real(*args)  # the epoch runs, then Ctrl-C arrives
+    def interrupted_in_third_epoch(self, *args):
+        result = real(self, *args)  # the epoch runs, then Ctrl-C arrives
         calls.append(1)
         if len(calls) == 3:
             raise KeyboardInterrupt
         return result
 
-    monkeypatch.setattr(mlp._train, "train_epoch", interrupted_in_third_epoch)
+    monkeypatch.setattr(training.EpochLoop, "_run", interrupted_in_third_epoch)
     est = MLPClassifier(**kw, max_iter=10)
     with pytest.warns(UserWarning, match="interrupted"):
         est.fit(X, y)

@@ -34,7 +34,7 @@ from sklearn.exceptions import ConvergenceWarning
 
 import fastfit
 from fastfit import MLPClassifier, MLPRegressor
-from fastfit._engine import _network, _threads
+from fastfit import _engine
 from fastfit.losses import CLASSIFIER_LOSSES, REGRESSOR_LOSSES
 from fastfit.optimizers import OPTIMIZER_NAMES, SGD, Adagrad, Adam, AdamW, RMSprop
 from fastfit.schedules import (SCHEDULE_NAMES, CosineAnnealingLR, ExponentialLR,
@@ -44,7 +44,7 @@ from fastfit.schedules import (SCHEDULE_NAMES, CosineAnnealingLR, ExponentialLR,
 pytestmark = pytest.mark.filterwarnings(
     "ignore::sklearn.exceptions.ConvergenceWarning")
 
-ACTIVATIONS = tuple(_network.ACTIVATIONS)
+ACTIVATIONS = tuple(_engine.ACTIVATIONS)
 ESTIMATORS = (MLPClassifier, MLPRegressor)
 DTYPES = (np.float32, np.float64)
 # Any clean, catchable error. InvalidParameterError and NotFittedError are
@@ -792,7 +792,7 @@ BIG = dict(hidden_layer_sizes=(256,), batch_size=256, max_iter=2, random_state=0
            shuffle=True)
 
 needs_two_threads = pytest.mark.skipif(
-    _threads.openmp_max_threads() < 2,
+    _engine.openmp_max_threads() < 2,
     reason="OpenMP allows one thread here (one core, OMP_NUM_THREADS=1 or no "
            "OpenMP): n_threads=2 is clipped to 1, the threaded paths cannot run")
 
@@ -857,7 +857,7 @@ def test_penalty_value_does_not_depend_on_buffer_alignment(dtype, l1, l2):
     reported loss_curve_ (used by tol / n_iter_no_change and the plateau
     schedules) then differs between two identical fits.
     """
-    from fastfit._engine._optim import OPTIMIZER_KINDS, optimizer_step_py
+    from fastfit._engine import OPTIMIZER_KINDS, optimizer_step_py
     n, n_weights = 70000, 65536
     p0 = np.random.RandomState(1).uniform(-0.1, 0.1, n)
     g0 = np.random.RandomState(2).randn(n)

@@ -1,53 +1,94 @@
-"""In-place optimizer updates over the flat parameter / gradient / state buffers.
+# Optimizer updates, in place, over ranges of the flat parameter / gradient /
+# state buffers.
+#
+# ``update_range`` is the one entry to the rules. The training step calls it
+# per block of a layer's weight rows, right after their gradient is computed
+# and while it is in cache (``dense_backward_update``); when the step needs the
+# whole gradient first (clipping, a gradient hook), ``optimizer_step`` calls it
+# per block of the whole buffer instead. The coupled penalty (``l2 * w + l1 *
+# sign(w)``, weights only) is folded into the gradient in the same pass, which
+# also returns the penalty's value ``l2/2 * ||w||^2 + l1 * ||w||_1`` measured
+# before the update. Blocks are a function of the lengths only and partial sums
+# are added in block order, so the result depends neither on timing nor on the
+# number of threads.
+#
+# Every rule is PyTorch's ``torch.optim`` single-tensor update (maximize=False),
+# with ``g`` the effective gradient ``gscale * (grad + l2 * w + l1 * sign(w))``
+# and ``t`` the 1-based step count since the state was created:
+#
+# SGD (hyper = momentum mu, dampening, nesterov; state = buf)
+#     b = g if t == 1 else mu * b + (1 - dampening) * g
+#     g = g + mu * b if nesterov else b          (only when mu != 0)
+#     p = p - lr * g
+# Adagrad (hyper = eps, initial_accumulator_value; state = sum)
+#     sum = sum + g^2;  p = p - lr * g / (sqrt(sum) + eps)
+# RMSprop (hyper = rho, eps, momentum, centered; state = v, g_avg, buf)
+#     v = rho * v + (1 - rho) * g^2
+#     g_avg = rho * g_avg + (1 - rho) * g;  avg = sqrt(v - g_avg^2) + eps   (centered)
+#     avg = sqrt(v) + eps                                                    (otherwise)
+#     buf = momentum * buf + g / avg;  p = p - lr * buf                      (momentum > 0)
+#     p = p - lr * g / avg                                                   (otherwise)
+# Adam (hyper = beta1, beta2, eps, amsgrad, weight_decay; state = m, v, v_max)
+#     m = m + (1 - beta1) * (g - m);  v = beta2 * v + (1 - beta2) * g^2
+#     v_max = max(v_max, v)                                                  (amsgrad)
+#     denom = sqrt(v or v_max) / sqrt(1 - beta2^t) + eps
+#     p = p - lr / (1 - beta1^t) * m / denom
+# AdamW
+#     p = p * (1 - lr * weight_decay)   (weights only), then Adam
 
-One call updates every parameter of the network in one pass over memory. The
-coupled penalty (``l2 * w + l1 * sign(w)``, weights only: ``params[:n_weights]``)
-is folded into the gradient in the same pass, which also returns the penalty's
-value ``l2/2 * ||w||^2 + l1 * ||w||_1`` measured before the update. Large buffers
-are split into contiguous blocks (a function of the buffer's length only) over
-OpenMP threads; the per-block partial sums are added in block order, so the
-result depends neither on timing nor on the number of threads.
 
-Every rule is PyTorch's ``torch.optim`` single-tensor update (maximize=False),
-with ``g`` the effective gradient ``gscale * (grad + l2 * w + l1 * sign(w))``
-and ``t`` the 1-based step count since the state was created:
+cdef enum OptimizerKind:
+    SGD = 0
+    ADAGRAD = 1
+    RMSPROP = 2
+    ADAM = 3
+    ADAMW = 4
 
-SGD (hyper = momentum mu, dampening, nesterov; state = buf)
-    b = g if t == 1 else mu * b + (1 - dampening) * g
-    g = g + mu * b if nesterov else b          (only when mu != 0)
-    p = p - lr * g
-Adagrad (hyper = eps, initial_accumulator_value; state = sum)
-    sum = sum + g^2;  p = p - lr * g / (sqrt(sum) + eps)
-RMSprop (hyper = rho, eps, momentum, centered; state = v, g_avg, buf)
-    v = rho * v + (1 - rho) * g^2
-    g_avg = rho * g_avg + (1 - rho) * g;  avg = sqrt(v - g_avg^2) + eps   (centered)
-    avg = sqrt(v) + eps                                                    (otherwise)
-    buf = momentum * buf + g / avg;  p = p - lr * buf                      (momentum > 0)
-    p = p - lr * g / avg                                                   (otherwise)
-Adam (hyper = beta1, beta2, eps, amsgrad, weight_decay; state = m, v, v_max)
-    m = m + (1 - beta1) * (g - m);  v = beta2 * v + (1 - beta2) * g^2
-    v_max = max(v_max, v)                                                  (amsgrad)
-    denom = sqrt(v or v_max) / sqrt(1 - beta2^t) + eps
-    p = p - lr / (1 - beta1^t) * m / denom
-AdamW
-    p = p * (1 - lr * weight_decay)   (weights only), then Adam
-"""
 
-from cython cimport floating
-from cython.parallel cimport prange
-from libc.math cimport fabs, pow, sqrt, sqrtf
+cdef struct StepRule:
+    # the scalars of one optimizer step, shared by every range it updates
+    int kind
+    const double* hyper
+    double lr
+    long t             # 1-based step count
+    double l2          # coupled penalty coefficients (weights only)
+    double l1
+    double gscale      # gradient clipping factor
+    Py_ssize_t stride  # distance between the state buffers (n_params)
+
 
 OPTIMIZER_KINDS = {"sgd": SGD, "adagrad": ADAGRAD, "rmsprop": RMSPROP,
                    "adam": ADAM, "adamw": ADAMW}
 # Number of state buffers (each of the parameters' length) per rule.
 STATE_BUFFERS = {SGD: 1, ADAGRAD: 1, RMSPROP: 3, ADAM: 3, ADAMW: 3}
+# Number of hyperparameters each rule reads.
+HYPER_LENGTHS = {SGD: 3, ADAGRAD: 2, RMSPROP: 4, ADAM: 5, ADAMW: 5}
+
+
+def check_rule(int kind, hyper, state, Py_ssize_t n_params):
+    """Raise ValueError unless ``hyper`` and ``state`` are what rule ``kind``
+    reads for n_params parameters (the kernels trust them)."""
+    if kind not in STATE_BUFFERS:
+        raise ValueError(f"unknown optimizer id {kind}")
+    if np.ndim(hyper) != 1 or np.shape(hyper)[0] != HYPER_LENGTHS[kind]:
+        raise ValueError(f"optimizer id {kind} takes {HYPER_LENGTHS[kind]} "
+                         f"hyperparameters, got shape {np.shape(hyper)}")
+    if not np.isfinite(hyper).all():
+        raise ValueError("optimizer hyperparameters must be finite")
+    if (np.ndim(state) != 2 or np.shape(state)[0] != STATE_BUFFERS[kind]
+            or np.shape(state)[1] != n_params):
+        raise ValueError(f"optimizer state must have shape "
+                         f"({STATE_BUFFERS[kind]}, {n_params}), got "
+                         f"{np.shape(state)}")
 
 # The pass is cut into blocks of at least this many parameters, at most
-# MAX_BLOCKS of them: the blocking depends on n only, so the penalty's partial
-# sums (added in block order) do not depend on the thread count.
+# MAX_PARAM_BLOCKS of them, 16-aligned: the blocking depends on n only, so the
+# penalty's partial sums (added in block order) do not depend on the thread
+# count.
 cdef Py_ssize_t BLOCK_MIN_PARAMS = 1 << 14
 cdef enum:
-    MAX_BLOCKS = 64
+    MAX_PARAM_BLOCKS = 64
+    PARAM_BLOCK_ALIGN = 16
 
 
 cdef enum:
@@ -221,13 +262,18 @@ cdef inline double _update_block(const StepRule* rule, floating* params,
     return penalty
 
 
-cdef inline int _n_blocks(Py_ssize_t n) noexcept nogil:
-    return <int> max(1, min(n // BLOCK_MIN_PARAMS, <Py_ssize_t> MAX_BLOCKS))
+cdef inline int _param_blocks(Py_ssize_t n) noexcept nogil:
+    return <int> max(1, min(n // BLOCK_MIN_PARAMS, <Py_ssize_t> MAX_PARAM_BLOCKS))
 
 
-cdef inline Py_ssize_t _block_width(Py_ssize_t n, int n_blocks) noexcept nogil:
-    cdef Py_ssize_t w = (n + n_blocks - 1) // n_blocks
-    return ((w + 15) // 16) * 16
+cdef inline Task _param_task(int kind, Py_ssize_t n, Py_ssize_t n_weights,
+                             int n_blocks, double* partial) noexcept nogil:
+    cdef Task task
+    memset(&task, 0, sizeof(Task))
+    task.kind, task.extent, task.n_weights = kind, n, n_weights
+    task.width = block_width(n, n_blocks, PARAM_BLOCK_ALIGN)
+    task.partial = partial
+    return task
 
 
 cdef double optimizer_step(const StepRule* rule, floating* params,
@@ -239,22 +285,13 @@ cdef double optimizer_step(const StepRule* rule, floating* params,
     IN: grads (n), rule (the step's scalars; rule.stride must be n).
     INOUT: params (n), state (n_state * n, one buffer after another).
     """
-    cdef int n_blocks = _n_blocks(n), blk
-    cdef Py_ssize_t width = _block_width(n, n_blocks), lo, hi
-    cdef double partial[MAX_BLOCKS]
+    cdef int n_blocks = _param_blocks(n), blk
+    cdef double partial[MAX_PARAM_BLOCKS]
     cdef double penalty = 0.0
-    if n_blocks == 1 or n_threads <= 1:
-        for blk in range(n_blocks):
-            lo = min(blk * width, n)
-            partial[blk] = _update_block(rule, params, grads, state, n_weights,
-                                         lo, min(lo + width, n))
-    else:
-        for blk in prange(n_blocks, schedule='dynamic', chunksize=1,
-                          num_threads=min(n_threads, n_blocks)):
-            lo = min(blk * width, n)
-            hi = min(lo + width, n)
-            partial[blk] = _update_block(rule, params, grads, state, n_weights,
-                                         lo, hi)
+    cdef Task task = _param_task(TASK_PARAM_UPDATE, n, n_weights, n_blocks,
+                                 partial)
+    task.rule, task.params, task.grads, task.state = rule, params, grads, state
+    run_blocks(&task, n_blocks, n_threads, params)
     for blk in range(n_blocks):
         penalty += partial[blk]
     return penalty
@@ -271,21 +308,27 @@ cdef inline double _norm_sq_range(const floating* params, const floating* grads,
     return total
 
 
+cdef inline double _norm_sq_block(const floating* params,
+                                  const floating* grads, Py_ssize_t n_weights,
+                                  Py_ssize_t lo, Py_ssize_t hi, double l2,
+                                  double l1) noexcept nogil:
+    # the penalty's gradient applies to the weights only
+    cdef Py_ssize_t mid = min(max(lo, n_weights), hi)
+    return (_norm_sq_range(params, grads, lo, mid, l2, l1)
+            + _norm_sq_range(params, grads, mid, hi, 0.0, 0.0))
+
+
 cdef double gradient_norm_sq(const floating* params, const floating* grads,
                              Py_ssize_t n, Py_ssize_t n_weights, double l2,
                              double l1, int n_threads) noexcept nogil:
     """Squared global norm of the effective gradient (penalty included)."""
-    cdef int n_blocks = _n_blocks(n), blk
-    cdef Py_ssize_t width = _block_width(n, n_blocks), lo, hi, mid
-    cdef double partial[MAX_BLOCKS]
+    cdef int n_blocks = _param_blocks(n), blk
+    cdef double partial[MAX_PARAM_BLOCKS]
     cdef double total = 0.0
-    for blk in prange(n_blocks, schedule='dynamic', chunksize=1,
-                      num_threads=max(1, min(n_threads, n_blocks))):
-        lo = min(blk * width, n)
-        hi = min(lo + width, n)
-        mid = min(max(lo, n_weights), hi)
-        partial[blk] = (_norm_sq_range(params, grads, lo, mid, l2, l1)
-                        + _norm_sq_range(params, grads, mid, hi, 0.0, 0.0))
+    cdef Task task = _param_task(TASK_GRAD_NORM, n, n_weights, n_blocks,
+                                 partial)
+    task.params, task.grads, task.l2, task.l1 = <void*> params, <void*> grads, l2, l1
+    run_blocks(&task, n_blocks, n_threads, params)
     for blk in range(n_blocks):
         total += partial[blk]
     return total
@@ -297,10 +340,13 @@ def optimizer_step_py(int kind, floating[::1] params, const floating[::1] grads,
                       double l1=0.0, double gscale=1.0, int n_threads=1):
     """Python entry to ``optimizer_step``; returns the penalty value.
 
-    ``state`` has shape (n_state, n). Shapes must have been checked by the caller.
+    ``state`` has shape (n_state, n).
     """
     cdef Py_ssize_t n = params.shape[0]
     cdef StepRule rule
+    check_rule(kind, hyper, state, n)
+    if grads.shape[0] != n or not 0 <= n_weights <= n or t < 1:
+        raise ValueError("grads must match params, 0 <= n_weights <= n, t >= 1")
     if n == 0:
         return 0.0
     rule.kind, rule.hyper, rule.lr, rule.t = kind, &hyper[0], lr, t
@@ -315,6 +361,8 @@ def gradient_norm_sq_py(const floating[::1] params, const floating[::1] grads,
                         Py_ssize_t n_weights, double l2=0.0, double l1=0.0,
                         int n_threads=1):
     """Python entry to ``gradient_norm_sq``."""
+    if grads.shape[0] != params.shape[0] or not 0 <= n_weights <= params.shape[0]:
+        raise ValueError("grads must match params, 0 <= n_weights <= n")
     if params.shape[0] == 0:
         return 0.0
     return gradient_norm_sq(&params[0], &grads[0], params.shape[0], n_weights,

@@ -3,8 +3,6 @@
 # of columns [j0, j1) of a row-major (m, ld) matrix. The column-block form lets a
 # thread finish exactly the block its gemm just wrote.
 
-from cython cimport floating
-from libc.math cimport exp, expf, tanh, tanhf
 
 cdef enum Activation:
     IDENTITY = 0

@@ -1,50 +1,34 @@
-"""Dense layers: forward and backward over a batch, into preallocated buffers.
-
-Layout
-------
-All parameters live in one flat buffer: the weight matrices of every layer first
-(W_l of shape (fan_in, fan_out), C order, at offset ``w_off[l]``), then every bias
-(b_l at ``b_off[l]``). Weights-first makes "regularise weights, not biases" a
-single index boundary for the optimizer kernels.
-
-Products
---------
-Forward and weight-gradient products of at most SMALL_BATCH rows go to the
-small-batch kernel (``_kernels.h``): no copy of W per call, and the first
-layer can read a shuffled batch through row pointers. Larger ones, and the
-input gradients, go to BLAS.
-
-Training step
--------------
-``dense_backward_update`` fuses the optimizer step into the backward pass:
-each thread updates the rows of W whose gradient it has just computed, while
-they are in cache, so no separate pass over every parameter follows.
-
-Threads
--------
-BLAS runs single-threaded (the estimator pins it with threadpoolctl) and the
-engine splits each product into blocks of the output, handed to OpenMP threads
-dynamically. Each thread then applies the bias + activation (forward) or the
-activation derivative and bias sums (backward) to the block it just computed,
-while it is in cache. The blocks depend on the matrix shapes (and the
-machine's core count) only, never on the thread count, and need no reduction:
-results are bit-identical whatever the number of threads.
-
-Each block loop has a serial twin for one block or one thread: the same loop
-as a ``prange(..., use_threads_if=...)`` still enters libgomp on every call,
-which made the `tiny` epoch (thousands of tiny products) 1.75x slower.
-"""
-
-import os
-
-from cython cimport floating
-from cython.parallel cimport prange
-
-from fastfit._engine._activations cimport (
-    IDENTITY, LOGISTIC, RELU, TANH, bias_activation, multiply_derivative)
-from fastfit._engine._blas cimport gemm, gemm_small, small_gemm_panel
-from fastfit._engine._openmp cimport omp_get_thread_num
-from fastfit._engine._optim cimport StepRule, update_range
+# Dense layers: forward and backward over a batch, into preallocated buffers.
+#
+# Layout
+# ------
+# All parameters live in one flat buffer: the weight matrices of every layer first
+# (W_l of shape (fan_in, fan_out), C order, at offset ``w_off[l]``), then every bias
+# (b_l at ``b_off[l]``). Weights-first makes "regularise weights, not biases" a
+# single index boundary for the optimizer kernels.
+#
+# Products
+# --------
+# Forward and weight-gradient products of at most SMALL_BATCH rows go to the
+# small-batch kernel (``_kernels.h``): no copy of W per call, and the first
+# layer can read a shuffled batch through row pointers. Larger ones, and the
+# input gradients, go to BLAS.
+#
+# Training step
+# -------------
+# ``dense_backward_update`` fuses the optimizer step into the backward pass:
+# each thread updates the rows of W whose gradient it has just computed, while
+# they are in cache, so no separate pass over every parameter follows.
+#
+# Threads
+# -------
+# BLAS runs single-threaded (the estimator pins it with threadpoolctl) and the
+# engine splits each product into blocks of the output, handed to OpenMP threads
+# dynamically. Each thread then applies the bias + activation (forward) or the
+# activation derivative and bias sums (backward) to the block it just computed,
+# while it is in cache. The blocks depend on the matrix shapes (and the
+# machine's core count) only, never on the thread count, and need no reduction:
+# results are bit-identical whatever the number of threads (``_blocks.pxi``).
 
 ACTIVATIONS = {"identity": IDENTITY, "logistic": LOGISTIC, "tanh": TANH,
                "relu": RELU}
@@ -60,19 +44,39 @@ cdef Py_ssize_t BLOCK_ALIGN = max(16, small_gemm_panel(True))
 # At most one block per core of the machine (not per thread used: the blocking
 # must not follow n_threads, see column_blocks). Every block is its own BLAS
 # call, which packs the other operand whole again: on `wide`, 4 blocks instead
-# of 2 on this 2-core machine packed 30 M floats per step instead of 20 M.
+# of 2 on a 2-core machine packed 30 M floats per step instead of 20 M.
 cdef enum:
-    MAX_BLOCKS_LIMIT = 16
-cdef int MAX_BLOCKS = max(2, min(os.cpu_count() or 2, MAX_BLOCKS_LIMIT))
-# pointer slots per thread for the layers of the prediction pass
-cdef Py_ssize_t MAX_LAYERS = 64
-
+    MAX_COLUMN_BLOCKS = 16
+cdef int max_column_blocks = 2
+# Layers of a network (weight matrices); the prediction pass keeps this many
+# pointer slots per thread.
+cdef enum:
+    MAX_LAYERS = 64
+LAYER_LIMIT = MAX_LAYERS
 
 # Forward and weight-gradient products of at most this many rows go to the
 # small-batch kernel (_kernels.h), which copies no operand whole as BLAS does
 # on every call; above it, BLAS's packing pays for itself (`wide`, 512 rows:
 # 4.7-4.9 s per epoch with the kernel, 4.4 s with BLAS).
 cdef int SMALL_BATCH = 128
+
+
+def set_machine_cores(int n_cores):
+    """Set the core count the column blocking follows (at most one block per
+    core); the loader calls it once, with the cores this process may use."""
+    global max_column_blocks
+    max_column_blocks = max(2, min(n_cores, <int> MAX_COLUMN_BLOCKS))
+
+
+cdef struct Net:
+    # a dense network over the flat parameter buffer
+    int n_layers
+    const Py_ssize_t* sizes       # n_layers + 1 widths, input first
+    const Py_ssize_t* w_off       # offset of each layer's W in the buffer
+    const Py_ssize_t* b_off       # offset of each layer's b
+    const int* activations        # of each layer; the last one's is IDENTITY
+    int loss
+    double loss_param
 
 
 cdef bint takes_row_pointers(int m, int fan_out, bint is_float) noexcept nogil:
@@ -101,12 +105,17 @@ cdef int column_blocks(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
     cdef Py_ssize_t nb = min(by_work, by_width)
     if nb < 1:
         return 1
-    return <int> min(nb, <Py_ssize_t> MAX_BLOCKS)
+    return <int> min(nb, <Py_ssize_t> max_column_blocks)
 
 
-cdef inline Py_ssize_t _block_width(Py_ssize_t n, int n_blocks) noexcept nogil:
-    cdef Py_ssize_t w = (n + n_blocks - 1) // n_blocks
-    return ((w + BLOCK_ALIGN - 1) // BLOCK_ALIGN) * BLOCK_ALIGN
+cdef inline Task _layer_task(int kind, int activation, int m, int fan_in,
+                             int fan_out) noexcept nogil:
+    cdef Task task
+    memset(&task, 0, sizeof(Task))
+    task.kind = kind
+    task.activation = activation
+    task.m, task.fan_in, task.fan_out = m, fan_in, fan_out
+    return task
 
 
 cdef inline void _forward_block(int activation, const floating* A,
@@ -136,19 +145,11 @@ cdef void dense_forward(int activation, const floating* A,
     that ``takes_row_pointers`` accepts.
     """
     cdef int n_blocks = column_blocks(m, fan_out, fan_in, n_threads)
-    cdef Py_ssize_t width = _block_width(fan_out, n_blocks), t, j0, j1
-    if n_blocks == 1 or n_threads <= 1:
-        for t in range(n_blocks):
-            j0 = t * width
-            _forward_block(activation, A, A_rows, W, b, Z, m, fan_in, fan_out,
-                           j0, min(j0 + width, <Py_ssize_t> fan_out))
-        return
-    for t in prange(n_blocks, schedule='dynamic', chunksize=1,
-                    num_threads=min(n_threads, n_blocks)):
-        j0 = t * width
-        j1 = min(j0 + width, <Py_ssize_t> fan_out)
-        _forward_block(activation, A, A_rows, W, b, Z, m, fan_in, fan_out, j0,
-                       j1)
+    cdef Task task = _layer_task(TASK_FORWARD, activation, m, fan_in, fan_out)
+    task.A, task.A_rows, task.W, task.b, task.out = A, <const void* const*> A_rows, W, b, Z
+    task.width = block_width(fan_out, n_blocks, BLOCK_ALIGN)
+    task.extent = fan_out
+    run_blocks(&task, n_blocks, n_threads, W)
 
 
 cdef inline void _column_sums(const floating* D, floating* db, int m,
@@ -194,19 +195,12 @@ cdef void _input_grad(int prev_activation, const floating* A_prev,
                       int m, int fan_in, int fan_out, int n_threads) noexcept nogil:
     """D_prev = (D @ W^T) * f'(A_prev), in column blocks of D_prev."""
     cdef int n_blocks = column_blocks(m, fan_in, fan_out, n_threads)
-    cdef Py_ssize_t width = _block_width(fan_in, n_blocks), t, j0, j1
-    if n_blocks == 1 or n_threads <= 1:
-        for t in range(n_blocks):
-            j0 = t * width
-            _input_grad_block(prev_activation, A_prev, W, D, D_prev, m, fan_in,
-                              fan_out, j0, min(j0 + width, <Py_ssize_t> fan_in))
-        return
-    for t in prange(n_blocks, schedule='dynamic', chunksize=1,
-                    num_threads=min(n_threads, n_blocks)):
-        j0 = t * width
-        j1 = min(j0 + width, <Py_ssize_t> fan_in)
-        _input_grad_block(prev_activation, A_prev, W, D, D_prev, m,
-                          fan_in, fan_out, j0, j1)
+    cdef Task task = _layer_task(TASK_INPUT_GRAD, prev_activation, m, fan_in,
+                                 fan_out)
+    task.A, task.W, task.D, task.out = A_prev, W, D, D_prev
+    task.width = block_width(fan_in, n_blocks, BLOCK_ALIGN)
+    task.extent = fan_in
+    run_blocks(&task, n_blocks, n_threads, W)
 
 
 cdef void dense_backward(int prev_activation, const floating* A_prev,
@@ -221,18 +215,12 @@ cdef void dense_backward(int prev_activation, const floating* A_prev,
     pre-activation (f = prev_activation).
     """
     cdef int n_blocks = column_blocks(fan_in, fan_out, m, n_threads)
-    cdef Py_ssize_t width = _block_width(fan_out, n_blocks), t, j0, j1
-    if n_blocks == 1 or n_threads <= 1:
-        for t in range(n_blocks):
-            j0 = t * width
-            _weight_grad_block(A_prev, D, dW, db, m, fan_in, fan_out, j0,
-                               min(j0 + width, <Py_ssize_t> fan_out))
-    else:
-        for t in prange(n_blocks, schedule='dynamic', chunksize=1,
-                        num_threads=min(n_threads, n_blocks)):
-            j0 = t * width
-            j1 = min(j0 + width, <Py_ssize_t> fan_out)
-            _weight_grad_block(A_prev, D, dW, db, m, fan_in, fan_out, j0, j1)
+    cdef Task task = _layer_task(TASK_WEIGHT_GRAD, prev_activation, m, fan_in,
+                                 fan_out)
+    task.A, task.D, task.out, task.db = A_prev, D, dW, db
+    task.width = block_width(fan_out, n_blocks, BLOCK_ALIGN)
+    task.extent = fan_out
+    run_blocks(&task, n_blocks, n_threads, W)
     if D_prev != NULL:
         _input_grad(prev_activation, A_prev, W, D, D_prev, m, fan_in, fan_out,
                     n_threads)
@@ -287,37 +275,31 @@ cdef double dense_backward_update(int prev_activation, const floating* A_prev,
     depend on the shapes only). A_rows: as in ``dense_forward``, for a first
     layer (D_prev NULL).
     """
-    cdef int n_blocks = column_blocks(fan_out, fan_in, m, n_threads)
-    cdef Py_ssize_t height = _block_width(fan_in, n_blocks), t, r0
-    cdef double partial[MAX_BLOCKS_LIMIT + 1]
+    cdef int n_blocks = column_blocks(fan_out, fan_in, m, n_threads), t
+    cdef double partial[MAX_COLUMN_BLOCKS + 1]
     cdef double penalty = 0.0
+    cdef Task task = _layer_task(TASK_BACKWARD_UPDATE, prev_activation, m,
+                                 fan_in, fan_out)
     if D_prev != NULL:
         _input_grad(prev_activation, A_prev, params + w_off, D, D_prev, m,
                     fan_in, fan_out, n_threads)
-    # task t < n_blocks: rows of W; task n_blocks: the bias
-    if n_blocks == 1 or n_threads <= 1:
-        for t in range(n_blocks + 1):
-            r0 = t * height if t < n_blocks else -1
-            partial[t] = _update_task(A_prev, A_rows, D, m, fan_in, fan_out,
-                                      params, grads, state, w_off, b_off, rule,
-                                      r0, min(r0 + height, <Py_ssize_t> fan_in))
-    else:
-        for t in prange(n_blocks + 1, schedule='dynamic', chunksize=1,
-                        num_threads=min(n_threads, n_blocks + 1)):
-            r0 = t * height if t < n_blocks else -1
-            partial[t] = _update_task(A_prev, A_rows, D, m, fan_in, fan_out,
-                                      params, grads, state, w_off, b_off, rule,
-                                      r0, min(r0 + height, <Py_ssize_t> fan_in))
+    task.A, task.A_rows, task.D = A_prev, <const void* const*> A_rows, D
+    task.params, task.grads, task.state = params, grads, state
+    task.w_off, task.b_off, task.rule = w_off, b_off, rule
+    task.width = block_width(fan_in, n_blocks, BLOCK_ALIGN)
+    task.extent = fan_in
+    task.n_blocks = n_blocks
+    task.partial = partial
+    # blocks t < n_blocks: rows of W; block n_blocks: the bias
+    run_blocks(&task, n_blocks + 1, n_threads if n_blocks > 1 else 1, params)
     for t in range(n_blocks):
         penalty += partial[t]
     return penalty
 
 
-cdef void forward_pass(int n_layers, const Py_ssize_t* sizes,
-                       const floating* params, const Py_ssize_t* w_off,
-                       const Py_ssize_t* b_off, const floating* X,
-                       const floating* const* X_rows, floating** acts, int m,
-                       int activation, int n_threads) noexcept nogil:
+cdef void forward_pass(const Net* net, const floating* params,
+                       const floating* X, const floating* const* X_rows,
+                       floating** acts, int m, int n_threads) noexcept nogil:
     """Forward through every layer; the last layer's output is left raw.
 
     IN: X (m, sizes[0]), or X_rows (m row pointers, X unused) when not NULL.
@@ -326,79 +308,81 @@ cdef void forward_pass(int n_layers, const Py_ssize_t* sizes,
     """
     cdef int l
     cdef const floating* A = X
-    for l in range(n_layers):
-        dense_forward(activation if l < n_layers - 1 else IDENTITY, A,
-                      X_rows if l == 0 else NULL,
-                      params + w_off[l], params + b_off[l], acts[l], m,
-                      <int> sizes[l], <int> sizes[l + 1], n_threads)
+    for l in range(net.n_layers):
+        dense_forward(net.activations[l], A, X_rows if l == 0 else NULL,
+                      params + net.w_off[l], params + net.b_off[l], acts[l], m,
+                      <int> net.sizes[l], <int> net.sizes[l + 1], n_threads)
         A = acts[l]
 
 
-def forward_raw(const Py_ssize_t[::1] sizes, const floating[::1] params,
-                const Py_ssize_t[::1] w_off, const Py_ssize_t[::1] b_off,
-                const floating[:, ::1] X, floating[:, ::1] out,
-                int activation, Py_ssize_t chunk_size, int n_threads):
-    """Raw network output (last pre-activation) for every row of X, in chunks.
+cdef void backward_pass(const Net* net, const floating* params,
+                        floating* grads, const floating* X, int m,
+                        floating** acts, floating** deltas,
+                        int n_threads) noexcept nogil:
+    """Gradients of the data loss w.r.t. every parameter into grads, from
+    deltas[n_layers - 1] = dLoss/d(raw output) and the forward's acts."""
+    cdef int l
+    for l in range(net.n_layers - 1, -1, -1):
+        dense_backward(net.activations[l - 1] if l > 0 else IDENTITY,
+                       X if l == 0 else acts[l - 1],
+                       params + net.w_off[l], deltas[l],
+                       grads + net.w_off[l], grads + net.b_off[l],
+                       NULL if l == 0 else deltas[l - 1], m,
+                       <int> net.sizes[l], <int> net.sizes[l + 1], n_threads)
 
-    IN: X (n, sizes[0]). OUT: out (n, sizes[-1]). Rows are independent, so
-    chunks of ``chunk_size`` rows go to the threads whole: each pushes its
-    chunk through every layer with serial gemms and its own two buffers, and
-    writes the last layer straight into ``out``. Memory beyond ``out`` is
-    2 * chunk_size * (widest hidden layer) per thread, whatever n is.
-    Shapes must have been checked by the caller.
+
+cdef double backward_update_pass(const Net* net, floating* params,
+                                 floating* grads, floating* state,
+                                 const floating* X,
+                                 const floating* const* X_rows, int m,
+                                 floating** acts, floating** deltas,
+                                 const StepRule* rule,
+                                 int n_threads) noexcept nogil:
+    """Backward with each layer's optimizer step fused in; returns the penalty.
+
+    Valid when the step needs nothing global of the gradient (no clipping).
     """
-    cdef int n_layers = sizes.shape[0] - 1
-    cdef Py_ssize_t n = X.shape[0], width = 1, n_chunks, c, l, start, m
-    cdef int n_workers, tid
-    if n == 0:
-        return
-    if n_layers > MAX_LAYERS:
-        raise ValueError(f"at most {MAX_LAYERS - 1} hidden layers are supported")
-    if X.shape[1] != sizes[0] or out.shape[0] != n or out.shape[1] != sizes[n_layers]:
-        raise ValueError("forward_raw: X, out and sizes do not match")
-    for l in range(1, n_layers):
-        width = max(width, sizes[l])
-    chunk_size = max(1, min(chunk_size, n))
-    n_chunks = (n + chunk_size - 1) // chunk_size
-    n_workers = <int> max(1, min(<Py_ssize_t> n_threads, n_chunks))
-    import numpy as np
-    dtype = np.float32 if floating is float else np.float64
-    buf_np = np.empty((n_workers, 2 * chunk_size * width), dtype=dtype)
-    cdef floating[:, ::1] buf = buf_np
-    acts_np = np.empty(n_workers * MAX_LAYERS, dtype=np.uintp)
-    cdef size_t[::1] acts = acts_np
-    with nogil:
-        if n_workers == 1:
-            for c in range(n_chunks):
-                start = c * chunk_size
-                _forward_chunk(n_layers, &sizes[0], &params[0], &w_off[0],
-                               &b_off[0], &X[start, 0], &out[start, 0],
-                               <int> min(chunk_size, n - start), chunk_size,
-                               activation, &buf[0, 0], width,
-                               <floating**> &acts[0])
-        else:
-            for c in prange(n_chunks, schedule='dynamic', chunksize=1,
-                            num_threads=n_workers):
-                tid = omp_get_thread_num()
-                start = c * chunk_size
-                _forward_chunk(n_layers, &sizes[0], &params[0], &w_off[0],
-                               &b_off[0], &X[start, 0], &out[start, 0],
-                               <int> min(chunk_size, n - start), chunk_size,
-                               activation, &buf[tid, 0], width,
-                               <floating**> &acts[tid * MAX_LAYERS])
+    cdef int l
+    cdef double penalty = 0.0
+    for l in range(net.n_layers - 1, -1, -1):
+        penalty += dense_backward_update(
+            net.activations[l - 1] if l > 0 else IDENTITY,
+            X if l == 0 else acts[l - 1], X_rows if l == 0 else NULL,
+            deltas[l], NULL if l == 0 else deltas[l - 1], m,
+            <int> net.sizes[l], <int> net.sizes[l + 1], params, grads, state,
+            net.w_off[l], net.b_off[l], rule, n_threads)
+    return penalty
 
 
-cdef void _forward_chunk(int n_layers, const Py_ssize_t* sizes,
-                         const floating* params, const Py_ssize_t* w_off,
-                         const Py_ssize_t* b_off, const floating* X,
-                         floating* out, int m, Py_ssize_t chunk_size,
-                         int activation, floating* buf, Py_ssize_t width,
-                         floating** acts) noexcept nogil:
+cdef void forward_rows(const Net* net, const floating* params,
+                       const floating* X, floating* out, Py_ssize_t n,
+                       Py_ssize_t chunk_size, floating* buf,
+                       Py_ssize_t buf_width, void** acts,
+                       int n_workers) noexcept nogil:
+    """Raw output of n rows of X into out, in chunks of chunk_size rows.
+
+    Rows are independent, so chunks go to the threads whole: each pushes its
+    chunk through every layer with serial gemms and its own two buffers of
+    ``buf`` (n_workers x 2 x chunk_size x buf_width) and its MAX_LAYERS slots
+    of ``acts``, and writes the last layer straight into ``out``.
+    """
+    cdef Task task
+    memset(&task, 0, sizeof(Task))
+    task.kind = TASK_PREDICT_CHUNK
+    task.net, task.params, task.A, task.out = net, <void*> params, X, out
+    task.fan_in, task.fan_out = <int> net.sizes[0], <int> net.sizes[net.n_layers]
+    task.n_rows, task.chunk_size, task.width = n, chunk_size, chunk_size
+    task.buf, task.buf_width, task.acts = buf, buf_width, acts
+    run_blocks(&task, <int> ((n + chunk_size - 1) // chunk_size), n_workers, X)
+
+
+cdef void _forward_chunk(const Net* net, const floating* params,
+                         const floating* X, floating* out, int m,
+                         Py_ssize_t chunk_size, floating* buf,
+                         Py_ssize_t width, floating** acts) noexcept nogil:
     """m rows of X through the network on one thread, into m rows of out."""
     cdef Py_ssize_t l
-    for l in range(n_layers - 1):
+    for l in range(net.n_layers - 1):
         acts[l] = buf + (l % 2) * chunk_size * width
-    acts[n_layers - 1] = out
-    forward_pass(n_layers, sizes, params, w_off, b_off, X, NULL, acts, m,
-                 activation, 0)
-
+    acts[net.n_layers - 1] = out
+    forward_pass(net, params, X, NULL, acts, m, 0)

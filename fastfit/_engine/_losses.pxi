@@ -1,27 +1,33 @@
-"""Output losses: value and gradient w.r.t. the raw output, in one pass.
+# Output losses: value and gradient w.r.t. the raw output, in one pass.
+#
+# The network's last layer is linear; each loss owns its output transform (softmax,
+# logistic, exp, identity), so the gradient it returns is w.r.t. the raw output Z,
+# where it is simple and stable (softmax cross-entropy gives p - y).
+#
+# For sample weights s_i (all 1 when absent) the batch objective is
+# ``sum_i s_i * loss_i / sw_sum``; the gradient is scaled the same way, so the
+# layers' backward pass needs no further normalisation.
+#
+# ==========================  ============================================  ==================
+# loss                        loss_i (summed over the outputs k)            dloss_i / dz
+# ==========================  ============================================  ==================
+# softmax cross-entropy       logsumexp(z) - z[y]   (y: class index)        softmax(z) - onehot(y)
+# sigmoid log loss            log(1 + exp(-|z|)) + max(z, 0) - y z          sigmoid(z) - y
+# squared error               (z - y)^2 / 2                                 z - y
+# absolute error              |z - y|                                       sign(z - y)
+# huber (delta)               r^2/2 if |r| <= delta else delta(|r| - delta/2)   clip(r, -delta, delta)
+# poisson (half deviance)     y log y - y - y z + exp(z)                    exp(z) - y
+# ==========================  ============================================  ==================
 
-The network's last layer is linear; each loss owns its output transform (softmax,
-logistic, exp, identity), so the gradient it returns is w.r.t. the raw output Z,
-where it is simple and stable (softmax cross-entropy gives p - y).
 
-For sample weights s_i (all 1 when absent) the batch objective is
-``sum_i s_i * loss_i / sw_sum``; the gradient is scaled the same way, so the
-layers' backward pass needs no further normalisation.
+cdef enum LossKind:
+    SOFTMAX_CROSS_ENTROPY = 0
+    SIGMOID_LOG_LOSS = 1
+    SQUARED_ERROR = 2
+    ABSOLUTE_ERROR = 3
+    HUBER = 4
+    POISSON = 5
 
-==========================  ============================================  ==================
-loss                        loss_i (summed over the outputs k)            dloss_i / dz
-==========================  ============================================  ==================
-softmax cross-entropy       logsumexp(z) - z[y]   (y: class index)        softmax(z) - onehot(y)
-sigmoid log loss            log(1 + exp(-|z|)) + max(z, 0) - y z          sigmoid(z) - y
-squared error               (z - y)^2 / 2                                 z - y
-absolute error              |z - y|                                       sign(z - y)
-huber (delta)               r^2/2 if |r| <= delta else delta(|r| - delta/2)   clip(r, -delta, delta)
-poisson (half deviance)     y log y - y - y z + exp(z)                    exp(z) - y
-==========================  ============================================  ==================
-"""
-
-from cython cimport floating
-from libc.math cimport exp, fabs, log, log1p
 
 LOSS_KINDS = {
     "softmax_cross_entropy": SOFTMAX_CROSS_ENTROPY,
@@ -33,8 +39,10 @@ LOSS_KINDS = {
 }
 
 # exp(z) of the Poisson loss is clipped here so a diverging model gives a large
-# finite loss rather than inf (the divergence guard still sees it explode).
-cdef double MAX_EXP_ARG = 700.0
+# finite loss rather than inf (the divergence guard still sees it explode); the
+# estimators treat a raw output this large as diverged (``MAX_EXP_ARG`` below).
+cdef double MAX_EXP_ARG_C = 700.0
+MAX_EXP_ARG = MAX_EXP_ARG_C
 
 
 cdef inline double _softmax_row(const floating* z, Py_ssize_t n_out, Py_ssize_t y,
@@ -105,7 +113,7 @@ cdef double loss_gradient(int loss, const floating* Z, const floating* Y,
                         row += param * (fabs(r) - 0.5 * param)
                         gi[k] = <floating> (param * s if r > 0 else -param * s)
                 else:  # POISSON, log link
-                    e = exp(z if z < MAX_EXP_ARG else MAX_EXP_ARG)
+                    e = exp(z if z < MAX_EXP_ARG_C else MAX_EXP_ARG_C)
                     row += e - y * z - y + (y * log(y) if y > 0 else 0.0)
                     gi[k] = <floating> ((e - y) * s)
         total += s * row

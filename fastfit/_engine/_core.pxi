@@ -1,0 +1,58 @@
+# fastfit's compiled engine, built once per instruction-set level
+# (``setup.py``) and chosen at import (``fastfit/_engine/__init__.py``).
+#
+# One Cython module made of one include file per concept:
+#
+# =================  ===========================================================
+# _openmp.pxi        the OpenMP runtime, or its serial stand-ins
+# _blas.pxi          row-major gemm over SciPy's BLAS; the small-batch kernel
+# _activations.pxi   hidden activations, fused with the bias add / derivative
+# _losses.pxi        output losses: value and gradient w.r.t. the raw output
+# _optim.pxi         the optimizer update rules (PyTorch's formulas)
+# _blocks.pxi        the one block-parallel loop every parallel task goes through
+# _network.pxi       dense layers, forward and backward passes
+# _trainer.pxi       the engine objects: Network and Trainer
+# =================  ===========================================================
+#
+# Every kernel is written once over Cython's fused ``floating`` (float32 and
+# float64).
+
+import numpy as np
+
+from cython cimport floating
+from cython.parallel cimport prange
+from libc.math cimport exp, expf, fabs, isfinite, log, log1p, pow, sqrt, sqrtf, tanh, tanhf
+from libc.stdlib cimport free, malloc
+from libc.string cimport memcpy, memset
+from scipy.linalg.cython_blas cimport dgemm, sgemm
+
+include "_openmp.pxi"
+include "_blas.pxi"
+include "_activations.pxi"
+include "_losses.pxi"
+include "_optim.pxi"
+include "_blocks.pxi"
+include "_network.pxi"
+include "_trainer.pxi"
+
+
+def openmp_enabled():
+    """Return True if the engine was compiled with OpenMP support."""
+    return bool(FASTFIT_HAVE_OPENMP)
+
+
+def openmp_max_threads():
+    """Return ``omp_get_max_threads()``: honours OMP_NUM_THREADS and threadpoolctl."""
+    return omp_get_max_threads()
+
+
+def bounds_checked():
+    """Whether this build checks memoryview bounds (the ``FASTFIT_DEBUG=1``
+    build does); reads inside allocated memory either way."""
+    cdef double[::1] view = np.zeros(2)[:1]
+    cdef Py_ssize_t i = 1
+    try:
+        view[i] = 0.0
+    except IndexError:
+        return True
+    return False

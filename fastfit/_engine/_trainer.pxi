@@ -1,0 +1,532 @@
+# The engine objects: a Network (what is computed) and a Trainer (the buffers
+# and the step that train it).
+#
+# A training step, for the batch at hand: forward through the layers, the
+# fused loss gradient, then backward. Without clipping or a gradient hook each
+# layer's optimizer update runs inside its backward, right after its weight
+# gradient (``dense_backward_update``); otherwise the whole gradient is
+# computed first, the hook runs, the gradient is clipped and one optimizer pass
+# updates every parameter. A shuffled batch is gathered into a buffer of the
+# Trainer, or, when it fits the small-batch kernel, read from X in place
+# through row pointers. Everything a step touches is allocated when the
+# Trainer is built: nothing is allocated and no Python object is touched per
+# batch, and a range of batches runs without the GIL.
+
+
+ctypedef void (*GradientHook)(void* data, void* grads, Py_ssize_t n,
+                              bint is_float) noexcept nogil
+
+
+cdef struct Batch:
+    # one mini-batch as the step reads it
+    const void* X             # (m, n_in), or NULL when read through X_rows
+    const void* const* X_rows
+    const void* Y
+    const void* sw            # NULL for unit weights
+    double sw_sum
+    int m
+
+
+cdef struct Epoch:
+    # the data of one call to Trainer.run_batches, and the Trainer's buffers
+    const void* X
+    const void* Y
+    const void* sw
+    const Py_ssize_t* order   # rows to visit, or NULL for every row in turn
+    Py_ssize_t n, n_in, ky, batch_size
+    bint direct               # shuffled batches read through row pointers
+    void* Xg
+    void* Yg
+    void* swg
+    size_t* row_ptrs
+
+
+cdef struct StepContext:
+    # what every step of a Trainer shares
+    const Net* net
+    StepRule rule
+    void* params
+    void* grads
+    void* state
+    Py_ssize_t n_params
+    double alpha, l1_ratio, clip_norm
+    int n_threads
+    void** acts
+    void** deltas
+    GradientHook gradient_hook
+    void* hook_data
+
+
+cdef void _load_batch(const Epoch* d, Py_ssize_t step, Batch* b,
+                      const floating* tag) noexcept nogil:
+    """Batch ``step`` of the epoch: gathered, read through row pointers, or a
+    slice of X when the rows are visited in order."""
+    cdef Py_ssize_t start = step * d.batch_size, i, r
+    cdef Py_ssize_t m = min(d.batch_size, d.n - start)
+    cdef const floating* X = <const floating*> d.X
+    cdef const floating* Y = <const floating*> d.Y
+    cdef const floating* sw = <const floating*> d.sw
+    cdef floating* Xg = <floating*> d.Xg
+    cdef floating* Yg = <floating*> d.Yg
+    cdef floating* swg = <floating*> d.swg
+    b.m, b.X_rows = <int> m, NULL
+    if d.order != NULL:
+        for i in range(m):
+            r = d.order[start + i]
+            if d.direct:
+                d.row_ptrs[i] = <size_t> (X + r * d.n_in)
+            else:
+                memcpy(Xg + i * d.n_in, X + r * d.n_in, d.n_in * sizeof(floating))
+            memcpy(Yg + i * d.ky, Y + r * d.ky, d.ky * sizeof(floating))
+            swg[i] = sw[r] if sw != NULL else 1
+        b.X, b.Y, b.sw = Xg, Yg, (swg if sw != NULL else NULL)
+        if d.direct:
+            b.X, b.X_rows = NULL, <const void* const*> d.row_ptrs
+    else:
+        b.X, b.Y = X + start * d.n_in, Y + start * d.ky
+        b.sw = sw + start if sw != NULL else NULL
+    b.sw_sum = m
+    if b.sw != NULL:
+        b.sw_sum = 0.0
+        for i in range(m):
+            b.sw_sum += (<const floating*> b.sw)[i]
+
+
+cdef double _forward_loss(const StepContext* c, const Batch* b,
+                          const floating* params) noexcept nogil:
+    """Data loss of the batch; its gradient w.r.t. the raw output into the
+    last layer's deltas."""
+    cdef const Net* net = c.net
+    cdef int L = net.n_layers
+    cdef floating** acts = <floating**> c.acts
+    cdef floating** deltas = <floating**> c.deltas
+    forward_pass(net, params, <const floating*> b.X,
+                 <const floating* const*> b.X_rows, acts, b.m, c.n_threads)
+    return loss_gradient(net.loss, acts[L - 1], <const floating*> b.Y,
+                         <const floating*> b.sw, b.sw_sum, b.m, net.sizes[L],
+                         net.loss_param, deltas[L - 1])
+
+
+cdef double _whole_gradient_update(StepContext* c, const Batch* b,
+                                   floating* params) noexcept nogil:
+    """The step when it needs the whole gradient before any update: backward,
+    the gradient hook, clipping, one optimizer pass. Returns the penalty."""
+    cdef floating* grads = <floating*> c.grads
+    cdef Py_ssize_t n_weights = c.net.b_off[0]
+    cdef double norm
+    backward_pass(c.net, params, grads, <const floating*> b.X, b.m,
+                  <floating**> c.acts, <floating**> c.deltas, c.n_threads)
+    # The gradient of the data loss is complete and not yet applied: the hook
+    # point of the step (a gradient allreduce across processes, callbacks).
+    if c.gradient_hook != NULL:
+        c.gradient_hook(c.hook_data, grads, c.n_params, floating is float)
+    c.rule.gscale = 1.0
+    if c.clip_norm > 0:
+        norm = sqrt(gradient_norm_sq(params, grads, c.n_params, n_weights,
+                                     c.rule.l2, c.rule.l1, c.n_threads))
+        if norm > c.clip_norm:
+            c.rule.gscale = c.clip_norm / (norm + 1e-6)
+    return optimizer_step(&c.rule, params, grads, <floating*> c.state,
+                          c.n_params, n_weights, c.n_threads)
+
+
+cdef bint _train_step(StepContext* c, const Batch* b, double lr, long t,
+                      double* objective, const floating* tag) noexcept nogil:
+    """One optimizer step on the batch; False (nothing applied) when its
+    loss is not finite. ``objective`` gets loss + penalty before the step."""
+    cdef floating* params = <floating*> c.params
+    cdef double data_loss = _forward_loss(c, b, params), penalty
+    if not isfinite(data_loss):
+        return False
+    c.rule.lr, c.rule.t = lr, t
+    c.rule.l2 = c.alpha * (1.0 - c.l1_ratio) / b.sw_sum
+    c.rule.l1 = c.alpha * c.l1_ratio / b.sw_sum
+    if c.clip_norm > 0 or c.gradient_hook != NULL:
+        penalty = _whole_gradient_update(c, b, params)
+    else:
+        c.rule.gscale = 1.0
+        penalty = backward_update_pass(
+            c.net, params, <floating*> c.grads, <floating*> c.state,
+            <const floating*> b.X, <const floating* const*> b.X_rows, b.m,
+            <floating**> c.acts, <floating**> c.deltas, &c.rule, c.n_threads)
+    objective[0] = data_loss + penalty
+    return True
+
+
+cdef Py_ssize_t _run_steps(StepContext* c, const Epoch* d, Py_ssize_t first,
+                           Py_ssize_t last, const double* lrs, long t0,
+                           double* sums, const floating* tag) noexcept nogil:
+    """Batches first..last-1 of the epoch; returns the steps taken and adds
+    objective * weight and weight of each into sums[0], sums[1]."""
+    cdef Py_ssize_t step, n_steps = 0
+    cdef Batch b
+    cdef double objective
+    for step in range(first, last):
+        _load_batch(d, step, &b, tag)
+        if not b.sw_sum > 0:
+            continue  # a batch of zero weight carries no gradient
+        if not _train_step(c, &b, lrs[step], t0 + n_steps + 1, &objective, tag):
+            break
+        n_steps += 1
+        sums[0] += objective * b.sw_sum
+        sums[1] += b.sw_sum
+        if not isfinite(objective):
+            break
+    return n_steps
+
+
+cdef class LayerBuffers:
+    """Activation and delta buffers of every layer for up to ``rows`` rows."""
+    cdef object storage
+    cdef void** acts
+    cdef void** deltas
+    cdef readonly Py_ssize_t rows
+
+    def __cinit__(self, const Py_ssize_t[::1] sizes, Py_ssize_t rows, dtype):
+        cdef Py_ssize_t L = sizes.shape[0] - 1, l, total = 0, off = 0
+        cdef char* base
+        cdef Py_ssize_t itemsize = np.dtype(dtype).itemsize
+        self.rows = rows
+        for l in range(1, L + 1):
+            total += 2 * rows * sizes[l]
+        self.storage = np.empty(max(total, 1), dtype=dtype)
+        self.acts = <void**> malloc(L * sizeof(void*))
+        self.deltas = <void**> malloc(L * sizeof(void*))
+        if self.acts == NULL or self.deltas == NULL:
+            raise MemoryError()
+        base = <char*> <Py_ssize_t> self.storage.ctypes.data
+        for l in range(L):
+            self.acts[l] = base + off * itemsize
+            off += rows * sizes[l + 1]
+            self.deltas[l] = base + off * itemsize
+            off += rows * sizes[l + 1]
+
+    def __dealloc__(self):
+        free(self.acts)
+        free(self.deltas)
+
+
+cdef dict _LOSS_OUTPUTS = {SOFTMAX_CROSS_ENTROPY: "classes"}
+
+
+cdef class Network:
+    """A dense network over one flat parameter buffer.
+
+    Every weight matrix comes first (``W_l`` of shape ``(sizes[l],
+    sizes[l + 1])``, C order), then every bias; ``w_off``/``b_off`` are their
+    offsets. The last layer is linear: its output is the raw input of the
+    loss, which owns the output transform.
+
+    Parameters
+    ----------
+    sizes : array of intp, shape (n_layers + 1,)
+        Layer widths, input first.
+    activations : array of int32, shape (n_layers,)
+        Activation id (``ACTIVATIONS``) of each layer; the last must be
+        ``'identity'``.
+    loss : int
+        Loss id (``LOSS_KINDS``).
+    loss_param : float, default=0
+        The loss's parameter (Huber's delta).
+    """
+    cdef Net net
+    cdef readonly object sizes, w_off, b_off, activations
+    cdef readonly Py_ssize_t n_params, n_weights, n_layers
+    cdef readonly int loss
+    cdef readonly double loss_param
+
+    def __cinit__(self, sizes, activations, int loss, double loss_param=0.0):
+        self.sizes = np.array(sizes, dtype=np.intp)
+        self.activations = np.array(activations, dtype=np.intc)
+        if self.sizes.ndim != 1 or not 2 <= self.sizes.shape[0] <= MAX_LAYERS + 1:
+            raise ValueError(f"a network has 1 to {MAX_LAYERS} layers")
+        if (self.sizes < 1).any():
+            raise ValueError(f"layer widths must be positive, got {self.sizes}")
+        self.n_layers = self.sizes.shape[0] - 1
+        if (self.activations.shape != (self.n_layers,)
+                or not set(self.activations.tolist()) <= set(ACTIVATIONS.values())
+                or self.activations[self.n_layers - 1] != IDENTITY):
+            raise ValueError("activations: one known id per layer, the last "
+                             "one 'identity'")
+        if loss not in LOSS_KINDS.values():
+            raise ValueError(f"unknown loss id {loss}")
+        fan_in, fan_out = self.sizes[:-1], self.sizes[1:]
+        self.w_off = np.concatenate([[0], np.cumsum(fan_in * fan_out)[:-1]]).astype(np.intp)
+        self.n_weights = int((fan_in * fan_out).sum())
+        self.b_off = (self.n_weights + np.concatenate(
+            [[0], np.cumsum(fan_out)[:-1]])).astype(np.intp)
+        self.n_params = self.n_weights + int(fan_out.sum())
+        self.loss, self.loss_param = loss, loss_param
+        self._point_net()
+
+    cdef void _point_net(self):
+        cdef const Py_ssize_t[::1] sizes = self.sizes, w_off = self.w_off
+        cdef const Py_ssize_t[::1] b_off = self.b_off
+        cdef const int[::1] acts = self.activations
+        self.net.n_layers = <int> self.n_layers
+        self.net.sizes, self.net.w_off, self.net.b_off = &sizes[0], &w_off[0], &b_off[0]
+        self.net.activations = &acts[0]
+        self.net.loss, self.net.loss_param = self.loss, self.loss_param
+
+    @property
+    def n_targets(self):
+        """Columns of the encoded targets: 1 (class index) for softmax
+        cross-entropy, else the output width."""
+        return 1 if self.loss == SOFTMAX_CROSS_ENTROPY else int(self.sizes[-1])
+
+    def check_params(self, params):
+        """Raise ValueError unless ``params`` is a flat buffer of this network."""
+        if params.ndim != 1 or params.shape[0] != self.n_params:
+            raise ValueError(f"the parameter buffer has {params.shape} entries, "
+                             f"the network needs ({self.n_params},)")
+
+    def check_data(self, X, Y=None, sample_weight=None):
+        """Raise ValueError unless X (and Y, sample_weight) fit this network."""
+        if X.shape[1] != self.sizes[0]:
+            raise ValueError(f"X has {X.shape[1]} columns, the network "
+                             f"{self.sizes[0]} inputs")
+        if Y is None:
+            return
+        if Y.shape[0] != X.shape[0] or Y.shape[1] != self.n_targets:
+            raise ValueError(f"Y has shape {Y.shape}, expected "
+                             f"({X.shape[0]}, {self.n_targets})")
+        if sample_weight is not None and sample_weight.shape[0] not in (0, X.shape[0]):
+            raise ValueError("sample_weight must be empty or have one entry per row")
+        if self.loss == SOFTMAX_CROSS_ENTROPY and Y.shape[0]:
+            # the kernel indexes the output row by the class index
+            classes = np.asarray(Y[:, 0])
+            if not ((classes >= 0) & (classes < self.sizes[-1])
+                    & (classes == np.floor(classes))).all():
+                raise ValueError(f"class indices must be integers in "
+                                 f"[0, {self.sizes[-1]})")
+
+    def forward(self, const floating[::1] params, const floating[:, ::1] X,
+                floating[:, ::1] out, Py_ssize_t chunk_size, int n_threads):
+        """Raw output (before the loss's output transform) for every row of X.
+
+        IN: X (n, sizes[0]). OUT: out (n, sizes[-1]). Chunks of
+        ``chunk_size`` rows go to the threads whole; memory beyond ``out`` is
+        2 * chunk_size * (widest hidden layer) per thread, whatever n is.
+        """
+        cdef Py_ssize_t n = X.shape[0], width = 1, n_chunks, l
+        cdef int n_workers
+        self.check_params(params)
+        self.check_data(X)
+        if out.shape[0] != n or out.shape[1] != self.sizes[self.n_layers]:
+            raise ValueError("out must have shape (n_rows, n_outputs)")
+        if n == 0:
+            return
+        for l in range(1, self.n_layers):
+            width = max(width, <Py_ssize_t> self.sizes[l])
+        chunk_size = max(1, min(chunk_size, n))
+        n_chunks = (n + chunk_size - 1) // chunk_size
+        n_workers = <int> max(1, min(<Py_ssize_t> n_threads, n_chunks))
+        buf_np = np.empty((n_workers, 2 * chunk_size * width), dtype=np.asarray(params).dtype)
+        cdef floating[:, ::1] buf = buf_np
+        slots_np = np.empty(n_workers * MAX_LAYERS, dtype=np.uintp)
+        cdef size_t[::1] slots = slots_np
+        with nogil:
+            forward_rows(&self.net, &params[0], &X[0, 0], &out[0, 0], n,
+                         chunk_size, &buf[0, 0], width, <void**> &slots[0],
+                         n_workers)
+
+
+cdef class Trainer:
+    """The buffers and the step that train a Network, built once per fit.
+
+    Owns the gradient buffer, the activation and delta buffers of a batch,
+    the gather buffer of shuffled batches and the optimizer state; the
+    parameters stay with the caller (the estimator's flat buffer), passed to
+    every call.
+
+    Parameters
+    ----------
+    network : Network
+    optimizer : int
+        Update rule id (``OPTIMIZER_KINDS``).
+    hyper : array of float64
+        The rule's hyperparameters, in the order of ``_optim.pxi``.
+    state : ndarray of shape (n_state, n_params)
+        Optimizer state (fresh or resumed), of the parameters' dtype; the
+        Trainer updates it in place (``trainer.state``).
+    batch_size : int
+        Rows of the largest batch a call will see.
+    alpha, l1_ratio : float
+        Penalty ``alpha * ((1 - l1_ratio) / 2 ||W||^2 + l1_ratio ||W||_1) /
+        sw_batch`` on weights only (scikit-learn's scaling).
+    clip_norm : float
+        Clip the global gradient norm to this value (0 = off).
+    n_threads : int
+
+    Notes
+    -----
+    Gradient hook: ``StepContext.gradient_hook``, when set, runs in every step
+    after the whole gradient of the batch is computed and before any update
+    (the step then takes its unfused path). It is the place for a gradient
+    allreduce across data-parallel processes and for callbacks that read the
+    gradient; nothing sets it yet.
+    """
+    cdef readonly Network network
+    cdef readonly object state, dtype, grads, hyper
+    cdef readonly Py_ssize_t batch_size
+    cdef readonly double alpha, l1_ratio, clip_norm
+    cdef readonly int optimizer, n_threads
+    cdef LayerBuffers batch_buffers, full_buffers
+    cdef object gathered, row_ptrs
+    cdef StepContext ctx
+
+    def __cinit__(self, Network network, int optimizer, hyper, state,
+                  Py_ssize_t batch_size, double alpha=0.0, double l1_ratio=0.0,
+                  double clip_norm=0.0, int n_threads=1):
+        self.network = network
+        self.hyper = np.array(hyper, dtype=np.float64)
+        self.state = state
+        self.dtype = np.asarray(state).dtype
+        if self.dtype not in (np.float32, np.float64):
+            raise ValueError("state must be float32 or float64")
+        check_rule(optimizer, self.hyper, state, network.n_params)
+        if batch_size < 1:
+            raise ValueError("batch_size must be positive")
+        if not (alpha >= 0 and 0 <= l1_ratio <= 1 and clip_norm >= 0):
+            raise ValueError("alpha and clip_norm must be >= 0, l1_ratio in [0, 1]")
+        self.optimizer, self.batch_size = optimizer, batch_size
+        self.alpha, self.l1_ratio, self.clip_norm = alpha, l1_ratio, clip_norm
+        self.n_threads = max(1, n_threads)
+        self.grads = np.zeros(network.n_params, dtype=self.dtype)
+        self.batch_buffers = LayerBuffers(network.sizes, batch_size, self.dtype)
+        n_in, ky = network.sizes[0], network.n_targets
+        self.gathered = np.empty(batch_size * (n_in + ky + 1), dtype=self.dtype)
+        self.row_ptrs = np.empty(batch_size, dtype=np.uintp)
+        self._init_context()
+
+    cdef void _init_context(self):
+        cdef const double[::1] hyper = self.hyper
+        memset(&self.ctx, 0, sizeof(StepContext))
+        self.ctx.net = &self.network.net
+        self.ctx.rule.kind, self.ctx.rule.hyper = self.optimizer, &hyper[0]
+        self.ctx.rule.gscale, self.ctx.rule.stride = 1.0, self.network.n_params
+        self.ctx.n_params = self.network.n_params
+        self.ctx.alpha, self.ctx.l1_ratio = self.alpha, self.l1_ratio
+        self.ctx.clip_norm, self.ctx.n_threads = self.clip_norm, self.n_threads
+
+    def run_batches(self, floating[::1] params, const floating[:, ::1] X,
+                    const floating[:, ::1] Y, const floating[::1] sample_weight,
+                    const Py_ssize_t[::1] order, Py_ssize_t first,
+                    Py_ssize_t last, const double[::1] lrs, long t0):
+        """Train on batches ``first..last-1`` of one epoch; parameters and
+        state are updated in place.
+
+        Parameters
+        ----------
+        params : the flat parameter buffer (INOUT).
+        X, Y : inputs (n, sizes[0]) and encoded targets (n, n_targets).
+        sample_weight : (n,), or empty for unit weights.
+        order : rows to visit, in order (e.g. a permutation), or empty for
+            every row in turn. The epoch's batches are consecutive runs of
+            ``batch_size`` of them.
+        first, last : the range of batches of the epoch to run.
+        lrs : learning rate of each batch of the epoch (indexed by batch).
+        t0 : optimizer steps taken before this call.
+
+        Returns
+        -------
+        objective_sum : sum over steps of (batch objective * batch weight sum).
+        weight_sum : sum of the batch weight sums of the steps taken.
+        n_steps : steps taken; fewer than planned when the objective stopped
+            being finite (that step is not applied).
+        """
+        cdef Epoch d
+        cdef double sums[2]
+        cdef Py_ssize_t n_steps
+        self._bind(params, X, Y, sample_weight, order, &d)
+        if not 0 <= first <= last <= (d.n + self.batch_size - 1) // self.batch_size:
+            raise ValueError(f"batches {first}..{last} are not within the epoch")
+        if lrs.shape[0] < last or t0 < 0:
+            raise ValueError("one learning rate per batch of the epoch, t0 >= 0")
+        sums[0] = sums[1] = 0.0
+        with nogil:
+            n_steps = _run_steps(&self.ctx, &d, first, last, &lrs[0], t0, sums,
+                                 &params[0])
+        return sums[0], sums[1], n_steps
+
+    cdef int _bind(self, floating[::1] params, const floating[:, ::1] X,
+                   const floating[:, ::1] Y, const floating[::1] sample_weight,
+                   const Py_ssize_t[::1] order, Epoch* d) except -1:
+        """Check one call's arrays and point the step and the epoch at them."""
+        cdef floating[:, ::1] state = self.state
+        cdef floating[::1] grads = self.grads, gathered = self.gathered
+        cdef size_t[::1] row_ptrs = self.row_ptrs
+        cdef Network net = self.network
+        cdef Py_ssize_t rows
+        net.check_params(np.asarray(params))
+        net.check_data(np.asarray(X), np.asarray(Y), np.asarray(sample_weight))
+        if order.shape[0] and not (0 <= np.min(order) and np.max(order) < X.shape[0]):
+            raise ValueError("order holds rows outside X")
+        rows = order.shape[0] if order.shape[0] else X.shape[0]
+        if rows == 0:
+            raise ValueError("no rows to train on")
+        memset(d, 0, sizeof(Epoch))
+        d.X, d.Y = &X[0, 0], &Y[0, 0]
+        d.sw = &sample_weight[0] if sample_weight.shape[0] else NULL
+        d.order = &order[0] if order.shape[0] else NULL
+        d.n, d.n_in, d.ky, d.batch_size = rows, X.shape[1], Y.shape[1], self.batch_size
+        d.direct = (d.order != NULL and self.ctx.clip_norm == 0
+                    and self.ctx.gradient_hook == NULL
+                    and takes_row_pointers(<int> min(self.batch_size, rows),
+                                           <int> net.sizes[1], floating is float))
+        d.Xg = &gathered[0]
+        d.Yg = &gathered[0] + self.batch_size * (0 if d.direct else d.n_in)
+        d.swg = <floating*> d.Yg + self.batch_size * d.ky
+        d.row_ptrs = &row_ptrs[0]
+        self.ctx.params, self.ctx.grads, self.ctx.state = &params[0], &grads[0], &state[0, 0]
+        self.ctx.acts, self.ctx.deltas = self.batch_buffers.acts, self.batch_buffers.deltas
+        return 0
+
+    def objective_gradient(self, const floating[::1] params,
+                           const floating[:, ::1] X, const floating[:, ::1] Y,
+                           const floating[::1] sample_weight,
+                           floating[::1] grads):
+        """Objective of all of X as one batch (data loss + penalty) and its
+        full gradient into ``grads``; nothing is updated.
+
+        The same forward, loss and backward as a training step; for full-batch
+        optimizers and gradient checks.
+        """
+        cdef Batch b
+        cdef double data_loss
+        cdef Py_ssize_t i, n = X.shape[0]
+        net = self.network
+        net.check_params(np.asarray(params))
+        net.check_params(np.asarray(grads))
+        net.check_data(np.asarray(X), np.asarray(Y), np.asarray(sample_weight))
+        if n == 0:
+            raise ValueError("no rows")
+        if self.full_buffers is None or self.full_buffers.rows < n:
+            self.full_buffers = LayerBuffers(net.sizes, n, self.dtype)
+        b.X, b.X_rows, b.Y, b.m = &X[0, 0], NULL, &Y[0, 0], <int> n
+        b.sw = &sample_weight[0] if sample_weight.shape[0] else NULL
+        b.sw_sum = n
+        if b.sw != NULL:
+            b.sw_sum = 0.0
+            for i in range(n):
+                b.sw_sum += sample_weight[i]
+        self.ctx.acts, self.ctx.deltas = self.full_buffers.acts, self.full_buffers.deltas
+        with nogil:
+            data_loss = _forward_loss(&self.ctx, &b, &params[0])
+            backward_pass(&self.network.net, &params[0], &grads[0], &X[0, 0],
+                          <int> n, <floating**> self.ctx.acts,
+                          <floating**> self.ctx.deltas, self.n_threads)
+        return data_loss + _add_penalty(params, grads, self.network.n_weights,
+                                        self.alpha * (1.0 - self.l1_ratio) / b.sw_sum,
+                                        self.alpha * self.l1_ratio / b.sw_sum)
+
+
+cdef double _add_penalty(const floating[::1] params, floating[::1] grads,
+                         Py_ssize_t n_weights, double l2, double l1):
+    """Add the penalty's gradient to grads; return its value."""
+    cdef double penalty = 0.0
+    cdef Py_ssize_t i
+    for i in range(n_weights):
+        penalty += 0.5 * l2 * params[i] * params[i] + l1 * abs(params[i])
+        grads[i] += l2 * params[i] + l1 * ((params[i] > 0) - (params[i] < 0))
+    return penalty

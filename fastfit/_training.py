@@ -1,0 +1,279 @@
+"""The epoch loop of the estimators: epochs, early stopping, divergence, progress.
+
+Python runs once per epoch (permutation, learning rate, the probe forward pass,
+scoring, early stopping, progress); the engine's :class:`Trainer` runs the
+epoch's mini-batches in one call with the GIL released (or in a few calls, to
+draw a progress bar).
+"""
+
+import time
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+from sklearn.exceptions import ConvergenceWarning
+
+from fastfit._parallel import SingleThreadedBlas
+
+# rows of X forward-checked after each epoch when there is no validation set
+DIVERGENCE_PROBE_ROWS = 256
+# verbose=2 shows a bar within epochs of at least this many batches, updated
+# after each of PROGRESS_PIECES engine calls.
+PROGRESS_MIN_BATCHES = 50
+PROGRESS_PIECES = 20
+
+
+@dataclass
+class Dataset:
+    """Engine-ready data: C-contiguous arrays of the training dtype.
+
+    ``Y`` holds the encoded targets; ``sample_weight`` is None for unit
+    weights; ``y`` keeps the original targets (scoring).
+    """
+
+    X: np.ndarray
+    Y: np.ndarray
+    sample_weight: np.ndarray = None
+    y: np.ndarray = None
+
+    def subset(self, idx):
+        """The rows ``idx``, as new contiguous arrays."""
+        sw = self.sample_weight
+        return Dataset(np.ascontiguousarray(self.X[idx]),
+                       np.ascontiguousarray(self.Y[idx]),
+                       None if sw is None else np.ascontiguousarray(sw[idx]),
+                       None if self.y is None else self.y[idx])
+
+
+class EarlyStopping:
+    """scikit-learn's stopping rule: stop after more than ``n_iter_no_change``
+    epochs without an improvement by ``tol`` of the monitored metric.
+
+    With a validation set the metric is its loss, or its score
+    (``monitor='score'``), and the weights of the best epoch are kept;
+    otherwise it is the training loss.
+    """
+
+    def __init__(self, tol, n_iter_no_change, monitor="loss"):
+        self.tol = tol
+        self.n_iter_no_change = n_iter_no_change
+        self.monitor = monitor
+        self.best_loss = np.inf
+        self.best_score = -np.inf
+        self.count = 0
+        self.best_params = None
+
+    @property
+    def stalled(self):
+        """Whether the rule says stop."""
+        return self.count > self.n_iter_no_change
+
+    def update(self, loss, params, val_loss=None, val_score=None):
+        """Record an epoch; returns the value a plateau schedule watches."""
+        if val_loss is None:
+            self.count = self.count + 1 if loss > self.best_loss - self.tol else 0
+            self.best_loss = min(self.best_loss, loss)
+            return loss
+        if self.monitor == "score":
+            improved = val_score > self.best_score + self.tol
+            better = val_score > self.best_score
+        else:
+            improved = val_loss < self.best_loss - self.tol
+            better = val_loss < self.best_loss
+        self.best_score = max(self.best_score, val_score)
+        self.best_loss = min(self.best_loss, val_loss)
+        if better:
+            self.best_params = params.copy()
+        self.count = 0 if improved else self.count + 1
+        return val_loss
+
+    def message(self, on_validation):
+        """Why training stopped."""
+        if on_validation:
+            return ("Validation %s did not improve more than tol=%f for %d "
+                    "consecutive epochs." % (self.monitor, self.tol,
+                                             self.n_iter_no_change))
+        return ("Training loss did not improve more than tol=%f for %d "
+                "consecutive epochs." % (self.tol, self.n_iter_no_change))
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state["best_params"] = None  # only needed within a fit
+        return state
+
+
+class _ProgressBar:
+    """tqdm when installed, else a plain line rewritten in place."""
+
+    def __init__(self, total, desc):
+        self.total, self.done, self.desc = total, 0, desc
+        try:
+            from tqdm.auto import tqdm
+            self._bar = tqdm(total=total, desc=desc, unit="batch", leave=False)
+        except ImportError:
+            self._bar = None
+
+    def update(self, k):
+        self.done += k
+        if self._bar is not None:
+            self._bar.update(k)
+        else:
+            print(f"\r{self.desc}: {self.done}/{self.total} batches", end="",
+                  flush=True)
+
+    def close(self):
+        if self._bar is not None:
+            self._bar.close()
+        else:
+            print("\r", end="", flush=True)
+
+
+class EpochLoop:
+    """Runs the epochs of one call to ``fit`` or ``partial_fit``.
+
+    Parameters
+    ----------
+    model : BaseMLP
+        The estimator: holds the weights (``_params``), the training record
+        (``n_iter_``, ``loss_curve_``, ...), the optimizer step count
+        (``_opt_steps``), the schedule runner and the early-stopping rule.
+    trainer : fastfit._engine.Trainer
+    data : Dataset
+    validation : Dataset or None
+    """
+
+    def __init__(self, model, trainer, data, validation):
+        self.model = model
+        self.trainer = trainer
+        self.data = data
+        self.validation = validation
+        self.sw = (data.sample_weight if data.sample_weight is not None
+                   else np.empty(0, data.X.dtype))
+        self.n_batches = -(-data.X.shape[0] // trainer.batch_size)
+        self.probe_X = (validation.X if validation is not None
+                        else data.X[:DIVERGENCE_PROBE_ROWS])
+        self.params = model._params
+        self.last_good = self.params.copy()
+
+    def run(self, max_iter, incremental):
+        """Up to ``max_iter`` epochs (one, incremental, for ``partial_fit``)."""
+        model, start = self.model, time.perf_counter()
+        converged = False
+        try:
+            for _ in range(max_iter):
+                if not self._epoch() or incremental:
+                    break
+                if self._stop_after_stall():
+                    converged = True
+                    break
+            else:
+                if not incremental:
+                    warnings.warn(
+                        "Stochastic Optimizer: Maximum iterations (%d) reached and "
+                        "the optimization hasn't converged yet." % max_iter,
+                        ConvergenceWarning)
+        except KeyboardInterrupt:
+            self.params[...] = self.last_good
+            warnings.warn("Training interrupted by user; the weights of the last "
+                          "finished epoch are kept.")
+        stopper = model._early_stopping_rule
+        if self.validation is not None and stopper.best_params is not None:
+            self.params[...] = stopper.best_params
+        if model.verbose:
+            print(f"Fit: {model.n_iter_} epochs in {time.perf_counter() - start:.3f}s"
+                  f", loss = {getattr(model, 'loss_', float('nan')):.8f}"
+                  + (" (converged)" if converged else ""))
+
+    def _epoch(self):
+        """One epoch; False if it diverged (its updates are undone)."""
+        model, start = self.model, time.perf_counter()
+        SingleThreadedBlas.pin()
+        lr = float(model._schedule_runner.lr)
+        n = self.data.X.shape[0]
+        order = (model._random_state.permutation(n).astype(np.intp)
+                 if model.shuffle else np.empty(0, dtype=np.intp))
+        lrs = np.full(self.n_batches, lr)
+        if model.verbose >= 2 and self.n_batches >= PROGRESS_MIN_BATCHES:
+            obj_sum, w_sum = self._run_with_progress(order, lrs)
+        else:
+            obj_sum, w_sum = self._run(order, lrs, 0, self.n_batches)
+        loss = obj_sum / w_sum if w_sum > 0 else np.nan
+        probe = self._probe(loss)
+        if probe is None:
+            self.params[...] = self.last_good
+            warnings.warn(
+                f"Training diverged in epoch {model.n_iter_ + 1}: the loss, the "
+                "weights or the predictions became NaN or infinite. The weights "
+                "of the last finite epoch were restored. Try a smaller "
+                "learning_rate_init, standardised inputs (StandardScaler), "
+                "clip_norm, or a different optimizer.", ConvergenceWarning)
+            return False
+        np.copyto(self.last_good, self.params)
+        monitored = model._record_epoch(float(loss), lr, n, *probe, self.validation)
+        if model.verbose:
+            model._print_epoch(lr, time.perf_counter() - start)
+        model._schedule_runner.step(monitored)
+        return True
+
+    def _stop_after_stall(self):
+        """Whether early stopping ends the run (the schedule may extend it)."""
+        model = self.model
+        stopper = model._early_stopping_rule
+        if not stopper.stalled:
+            return False
+        if model._schedule_runner.continue_after_stall():
+            stopper.count = 0
+            return False
+        if model.verbose:
+            print(stopper.message(model.early_stopping) + " Stopping.")
+        return True
+
+    def _run(self, order, lrs, first, last):
+        """Batches first..last-1 of the epoch in one engine call."""
+        d, model = self.data, self.model
+        obj_sum, w_sum, steps = self.trainer.run_batches(
+            self.params, d.X, d.Y, self.sw, order, first, last, lrs,
+            model._opt_steps)
+        model._opt_steps += steps
+        self._last_steps = steps
+        return obj_sum, w_sum
+
+    def _run_with_progress(self, order, lrs):
+        """The epoch as a few engine calls on batch boundaries, with a bar."""
+        totals = [0.0, 0.0]
+        bar = _ProgressBar(self.n_batches, f"epoch {self.model.n_iter_ + 1}")
+        try:
+            for piece in np.array_split(np.arange(self.n_batches), PROGRESS_PIECES):
+                if len(piece) == 0:
+                    continue
+                obj, w = self._run(order, lrs, piece[0], piece[-1] + 1)
+                totals[0] += obj
+                totals[1] += w
+                bar.update(len(piece))
+                if self._last_steps < len(piece):
+                    break
+        finally:
+            bar.close()
+        return totals
+
+    def _probe(self, loss):
+        """(raw, val_loss) of the weights after the epoch, or None if the
+        loss, the weights or the predictions stopped being finite.
+
+        The epoch's loss is measured before each update: the weights after the
+        last one are checked by a forward pass on a probe (the validation set,
+        else the first rows; a small cost).
+        """
+        model = self.model
+        if not (np.isfinite(loss) and np.isfinite(self.params).all()):
+            return None
+        raw = model._forward(self.probe_X)
+        val_loss = None
+        if self.validation is not None:
+            val_loss = model._loss_value(raw, self.validation.Y,
+                                         self.validation.sample_weight)
+            if not np.isfinite(val_loss):
+                return None
+        if not model._loss_fn.link.finite(raw):
+            return None
+        return raw, val_loss
