@@ -19,6 +19,8 @@ Environment variables:
     ``-fopenmp`` (``cython.parallel.prange`` then compiles to a plain loop).
 """
 
+import glob
+import hashlib
 import os
 import platform
 import shutil
@@ -56,6 +58,15 @@ def _compiler_takes(flags, src="int main(void){return 0;}\n"):
         return False
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _sources_digest():
+    digest = hashlib.sha256()
+    for path in sorted(glob.glob(os.path.join(ENGINE, "*.pxi"))
+                       + glob.glob(os.path.join(ENGINE, "*.h"))):
+        with open(path, "rb") as f:
+            digest.update(f.read())
+    return digest.hexdigest()[:16]
 
 
 def code_paths(debug, native):
@@ -103,7 +114,10 @@ directives = {
 def _engine_extension(name, flags):
     os.makedirs(GENERATED, exist_ok=True)
     source = os.path.join(GENERATED, f"_core_{name}.pyx")
-    text = f'# The engine built for the {name!r} code path (written by setup.py).\ninclude "_core.pxi"\n'
+    # the digest of the sources makes any change to them rebuild the engine
+    text = (f"# The engine built for the {name!r} code path (written by setup.py).\n"
+            f"# sources: {_sources_digest()}\n"
+            'include "_core.pxi"\n')
     if not os.path.exists(source) or open(source).read() != text:
         with open(source, "w") as f:
             f.write(text)

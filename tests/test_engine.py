@@ -389,3 +389,27 @@ def test_fused_layer_updates_match_backward_then_one_optimizer_pass(dtype, opt,
     np.testing.assert_allclose(s_f, s_u, **(tol if dtype == np.float64
                                              else dict(rtol=1e-2, atol=1e-5)))
     np.testing.assert_allclose(out_f[0], out_u[0], rtol=1e-5 if dtype == np.float32 else 1e-11)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("sizes", [[784, 256, 10], [37, 100, 70, 3], [5, 1]])
+def test_forward_rows_do_not_depend_on_the_batch(dtype, sizes):
+    """A row's raw output is the same bits whatever rows share its call, its
+    chunk size or the thread count (scikit-learn's subset invariance): the
+    prediction pass never lets BLAS, whose summation order follows m, in."""
+    rng = np.random.RandomState(0)
+    layout = Layout(sizes)
+    network = _network(layout, "tanh", "squared_error")
+    params = rng.uniform(-0.2, 0.2, layout.n_params).astype(dtype)
+    X = rng.randn(300, sizes[0]).astype(dtype)
+
+    def forward(rows, chunk, n_threads):
+        out = np.empty((len(rows), sizes[-1]), dtype)
+        network.forward(params, np.ascontiguousarray(X[rows]), out, chunk, n_threads)
+        return out
+
+    full = forward(np.arange(300), 256, 1)
+    np.testing.assert_array_equal(forward(np.arange(7), 256, 1), full[:7])
+    np.testing.assert_array_equal(forward(np.arange(300), 5, 2), full)
+    order = rng.permutation(300)
+    np.testing.assert_array_equal(forward(order, 64, 2), full[order])

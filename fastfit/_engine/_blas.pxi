@@ -86,6 +86,49 @@ cdef inline int small_gemm_panel(bint is_float) noexcept nogil:
         return 0
     return ff_panel_float if is_float else ff_panel_double
 
+
+cdef enum:
+    ROW_TAIL = 32  # columns of C per pass of gemm_rows' remainder loop
+
+
+cdef void gemm_rows(int m, int n, int k, const floating* A, int lda,
+                    const floating* B, int ldb, floating* C,
+                    int ldc) noexcept nogil:
+    """C[m, n] = A @ B[k, n], row-major, each row of C a function of the same
+    row of A only (not of m, nor of the rows beside it).
+
+    The small-batch kernel computes whole panels so (its sums run over k in
+    order, in k blocks that depend on k only); the last n % panel columns, a
+    loop whose sums run over k in order too. BLAS is not used: its kernels
+    for few rows sum in another order than for many, so a prediction would
+    depend on the batch it is part of.
+    """
+    cdef int done, i, j, j0, w, p
+    cdef floating a
+    cdef floating acc[ROW_TAIL]
+    cdef const floating* b
+    if m <= 0 or n <= 0:
+        return
+    if floating is float:
+        done = ff_sgemm_small(0, m, n, k, A, lda, NULL, 0, B, ldb, C, ldc)
+    else:
+        done = ff_dgemm_small(0, m, n, k, A, lda, NULL, 0, B, ldb, C, ldc)
+    j0 = done
+    while j0 < n:
+        w = min(<int> ROW_TAIL, n - j0)
+        for i in range(m):
+            for j in range(w):
+                acc[j] = 0
+            for p in range(k):
+                a = A[i * lda + p]
+                b = B + p * ldb + j0
+                for j in range(w):
+                    acc[j] += a * b[j]
+            for j in range(w):
+                C[i * ldc + j0 + j] = acc[j]
+        j0 += w
+
+
 # Python-callable twins, for tests.
 
 

@@ -30,6 +30,7 @@ cdef struct Task:
     double* partial       # per-block sums (penalty, squared norm)
     # a dense layer
     int activation        # of this layer (forward) or of the previous one
+    bint row_invariant    # forward: rows computed independently of m
     int m, fan_in, fan_out
     const void* A         # layer input / A_prev
     const void* const* A_rows
@@ -86,7 +87,7 @@ cdef inline void _run_block(const Task* task, int t,
                        <const floating* const*> task.A_rows,
                        <const floating*> task.W, <const floating*> task.b,
                        <floating*> task.out, task.m, task.fan_in, task.fan_out,
-                       lo, hi)
+                       lo, hi, task.row_invariant)
     elif task.kind == TASK_INPUT_GRAD:
         _input_grad_block(task.activation, <const floating*> task.A,
                           <const floating*> task.W, <const floating*> task.D,

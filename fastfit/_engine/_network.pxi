@@ -122,10 +122,14 @@ cdef inline void _forward_block(int activation, const floating* A,
                                 const floating* const* A_rows,
                                 const floating* W, const floating* b,
                                 floating* Z, int m, int fan_in, int fan_out,
-                                Py_ssize_t j0, Py_ssize_t j1) noexcept nogil:
+                                Py_ssize_t j0, Py_ssize_t j1,
+                                bint row_invariant) noexcept nogil:
     if j1 <= j0:
         return
-    if m <= SMALL_BATCH:
+    if row_invariant:
+        gemm_rows(m, <int> (j1 - j0), fan_in, A, fan_in, W + j0, fan_out,
+                  Z + j0, fan_out)
+    elif m <= SMALL_BATCH:
         gemm_small(False, m, <int> (j1 - j0), fan_in, A, fan_in, A_rows, 0,
                    W + j0, fan_out, Z + j0, fan_out)
     else:
@@ -137,18 +141,21 @@ cdef inline void _forward_block(int activation, const floating* A,
 cdef void dense_forward(int activation, const floating* A,
                         const floating* const* A_rows, const floating* W,
                         const floating* b, floating* Z, int m, int fan_in,
-                        int fan_out, int n_threads) noexcept nogil:
+                        int fan_out, int n_threads,
+                        bint row_invariant) noexcept nogil:
     """Z = f(A @ W + b).
 
     IN: A (m, fan_in), W (fan_in, fan_out), b (fan_out). OUT: Z (m, fan_out).
     A_rows: NULL, or row pointers standing for A (A unused); only for products
-    that ``takes_row_pointers`` accepts.
+    that ``takes_row_pointers`` accepts. ``row_invariant``: each row of Z
+    computed independently of m (``gemm_rows``), as predictions need.
     """
     cdef int n_blocks = column_blocks(m, fan_out, fan_in, n_threads)
     cdef Task task = _layer_task(TASK_FORWARD, activation, m, fan_in, fan_out)
     task.A, task.A_rows, task.W, task.b, task.out = A, <const void* const*> A_rows, W, b, Z
     task.width = block_width(fan_out, n_blocks, BLOCK_ALIGN)
     task.extent = fan_out
+    task.row_invariant = row_invariant
     run_blocks(&task, n_blocks, n_threads, W)
 
 
@@ -299,19 +306,22 @@ cdef double dense_backward_update(int prev_activation, const floating* A_prev,
 
 cdef void forward_pass(const Net* net, const floating* params,
                        const floating* X, const floating* const* X_rows,
-                       floating** acts, int m, int n_threads) noexcept nogil:
+                       floating** acts, int m, int n_threads,
+                       bint row_invariant) noexcept nogil:
     """Forward through every layer; the last layer's output is left raw.
 
     IN: X (m, sizes[0]), or X_rows (m row pointers, X unused) when not NULL.
     OUT: acts[l] (m, sizes[l + 1]) for l < n_layers; the output transform
-    (softmax, logistic, exp) belongs to the loss.
+    (softmax, logistic, exp) belongs to the loss. ``row_invariant``: see
+    ``dense_forward``.
     """
     cdef int l
     cdef const floating* A = X
     for l in range(net.n_layers):
         dense_forward(net.activations[l], A, X_rows if l == 0 else NULL,
                       params + net.w_off[l], params + net.b_off[l], acts[l], m,
-                      <int> net.sizes[l], <int> net.sizes[l + 1], n_threads)
+                      <int> net.sizes[l], <int> net.sizes[l + 1], n_threads,
+                      row_invariant)
         A = acts[l]
 
 
@@ -361,7 +371,9 @@ cdef void forward_rows(const Net* net, const floating* params,
                        int n_workers) noexcept nogil:
     """Raw output of n rows of X into out, in chunks of chunk_size rows.
 
-    Rows are independent, so chunks go to the threads whole: each pushes its
+    Rows are independent, and each is computed independently of the others
+    (a prediction does not depend on the batch it is part of), so chunks go
+    to the threads whole: each pushes its
     chunk through every layer with serial gemms and its own two buffers of
     ``buf`` (n_workers x 2 x chunk_size x buf_width) and its MAX_LAYERS slots
     of ``acts``, and writes the last layer straight into ``out``.
@@ -385,4 +397,4 @@ cdef void _forward_chunk(const Net* net, const floating* params,
     for l in range(net.n_layers - 1):
         acts[l] = buf + (l % 2) * chunk_size * width
     acts[net.n_layers - 1] = out
-    forward_pass(net, params, X, NULL, acts, m, 0)
+    forward_pass(net, params, X, NULL, acts, m, 0, True)

@@ -101,7 +101,8 @@ cdef double _forward_loss(const StepContext* c, const Batch* b,
     cdef floating** acts = <floating**> c.acts
     cdef floating** deltas = <floating**> c.deltas
     forward_pass(net, params, <const floating*> b.X,
-                 <const floating* const*> b.X_rows, acts, b.m, c.n_threads)
+                 <const floating* const*> b.X_rows, acts, b.m, c.n_threads,
+                 False)
     return loss_gradient(net.loss, acts[L - 1], <const floating*> b.Y,
                          <const floating*> b.sw, b.sw_sum, b.m, net.sizes[L],
                          net.loss_param, deltas[L - 1])
