@@ -13,6 +13,6 @@ os.environ.setdefault("GOMP_SPINCOUNT", "2000")
 
 from fastfit._mlp import MLPClassifier, MLPRegressor  # noqa: E402
 from fastfit._plotting import plot_learning_curve  # noqa: E402
+from fastfit._version import __version__  # noqa: E402
 
-__version__ = "0.1.0"
 __all__ = ["MLPClassifier", "MLPRegressor", "plot_learning_curve", "__version__"]

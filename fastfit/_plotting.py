@@ -68,18 +68,25 @@ def plot_learning_curve(est, ax=None):
     ax.set_xlabel("epoch")
     ax.set_ylabel("loss")
 
-    lr_ax = None
-    lrs = getattr(model, "learning_rate_curve_", None)
-    if lrs is not None and len(lrs):
-        lrs = np.asarray(lrs, dtype=float)
-        lr_ax = ax.twinx()
-        handles += lr_ax.plot(np.arange(1, len(lrs) + 1), lrs, color="C2",
-                              linestyle="--", label="learning rate")
-        lr_ax.set_ylabel("learning rate")
-        positive = lrs[np.isfinite(lrs) & (lrs > 0)]
-        if positive.size and positive.max() > 10 * positive.min():
-            lr_ax.set_yscale("log")  # decays span decades
+    lr_ax = _plot_learning_rate(ax, model, handles)
     ax.lr_ax_ = lr_ax
     ax.legend(handles, [h.get_label() for h in handles], loc="upper right")
     ax.set_title(f"{type(model).__name__}: learning curve")
     return ax
+
+
+def _plot_learning_rate(ax, model, handles):
+    """The learning rate per epoch on a twin of ``ax`` (None if there is none);
+    its line is added to ``handles``."""
+    lrs = getattr(model, "learning_rate_curve_", None)
+    if lrs is None or not len(lrs):
+        return None
+    lrs = np.asarray(lrs, dtype=float)
+    lr_ax = ax.twinx()
+    handles += lr_ax.plot(np.arange(1, len(lrs) + 1), lrs, color="C2",
+                          linestyle="--", label="learning rate")
+    lr_ax.set_ylabel("learning rate")
+    positive = lrs[np.isfinite(lrs) & (lrs > 0)]
+    if positive.size and positive.max() > 10 * positive.min():
+        lr_ax.set_yscale("log")  # decays span decades
+    return lr_ax

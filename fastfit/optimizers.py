@@ -118,15 +118,7 @@ class Optimizer(BaseEstimator):
             raise ValueError("params must be a 1-D C-contiguous float32/float64 array")
         if grads.shape != params.shape or grads.dtype != params.dtype:
             raise ValueError("grads must match params in shape and dtype")
-        if (
-            state.shape != (state.shape[0], params.shape[0])
-            or state.dtype != params.dtype
-        ):
-            raise ValueError("state does not match params")
-        if not 0 <= n_weights <= params.shape[0]:
-            raise ValueError("n_weights out of range")
-        if t < 1:
-            raise ValueError("t is 1-based")
+        # the engine checks state, n_weights and t against the rule
         return _engine.optimizer_step_py(
             self._engine_kind,
             params,

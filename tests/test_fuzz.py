@@ -1,4 +1,4 @@
-"""Property-based fuzzing of the estimators (issue 6, item 5).
+"""Property-based fuzzing of the estimators.
 
 Hypothesis draws a small problem -- shapes, input dtype and memory layout,
 targets (degenerate ones included), every optimizer, schedule, activation and

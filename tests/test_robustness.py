@@ -1,4 +1,4 @@
-"""Robustness of the estimators at their boundary (issue 6).
+"""Robustness of the estimators at their boundary.
 
 What a user can throw at ``fit`` / ``predict`` / ``partial_fit`` must end in a
 clear ``ValueError`` / ``TypeError`` (scikit-learn's ``InvalidParameterError`` and

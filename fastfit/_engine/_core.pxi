@@ -19,6 +19,8 @@
 
 import numpy as np
 
+from fastfit._layout import aligned_empty
+
 from cython cimport floating
 from cython.parallel cimport prange
 from libc.math cimport exp, expf, fabs, isfinite, log, log1p, pow, sqrt, sqrtf, tanh, tanhf

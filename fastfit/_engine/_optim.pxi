@@ -130,125 +130,152 @@ cdef inline floating _sign(floating w) noexcept nogil:
     return (w > 0) - (w < 0)
 
 
-cdef inline double _update_range(int kind, floating* p, const floating* grad,
-                                 floating* state, Py_ssize_t stride,
-                                 Py_ssize_t lo, Py_ssize_t hi,
-                                 const double* hyper, double lr, long t,
-                                 double l2, double l1, double gscale,
-                                 bint decay) noexcept nogil:
-    """Update p[lo:hi]; l2, l1 and decoupled decay apply to the whole range.
+cdef inline floating _effective_grad(floating g, floating w, floating l2,
+                                    floating l1, floating gscale) noexcept nogil:
+    # the gradient with the coupled penalty, clipped
+    return (g + l2 * w + l1 * _sign(w)) * gscale
 
-    Returns l2/2 * sum(w^2) + l1 * sum(|w|) over the range, before the update.
-    """
+
+cdef inline void _sgd_range(const StepRule* rule, floating* p,
+                            const floating* grad, floating* s0, Py_ssize_t lo,
+                            Py_ssize_t hi, floating l2, floating l1) noexcept nogil:
     cdef Py_ssize_t i
-    cdef floating w, g, b, a, m, v, vhat, denom
-    cdef double penalty_l2 = 0.0, penalty_l1 = 0.0
-    cdef floating f_l2 = <floating> l2, f_l1 = <floating> l1
-    cdef floating f_gscale = <floating> gscale, f_lr = <floating> lr
-    cdef floating* s0 = state
-    cdef floating* s1 = state + stride
-    cdef floating* s2 = state + 2 * stride
+    cdef floating w, g, b
     # complements like 1 - beta are taken in double, before rounding to the
     # parameters' type: 1 - float32(0.999) is off by 1e-5 relative
-    cdef floating mu, damp_c, rho, rho_c, eps, b1_c, b2, b2_c, step_size
-    cdef floating inv_bc2_sqrt, shrink
-    cdef bint nesterov, centered, amsgrad
-
-    if l2 != 0.0:
-        penalty_l2 = _lane_sum(p + lo, hi - lo, True)
-    if l1 != 0.0:
-        penalty_l1 = _lane_sum(p + lo, hi - lo, False)
-
-    if kind == SGD:
-        mu = <floating> hyper[0]
-        damp_c = <floating> (1.0 - hyper[1])
-        nesterov = hyper[2] != 0.0
-        for i in range(lo, hi):
-            w = p[i]
-            g = (grad[i] + f_l2 * w + f_l1 * _sign(w)) * f_gscale
-            if mu != 0:
-                if t == 1:
-                    b = g
-                else:
-                    b = mu * s0[i] + damp_c * g
-                s0[i] = b
-                g = g + mu * b if nesterov else b
-            p[i] = w - f_lr * g
-    elif kind == ADAGRAD:
-        eps = <floating> hyper[0]
-        for i in range(lo, hi):
-            w = p[i]
-            g = (grad[i] + f_l2 * w + f_l1 * _sign(w)) * f_gscale
-            a = s0[i] + g * g
-            s0[i] = a
-            p[i] = w - f_lr * g / (_sqrt(a) + eps)
-    elif kind == RMSPROP:
-        rho = <floating> hyper[0]
-        rho_c = <floating> (1.0 - hyper[0])
-        eps = <floating> hyper[1]
-        mu = <floating> hyper[2]
-        centered = hyper[3] != 0.0
-        for i in range(lo, hi):
-            w = p[i]
-            g = (grad[i] + f_l2 * w + f_l1 * _sign(w)) * f_gscale
-            v = rho * s0[i] + rho_c * g * g
-            s0[i] = v
-            if centered:
-                m = rho * s1[i] + rho_c * g
-                s1[i] = m
-                a = _sqrt(v - m * m) + eps
+    cdef floating mu = <floating> rule.hyper[0]
+    cdef floating damp_c = <floating> (1.0 - rule.hyper[1])
+    cdef bint nesterov = rule.hyper[2] != 0.0
+    cdef floating gscale = <floating> rule.gscale, lr = <floating> rule.lr
+    for i in range(lo, hi):
+        w = p[i]
+        g = _effective_grad(grad[i], w, l2, l1, gscale)
+        if mu != 0:
+            if rule.t == 1:
+                b = g
             else:
-                a = _sqrt(v) + eps
-            if mu > 0:
-                b = mu * s2[i] + g / a
-                s2[i] = b
-                p[i] = w - f_lr * b
-            else:
-                p[i] = w - f_lr * g / a
-    else:  # ADAM, ADAMW
-        b1_c = <floating> (1.0 - hyper[0])
-        b2 = <floating> hyper[1]
-        b2_c = <floating> (1.0 - hyper[1])
-        eps = <floating> hyper[2]
-        amsgrad = hyper[3] != 0.0
-        shrink = <floating> (1.0 - lr * hyper[4]) if (kind == ADAMW and decay) else 1
-        step_size = <floating> (lr / (1.0 - pow(hyper[0], <double> t)))
-        # a multiply by the reciprocal: the divider is this loop's bottleneck
-        inv_bc2_sqrt = <floating> (1.0 / sqrt(1.0 - pow(hyper[1], <double> t)))
-        for i in range(lo, hi):
-            w = p[i]
-            g = (grad[i] + f_l2 * w + f_l1 * _sign(w)) * f_gscale
-            w = w * shrink
-            m = s0[i] + b1_c * (g - s0[i])
-            s0[i] = m
-            v = b2 * s1[i] + b2_c * g * g
-            s1[i] = v
-            vhat = v
-            if amsgrad:
-                if s2[i] > v:
-                    vhat = s2[i]
-                s2[i] = vhat
-            denom = _sqrt(vhat) * inv_bc2_sqrt + eps
-            p[i] = w - step_size * (m / denom)
-    return 0.5 * l2 * penalty_l2 + l1 * penalty_l1
+                b = mu * s0[i] + damp_c * g
+            s0[i] = b
+            g = g + mu * b if nesterov else b
+        p[i] = w - lr * g
+
+
+cdef inline void _adagrad_range(const StepRule* rule, floating* p,
+                                const floating* grad, floating* s0,
+                                Py_ssize_t lo, Py_ssize_t hi, floating l2,
+                                floating l1) noexcept nogil:
+    cdef Py_ssize_t i
+    cdef floating w, g, a
+    cdef floating eps = <floating> rule.hyper[0]
+    cdef floating gscale = <floating> rule.gscale, lr = <floating> rule.lr
+    for i in range(lo, hi):
+        w = p[i]
+        g = _effective_grad(grad[i], w, l2, l1, gscale)
+        a = s0[i] + g * g
+        s0[i] = a
+        p[i] = w - lr * g / (_sqrt(a) + eps)
+
+
+cdef inline void _rmsprop_range(const StepRule* rule, floating* p,
+                                const floating* grad, floating* state,
+                                Py_ssize_t lo, Py_ssize_t hi, floating l2,
+                                floating l1) noexcept nogil:
+    cdef Py_ssize_t i
+    cdef floating w, g, v, m, a, b
+    cdef floating* s0 = state
+    cdef floating* s1 = state + rule.stride
+    cdef floating* s2 = state + 2 * rule.stride
+    cdef floating rho = <floating> rule.hyper[0]
+    cdef floating rho_c = <floating> (1.0 - rule.hyper[0])
+    cdef floating eps = <floating> rule.hyper[1], mu = <floating> rule.hyper[2]
+    cdef bint centered = rule.hyper[3] != 0.0
+    cdef floating gscale = <floating> rule.gscale, lr = <floating> rule.lr
+    for i in range(lo, hi):
+        w = p[i]
+        g = _effective_grad(grad[i], w, l2, l1, gscale)
+        v = rho * s0[i] + rho_c * g * g
+        s0[i] = v
+        if centered:
+            m = rho * s1[i] + rho_c * g
+            s1[i] = m
+            a = _sqrt(v - m * m) + eps
+        else:
+            a = _sqrt(v) + eps
+        if mu > 0:
+            b = mu * s2[i] + g / a
+            s2[i] = b
+            p[i] = w - lr * b
+        else:
+            p[i] = w - lr * g / a
+
+
+cdef inline void _adam_range(const StepRule* rule, floating* p,
+                             const floating* grad, floating* state,
+                             Py_ssize_t lo, Py_ssize_t hi, floating l2,
+                             floating l1, bint decay) noexcept nogil:
+    cdef Py_ssize_t i
+    cdef floating w, g, m, v, vhat, denom
+    cdef floating* s0 = state
+    cdef floating* s1 = state + rule.stride
+    cdef floating* s2 = state + 2 * rule.stride
+    cdef const double* hyper = rule.hyper
+    cdef floating b1_c = <floating> (1.0 - hyper[0]), b2 = <floating> hyper[1]
+    cdef floating b2_c = <floating> (1.0 - hyper[1]), eps = <floating> hyper[2]
+    cdef bint amsgrad = hyper[3] != 0.0
+    cdef floating shrink = (<floating> (1.0 - rule.lr * hyper[4])
+                            if (rule.kind == ADAMW and decay) else 1)
+    cdef floating step_size = <floating> (rule.lr / (1.0 - pow(hyper[0], <double> rule.t)))
+    # a multiply by the reciprocal: the divider is this loop's bottleneck
+    cdef floating inv_bc2_sqrt = <floating> (1.0 / sqrt(1.0 - pow(hyper[1], <double> rule.t)))
+    cdef floating gscale = <floating> rule.gscale
+    for i in range(lo, hi):
+        w = p[i]
+        g = _effective_grad(grad[i], w, l2, l1, gscale)
+        w = w * shrink
+        m = s0[i] + b1_c * (g - s0[i])
+        s0[i] = m
+        v = b2 * s1[i] + b2_c * g * g
+        s1[i] = v
+        vhat = v
+        if amsgrad:
+            if s2[i] > v:
+                vhat = s2[i]
+            s2[i] = vhat
+        denom = _sqrt(vhat) * inv_bc2_sqrt + eps
+        p[i] = w - step_size * (m / denom)
 
 
 cdef double update_range(const StepRule* rule, floating* params,
                          const floating* grads, floating* state, Py_ssize_t lo,
                          Py_ssize_t hi, bint weights) noexcept nogil:
     """Update params[lo:hi] by ``rule``; the penalty and decoupled decay apply
-    when the range holds weights. Returns the penalty value over the range.
+    when the range holds weights. Returns the penalty value
+    ``l2/2 * sum(w^2) + l1 * sum(|w|)`` over the range, before the update.
 
     The one entry to the rules: ``optimizer_step`` calls it per block of the
     flat buffer, and the fused backward per block of a layer's rows, right
     after their gradient is computed, while it is in cache.
     """
+    cdef double l2 = rule.l2 if weights else 0.0, l1 = rule.l1 if weights else 0.0
+    cdef double penalty_l2 = 0.0, penalty_l1 = 0.0
     if hi <= lo:
         return 0.0
-    return _update_range(rule.kind, params, grads, state, rule.stride, lo, hi,
-                         rule.hyper, rule.lr, rule.t,
-                         rule.l2 if weights else 0.0,
-                         rule.l1 if weights else 0.0, rule.gscale, weights)
+    if l2 != 0.0:
+        penalty_l2 = _lane_sum(params + lo, hi - lo, True)
+    if l1 != 0.0:
+        penalty_l1 = _lane_sum(params + lo, hi - lo, False)
+    if rule.kind == SGD:
+        _sgd_range(rule, params, grads, state, lo, hi, <floating> l2, <floating> l1)
+    elif rule.kind == ADAGRAD:
+        _adagrad_range(rule, params, grads, state, lo, hi, <floating> l2,
+                       <floating> l1)
+    elif rule.kind == RMSPROP:
+        _rmsprop_range(rule, params, grads, state, lo, hi, <floating> l2,
+                       <floating> l1)
+    else:  # ADAM, ADAMW
+        _adam_range(rule, params, grads, state, lo, hi, <floating> l2,
+                    <floating> l1, weights)
+    return 0.5 * l2 * penalty_l2 + l1 * penalty_l1
 
 
 cdef inline double _update_block(const StepRule* rule, floating* params,

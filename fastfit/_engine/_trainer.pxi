@@ -393,7 +393,9 @@ cdef class Trainer:
         self.optimizer, self.batch_size = optimizer, batch_size
         self.alpha, self.l1_ratio, self.clip_norm = alpha, l1_ratio, clip_norm
         self.n_threads = max(1, n_threads)
-        self.grads = np.zeros(network.n_params, dtype=self.dtype)
+        # 64-byte aligned as the parameters: the kernels write rows of dW
+        self.grads = aligned_empty(network.n_params, self.dtype)
+        self.grads[...] = 0
         self.batch_buffers = LayerBuffers(network.sizes, batch_size, self.dtype)
         n_in, ky = network.sizes[0], network.n_targets
         self.gathered = np.empty(batch_size * (n_in + ky + 1), dtype=self.dtype)
