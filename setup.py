@@ -62,8 +62,10 @@ def _compiler_takes(flags, src="int main(void){return 0;}\n"):
 
 def _sources_digest():
     digest = hashlib.sha256()
-    for path in sorted(glob.glob(os.path.join(ENGINE, "*.pxi"))
-                       + glob.glob(os.path.join(ENGINE, "*.h"))):
+    for path in sorted(
+        glob.glob(os.path.join(ENGINE, "*.pxi"))
+        + glob.glob(os.path.join(ENGINE, "*.h"))
+    ):
         with open(path, "rb") as f:
             digest.update(f.read())
     return digest.hexdigest()[:16]
@@ -77,7 +79,10 @@ def code_paths(debug, native):
         return [("native", ["-march=native"])]
     paths = [("baseline", [])]
     if platform.machine().lower() in ("x86_64", "amd64"):
-        for name, flag in (("avx2", "-march=x86-64-v3"), ("avx512", "-march=x86-64-v4")):
+        for name, flag in (
+            ("avx2", "-march=x86-64-v3"),
+            ("avx512", "-march=x86-64-v4"),
+        ):
             if _compiler_takes([flag]):
                 paths.append((name, [flag]))
     return paths
@@ -115,9 +120,11 @@ def _engine_extension(name, flags):
     os.makedirs(GENERATED, exist_ok=True)
     source = os.path.join(GENERATED, f"_core_{name}.pyx")
     # the digest of the sources makes any change to them rebuild the engine
-    text = (f"# The engine built for the {name!r} code path (written by setup.py).\n"
-            f"# sources: {_sources_digest()}\n"
-            'include "_core.pxi"\n')
+    text = (
+        f"# The engine built for the {name!r} code path (written by setup.py).\n"
+        f"# sources: {_sources_digest()}\n"
+        'include "_core.pxi"\n'
+    )
     if not os.path.exists(source) or open(source).read() != text:
         with open(source, "w") as f:
             f.write(text)

@@ -1,4 +1,5 @@
-"""fastfit: fast CPU training of dense neural networks behind scikit-learn estimators."""
+"""fastfit: fast CPU training of dense neural networks behind scikit-learn
+estimators."""
 
 import os
 

@@ -19,15 +19,25 @@ def demo(args):
 
     X, y = load_digits(return_X_y=True)
     X_train, X_test, y_train, y_test = train_test_split(
-        X, y, test_size=0.25, stratify=y, random_state=args.seed)
+        X, y, test_size=0.25, stratify=y, random_state=args.seed
+    )
     scaler = StandardScaler().fit(X_train)
     X_train, X_test = scaler.transform(X_train), scaler.transform(X_test)
-    settings = dict(hidden_layer_sizes=(100,), alpha=1e-4, batch_size=200,
-                    learning_rate_init=1e-3, max_iter=args.epochs, tol=1e-4,
-                    n_iter_no_change=10, random_state=args.seed)
-    print(f"digits: {X_train.shape[0]} train / {X_test.shape[0]} test rows, "
-          f"{X.shape[1]} features, 10 classes; MLP 64-100-10 relu, Adam, "
-          f"batch 200, up to {args.epochs} epochs\n")
+    settings = dict(
+        hidden_layer_sizes=(100,),
+        alpha=1e-4,
+        batch_size=200,
+        learning_rate_init=1e-3,
+        max_iter=args.epochs,
+        tol=1e-4,
+        n_iter_no_change=10,
+        random_state=args.seed,
+    )
+    print(
+        f"digits: {X_train.shape[0]} train / {X_test.shape[0]} test rows, "
+        f"{X.shape[1]} features, 10 classes; MLP 64-100-10 relu, Adam, "
+        f"batch 200, up to {args.epochs} epochs\n"
+    )
 
     def timed_fit(est):
         with warnings.catch_warnings():
@@ -48,8 +58,11 @@ def demo(args):
     print(f"{'':<14}{'test accuracy':>15}{'epochs':>8}{'fit time':>11}")
     print(f"{'fastfit':<14}{ff_acc:>15.4f}{ff.n_iter_:>8}{ff_time:>10.3f}s")
     print(f"{'scikit-learn':<14}{sk_acc:>15.4f}{sk.n_iter_:>8}{sk_time:>10.3f}s")
-    print(f"\nfastfit time per epoch is {sk_time / sk.n_iter_ / (ff_time / ff.n_iter_):.1f}x "
-          "smaller than scikit-learn's.")
+    print(
+        "\nfastfit time per epoch is "
+        f"{sk_time / sk.n_iter_ / (ff_time / ff.n_iter_):.1f}x "
+        "smaller than scikit-learn's."
+    )
     return 0 if ff_acc >= 0.95 else 1
 
 

@@ -13,7 +13,7 @@ def aligned_empty(n, dtype, alignment=64):
     dtype = np.dtype(dtype)
     raw = np.empty(n * dtype.itemsize + alignment, dtype=np.uint8)
     start = -raw.ctypes.data % alignment
-    return raw[start:start + n * dtype.itemsize].view(dtype)
+    return raw[start : start + n * dtype.itemsize].view(dtype)
 
 
 class Layout:
@@ -35,8 +35,9 @@ class Layout:
         n_w = fan_in * fan_out
         self.w_off = np.concatenate([[0], np.cumsum(n_w)[:-1]]).astype(np.intp)
         self.n_weights = int(n_w.sum())
-        self.b_off = (self.n_weights
-                      + np.concatenate([[0], np.cumsum(fan_out)[:-1]])).astype(np.intp)
+        self.b_off = (
+            self.n_weights + np.concatenate([[0], np.cumsum(fan_out)[:-1]])
+        ).astype(np.intp)
         self.n_params = self.n_weights + int(fan_out.sum())
 
     @property
@@ -50,25 +51,33 @@ class Layout:
         for l in range(self.n_layers):
             a, b = self.sizes[l], self.sizes[l + 1]
             w0, b0 = self.w_off[l], self.b_off[l]
-            coefs.append(params[w0:w0 + a * b].reshape(a, b))
-            intercepts.append(params[b0:b0 + b])
+            coefs.append(params[w0 : w0 + a * b].reshape(a, b))
+            intercepts.append(params[b0 : b0 + b])
         return coefs, intercepts
 
     def pack(self, coefs, intercepts, dtype):
         """A new flat buffer holding copies of ``coefs`` and ``intercepts``."""
         params = aligned_empty(self.n_params, dtype)
         coef_views, intercept_views = self.views(params)
-        for dst, src in zip(coef_views + intercept_views,
-                            list(coefs) + list(intercepts)):
+        for dst, src in zip(
+            coef_views + intercept_views, list(coefs) + list(intercepts)
+        ):
             dst[...] = src
         return params
 
     def is_view(self, params, coefs, intercepts):
-        """True if ``coefs``/``intercepts`` are exactly this layout's views of ``params``."""
+        """True if ``coefs``/``intercepts`` are exactly this layout's views of
+        ``params``."""
         ours_c, ours_i = self.views(params)
-        return all(
-            isinstance(a, np.ndarray) and a.shape == b.shape and a.dtype == b.dtype
-            and a.__array_interface__["data"][0] == b.__array_interface__["data"][0]
-            and a.strides == b.strides
-            for a, b in zip(list(coefs) + list(intercepts), ours_c + ours_i)
-        ) and len(coefs) == len(ours_c) and len(intercepts) == len(ours_i)
+        return (
+            all(
+                isinstance(a, np.ndarray)
+                and a.shape == b.shape
+                and a.dtype == b.dtype
+                and a.__array_interface__["data"][0] == b.__array_interface__["data"][0]
+                and a.strides == b.strides
+                for a, b in zip(list(coefs) + list(intercepts), ours_c + ours_i)
+            )
+            and len(coefs) == len(ours_c)
+            and len(intercepts) == len(ours_i)
+        )

@@ -10,23 +10,29 @@ import warnings
 from numbers import Integral, Real
 
 import numpy as np
-from sklearn.base import (BaseEstimator, ClassifierMixin, RegressorMixin,
-                          _fit_context, is_classifier)
+from sklearn.base import (
+    BaseEstimator,
+    ClassifierMixin,
+    RegressorMixin,
+    _fit_context,
+    is_classifier,
+)
 from sklearn.metrics import accuracy_score, r2_score
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state, compute_sample_weight
 from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.multiclass import type_of_target, unique_labels
-from sklearn.utils.validation import (_check_sample_weight, check_is_fitted,
-                                      validate_data)
+from sklearn.utils.validation import (
+    _check_sample_weight,
+    check_is_fitted,
+    validate_data,
+)
 
 from fastfit import losses as _losses
-from fastfit._engine import (ACTIVATIONS, MAX_LAYERS, Network, Trainer,
-                             loss_gradient_py)
+from fastfit._engine import ACTIVATIONS, MAX_LAYERS, Network, Trainer, loss_gradient_py
 from fastfit._layout import Layout
 from fastfit._parallel import SingleThreadedBlas, effective_n_threads
-from fastfit._training import (DIVERGENCE_PROBE_ROWS, Dataset, EarlyStopping,
-                               EpochLoop)
+from fastfit._training import DIVERGENCE_PROBE_ROWS, Dataset, EarlyStopping, EpochLoop
 from fastfit.optimizers import OPTIMIZER_NAMES, Optimizer, resolve_optimizer
 from fastfit.schedules import SCHEDULE_NAMES, Schedule, resolve_schedule
 
@@ -41,15 +47,20 @@ class BaseMLP(BaseEstimator):
     """Shared machinery of MLPClassifier and MLPRegressor."""
 
     _parameter_constraints = {
-        "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
+        "hidden_layer_sizes": [
+            "array-like",
+            Interval(Integral, 1, None, closed="left"),
+        ],
         "activation": [StrOptions(set(ACTIVATIONS))],
         "optimizer": [StrOptions(set(OPTIMIZER_NAMES)), Optimizer],
         "schedule": [StrOptions(set(SCHEDULE_NAMES)), Schedule],
         "alpha": [Interval(Real, 0, None, closed="left")],
         "penalty": [StrOptions({"l2", "l1", "elasticnet"})],
         "l1_ratio": [Interval(Real, 0, 1, closed="both")],
-        "batch_size": [StrOptions({"auto", "full"}),
-                       Interval(Integral, 1, None, closed="left")],
+        "batch_size": [
+            StrOptions({"auto", "full"}),
+            Interval(Integral, 1, None, closed="left"),
+        ],
         "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "shuffle": ["boolean"],
@@ -66,19 +77,48 @@ class BaseMLP(BaseEstimator):
         "epsilon": [Interval(Real, 0, None, closed="neither")],
         "power_t": [Interval(Real, 0, None, closed="left")],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
-        "n_iter_no_change": [Interval(Integral, 1, None, closed="left"),
-                             Options(Real, {np.inf})],
+        "n_iter_no_change": [
+            Interval(Integral, 1, None, closed="left"),
+            Options(Real, {np.inf}),
+        ],
         "clip_norm": [None, Interval(Real, 0, None, closed="neither")],
         "dtype": "no_validation",  # any spelling of float32/float64: see _dtype()
         "n_threads": [None, Interval(Integral, None, None, closed="neither")],
     }
 
-    def __init__(self, hidden_layer_sizes, activation, *, loss, optimizer, schedule,
-                 alpha, penalty, l1_ratio, batch_size, learning_rate_init, power_t,
-                 max_iter, shuffle, random_state, tol, verbose, warm_start, momentum,
-                 nesterovs_momentum, early_stopping, early_stopping_monitor,
-                 validation_fraction, beta_1, beta_2, epsilon, n_iter_no_change,
-                 clip_norm, dtype, n_threads):
+    def __init__(
+        self,
+        hidden_layer_sizes,
+        activation,
+        *,
+        loss,
+        optimizer,
+        schedule,
+        alpha,
+        penalty,
+        l1_ratio,
+        batch_size,
+        learning_rate_init,
+        power_t,
+        max_iter,
+        shuffle,
+        random_state,
+        tol,
+        verbose,
+        warm_start,
+        momentum,
+        nesterovs_momentum,
+        early_stopping,
+        early_stopping_monitor,
+        validation_fraction,
+        beta_1,
+        beta_2,
+        epsilon,
+        n_iter_no_change,
+        clip_norm,
+        dtype,
+        n_threads,
+    ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.loss = loss
@@ -112,23 +152,30 @@ class BaseMLP(BaseEstimator):
     # ------------------------------------------------------------------ setup
     def _resolved_optimizer(self):
         return resolve_optimizer(
-            self.optimizer, momentum=self.momentum,
-            nesterovs_momentum=self.nesterovs_momentum, beta_1=self.beta_1,
-            beta_2=self.beta_2, epsilon=self.epsilon)
+            self.optimizer,
+            momentum=self.momentum,
+            nesterovs_momentum=self.nesterovs_momentum,
+            beta_1=self.beta_1,
+            beta_2=self.beta_2,
+            epsilon=self.epsilon,
+        )
 
     def _resolved_schedule(self):
-        return resolve_schedule(self.schedule, self.max_iter, tol=self.tol,
-                                power_t=self.power_t)
+        return resolve_schedule(
+            self.schedule, self.max_iter, tol=self.tol, power_t=self.power_t
+        )
 
     def _hidden_sizes(self):
         sizes = self.hidden_layer_sizes
         if not hasattr(sizes, "__iter__"):
             sizes = [sizes]
         sizes = list(sizes)
-        if any(isinstance(s, bool) or not isinstance(s, Integral) or s <= 0
-               for s in sizes):
+        if any(
+            isinstance(s, bool) or not isinstance(s, Integral) or s <= 0 for s in sizes
+        ):
             raise ValueError(
-                f"hidden_layer_sizes must be positive integers, got {sizes}.")
+                f"hidden_layer_sizes must be positive integers, got {sizes}."
+            )
         if len(sizes) > MAX_LAYERS - 1:
             raise ValueError(f"at most {MAX_LAYERS - 1} hidden layers are supported")
         return [int(s) for s in sizes]
@@ -140,7 +187,8 @@ class BaseMLP(BaseEstimator):
             dtype = None
         if dtype not in (np.float32, np.float64):
             raise ValueError(
-                f"dtype must be np.float32 or np.float64, got {self.dtype!r}")
+                f"dtype must be np.float32 or np.float64, got {self.dtype!r}"
+            )
         return dtype.type
 
     def _batch_size(self, n_samples):
@@ -151,7 +199,8 @@ class BaseMLP(BaseEstimator):
         if self.batch_size > n_samples:
             warnings.warn(
                 "Got `batch_size` larger than the number of samples; it is "
-                f"clipped to {n_samples}.")
+                f"clipped to {n_samples}."
+            )
         return min(int(self.batch_size), n_samples)
 
     def _penalty_l1_ratio(self):
@@ -184,8 +233,10 @@ class BaseMLP(BaseEstimator):
     def _packed_params(self):
         """The flat buffer behind coefs_/intercepts_, rebuilt if they were replaced."""
         layout = self._layout
-        if (len(self.coefs_) != layout.n_layers
-                or len(self.intercepts_) != layout.n_layers):
+        if (
+            len(self.coefs_) != layout.n_layers
+            or len(self.intercepts_) != layout.n_layers
+        ):
             raise ValueError("coefs_ and intercepts_ must have one entry per layer")
         params = getattr(self, "_params", None)
         if params is not None and layout.is_view(params, self.coefs_, self.intercepts_):
@@ -195,7 +246,8 @@ class BaseMLP(BaseEstimator):
             if np.shape(c) != shape_c or np.shape(b) != shape_c[1:]:
                 raise ValueError(
                     f"coefs_[{l}] / intercepts_[{l}] must have shapes {shape_c} "
-                    f"and {shape_c[1:]}, got {np.shape(c)} and {np.shape(b)}")
+                    f"and {shape_c[1:]}, got {np.shape(c)} and {np.shape(b)}"
+                )
         params = layout.pack(self.coefs_, self.intercepts_, self._fit_dtype)
         if not np.isfinite(params).all():
             raise ValueError("coefs_ / intercepts_ contain NaN or infinity")
@@ -210,44 +262,67 @@ class BaseMLP(BaseEstimator):
         # keep the optimizer state, schedule and stopping rule too (partial_fit)
         resuming = fitted and incremental
         data, loss_fn = self._fit_data(X, y, sample_weight, continuing, classes)
-        layout = Layout([data.X.shape[1]] + self._hidden_sizes()
-                        + [loss_fn.n_outputs(data.Y, len(getattr(self, "classes_", ())))])
+        layout = Layout(
+            [data.X.shape[1]]
+            + self._hidden_sizes()
+            + [loss_fn.n_outputs(data.Y, len(getattr(self, "classes_", ())))]
+        )
         optimizer = self._resolved_optimizer()
         # everything that can reject a hyperparameter runs before any state is set
-        runner = None if resuming else self._resolved_schedule().start(
-            self.learning_rate_init, self.max_iter)
+        runner = (
+            None
+            if resuming
+            else self._resolved_schedule().start(self.learning_rate_init, self.max_iter)
+        )
         n_threads = effective_n_threads(self.n_threads)
         if continuing and not np.array_equal(layout.sizes, self._layout.sizes):
             raise ValueError(
                 "The network shape changed since the last fit "
                 f"({self._layout.sizes.tolist()} -> {layout.sizes.tolist()}); "
-                "use warm_start=False to start over.")
+                "use warm_start=False to start over."
+            )
         if not continuing:
             self._reset_record(data.X.dtype.type)
         if resuming:
             self._resume(layout, optimizer)
         else:
-            self._start(layout, loss_fn, data.X, optimizer, runner, continuing,
-                        n_threads)
+            self._start(
+                layout, loss_fn, data.X, optimizer, runner, continuing, n_threads
+            )
         self._loss_fn = loss_fn
         validation = None
         if self.early_stopping and not incremental:
             data, validation = self._validation_split(data)
         trainer = Trainer(
-            self._network(), optimizer._engine_kind, optimizer._hyper(),
-            self._optimizer_state, self._batch_size(data.X.shape[0]),
-            float(self.alpha), self._penalty_l1_ratio(),
-            0.0 if self.clip_norm is None else float(self.clip_norm), n_threads)
+            self._network(),
+            optimizer._engine_kind,
+            optimizer._hyper(),
+            self._optimizer_state,
+            self._batch_size(data.X.shape[0]),
+            float(self.alpha),
+            self._penalty_l1_ratio(),
+            0.0 if self.clip_norm is None else float(self.clip_norm),
+            n_threads,
+        )
         with SingleThreadedBlas():
             EpochLoop(self, trainer, data, validation).run(
-                1 if incremental else self.max_iter, incremental)
+                1 if incremental else self.max_iter, incremental
+            )
         return self
 
     def _fit_data(self, X, y, sample_weight, continuing, classes):
         """Validated training data and the loss, in the training dtype."""
         dtype = self._fit_dtype if continuing else self._dtype()
-        X, y = validate_data(self, X, y, reset=not continuing, dtype=dtype, order="C",
-                             multi_output=True, y_numeric=not is_classifier(self))
+        X, y = validate_data(
+            self,
+            X,
+            y,
+            reset=not continuing,
+            dtype=dtype,
+            order="C",
+            multi_output=True,
+            y_numeric=not is_classifier(self),
+        )
         Y, loss_fn = self._encode_targets(y, not continuing, classes, dtype)
         sample_weight = self._sample_weights(X, y, sample_weight, dtype)
         return Dataset(X, Y, sample_weight, y), loss_fn
@@ -273,13 +348,15 @@ class BaseMLP(BaseEstimator):
             params = self._packed_params()
         else:
             params = self._glorot_init(layout, self._random_state, self._fit_dtype)
-        probe = _raw_output(self._network(layout, loss_fn), params,
-                            X[:DIVERGENCE_PROBE_ROWS], n_threads)
+        probe = _raw_output(
+            self._network(layout, loss_fn), params, X[:DIVERGENCE_PROBE_ROWS], n_threads
+        )
         if not loss_fn.link.finite(probe):
             raise ValueError(
                 "The network's predictions overflow even at its initial weights: "
                 f"X is too large in magnitude (max |X| = {np.abs(X).max():.3g}) "
-                f"for loss={self.loss!r}. Scale X (e.g. StandardScaler).")
+                f"for loss={self.loss!r}. Scale X (e.g. StandardScaler)."
+            )
         self._set_params_buffer(layout, params)
         self.n_layers_ = layout.n_layers + 1
         self.n_outputs_ = int(layout.sizes[-1])
@@ -287,8 +364,9 @@ class BaseMLP(BaseEstimator):
         self._optimizer_state = optimizer._init_state(layout.n_params, self._fit_dtype)
         self._opt_steps = 0
         self._schedule_runner = runner
-        self._early_stopping_rule = EarlyStopping(self.tol, self.n_iter_no_change,
-                                                  self.early_stopping_monitor)
+        self._early_stopping_rule = EarlyStopping(
+            self.tol, self.n_iter_no_change, self.early_stopping_monitor
+        )
         if continuing:
             self.best_loss_ = np.inf
             if self.early_stopping:
@@ -317,8 +395,9 @@ class BaseMLP(BaseEstimator):
         score = None
         if self.early_stopping and val_loss is not None:
             # score from float64, like predict: exp of a float32 output overflows early
-            score = self._score_raw(raw.astype(np.float64), validation.y,
-                                    validation.sample_weight)
+            score = self._score_raw(
+                raw.astype(np.float64), validation.y, validation.sample_weight
+            )
             self.validation_scores_.append(score)
             self.validation_loss_curve_.append(val_loss)
         rule = self._early_stopping_rule
@@ -331,28 +410,36 @@ class BaseMLP(BaseEstimator):
     def _print_epoch(self, lr, seconds):
         line = f"Iteration {self.n_iter_}, loss = {self.loss_:.8f}"
         if self.early_stopping:
-            line += (f", validation loss = {self.validation_loss_curve_[-1]:.8f}"
-                     f", validation score = {self.validation_scores_[-1]:.6f}")
+            line += (
+                f", validation loss = {self.validation_loss_curve_[-1]:.8f}"
+                f", validation score = {self.validation_scores_[-1]:.6f}"
+            )
         print(line + f", lr = {lr:.3g}, {seconds:.3f}s")
 
     def _validation_split(self, data):
         """(training, validation) Datasets, stratified for single-output
         classification."""
         n = data.X.shape[0]
-        stratify = (data.Y[:, 0] if is_classifier(self) and data.Y.shape[1] == 1
-                    else None)
+        stratify = (
+            data.Y[:, 0] if is_classifier(self) and data.Y.shape[1] == 1 else None
+        )
         n_val = int(np.ceil(self.validation_fraction * n))
         n_classes = len(np.unique(stratify)) if stratify is not None else 1
         if n_val < max(2, n_classes) or n - n_val < max(1, n_classes):
             raise ValueError(
                 f"The validation split is too small: validation_fraction="
                 f"{self.validation_fraction} of {n} samples gives {n_val} "
-                f"validation samples{' for %d classes' % n_classes if n_classes > 1 else ''}"
-                ". Increase validation_fraction or the number of samples, or set "
-                "early_stopping=False.")
+                "validation samples"
+                + (f" for {n_classes} classes" if n_classes > 1 else "")
+                + ". Increase validation_fraction or the number of samples, or set "
+                "early_stopping=False."
+            )
         idx_train, idx_val = train_test_split(
-            np.arange(n), random_state=self._random_state,
-            test_size=self.validation_fraction, stratify=stratify)
+            np.arange(n),
+            random_state=self._random_state,
+            test_size=self.validation_fraction,
+            stratify=stratify,
+        )
         idx_train.sort()
         idx_val.sort()
         return data.subset(idx_train), data.subset(idx_val)
@@ -360,8 +447,9 @@ class BaseMLP(BaseEstimator):
     def _sample_weights(self, X, y, sample_weight, dtype):
         sw = None
         if sample_weight is not None:
-            sw = _check_sample_weight(sample_weight, X, dtype=dtype,
-                                      ensure_non_negative=True)
+            sw = _check_sample_weight(
+                sample_weight, X, dtype=dtype, ensure_non_negative=True
+            )
         class_weight = getattr(self, "class_weight", None)
         if class_weight is not None:
             cw = compute_sample_weight(class_weight, y).astype(dtype)
@@ -389,8 +477,11 @@ class BaseMLP(BaseEstimator):
 
     def _loss_value(self, raw, Y, sw):
         G = np.empty_like(raw)
-        return float(loss_gradient_py(self._loss_fn.kernel_id, raw, Y, sw,
-                                      self._loss_fn.param, G))
+        return float(
+            loss_gradient_py(
+                self._loss_fn.kernel_id, raw, Y, sw, self._loss_fn.param, G
+            )
+        )
 
     def __getstate__(self):
         # coefs_/intercepts_ are views of _params; pickling both would store the
@@ -520,27 +611,71 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         "class_weight": [dict, StrOptions({"balanced"}), None],
     }
 
-    def __init__(self, hidden_layer_sizes=(100,), activation="relu", *,
-                 loss="log_loss", optimizer="adam", schedule="constant", alpha=1e-4,
-                 penalty="l2", l1_ratio=0.15, batch_size="auto",
-                 learning_rate_init=1e-3, power_t=0.5, max_iter=200, shuffle=True,
-                 random_state=None, tol=1e-4, verbose=False, warm_start=False,
-                 momentum=0.9, nesterovs_momentum=True, early_stopping=False,
-                 early_stopping_monitor="loss", validation_fraction=0.1, beta_1=0.9,
-                 beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, class_weight=None,
-                 clip_norm=None, dtype=np.float32, n_threads=None):
+    def __init__(
+        self,
+        hidden_layer_sizes=(100,),
+        activation="relu",
+        *,
+        loss="log_loss",
+        optimizer="adam",
+        schedule="constant",
+        alpha=1e-4,
+        penalty="l2",
+        l1_ratio=0.15,
+        batch_size="auto",
+        learning_rate_init=1e-3,
+        power_t=0.5,
+        max_iter=200,
+        shuffle=True,
+        random_state=None,
+        tol=1e-4,
+        verbose=False,
+        warm_start=False,
+        momentum=0.9,
+        nesterovs_momentum=True,
+        early_stopping=False,
+        early_stopping_monitor="loss",
+        validation_fraction=0.1,
+        beta_1=0.9,
+        beta_2=0.999,
+        epsilon=1e-8,
+        n_iter_no_change=10,
+        class_weight=None,
+        clip_norm=None,
+        dtype=np.float32,
+        n_threads=None,
+    ):
         super().__init__(
-            hidden_layer_sizes, activation, loss=loss, optimizer=optimizer,
-            schedule=schedule, alpha=alpha, penalty=penalty, l1_ratio=l1_ratio,
-            batch_size=batch_size, learning_rate_init=learning_rate_init,
-            power_t=power_t, max_iter=max_iter, shuffle=shuffle,
-            random_state=random_state, tol=tol, verbose=verbose,
-            warm_start=warm_start, momentum=momentum,
-            nesterovs_momentum=nesterovs_momentum, early_stopping=early_stopping,
+            hidden_layer_sizes,
+            activation,
+            loss=loss,
+            optimizer=optimizer,
+            schedule=schedule,
+            alpha=alpha,
+            penalty=penalty,
+            l1_ratio=l1_ratio,
+            batch_size=batch_size,
+            learning_rate_init=learning_rate_init,
+            power_t=power_t,
+            max_iter=max_iter,
+            shuffle=shuffle,
+            random_state=random_state,
+            tol=tol,
+            verbose=verbose,
+            warm_start=warm_start,
+            momentum=momentum,
+            nesterovs_momentum=nesterovs_momentum,
+            early_stopping=early_stopping,
             early_stopping_monitor=early_stopping_monitor,
-            validation_fraction=validation_fraction, beta_1=beta_1, beta_2=beta_2,
-            epsilon=epsilon, n_iter_no_change=n_iter_no_change, clip_norm=clip_norm,
-            dtype=dtype, n_threads=n_threads)
+            validation_fraction=validation_fraction,
+            beta_1=beta_1,
+            beta_2=beta_2,
+            epsilon=epsilon,
+            n_iter_no_change=n_iter_no_change,
+            clip_norm=clip_norm,
+            dtype=dtype,
+            n_threads=n_threads,
+        )
         self.class_weight = class_weight
 
     def _encode_targets(self, y, first_call, classes, dtype):
@@ -549,7 +684,8 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
             raise ValueError(
                 f"Unknown label type: {y_type!r}. MLPClassifier needs class labels "
                 "(binary, multiclass or a multilabel indicator matrix); for "
-                "continuous targets use MLPRegressor.")
+                "continuous targets use MLPRegressor."
+            )
         if first_call:
             labels = unique_labels(classes) if classes is not None else unique_labels(y)
             if y_type == "multilabel-indicator":
@@ -558,34 +694,45 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
             if len(labels) < 2 and y_type != "multilabel-indicator":
                 raise ValueError(
                     "The number of classes has to be greater than one; got "
-                    f"{len(labels)} class.")
+                    f"{len(labels)} class."
+                )
             self.classes_ = labels
-            self._y_type = "multiclass" if (y_type == "binary" and len(labels) > 2) \
-                else y_type
+            self._y_type = (
+                "multiclass" if (y_type == "binary" and len(labels) > 2) else y_type
+            )
             if self._y_type == "binary" and len(labels) > 2:
                 self._y_type = "multiclass"
         if self._y_type == "multilabel-indicator":
             if y_type != "multilabel-indicator" or y.shape[1] != len(self.classes_):
-                raise ValueError("y must be a multilabel indicator matrix with "
-                                 f"{len(self.classes_)} columns, as when first fitted")
+                raise ValueError(
+                    "y must be a multilabel indicator matrix with "
+                    f"{len(self.classes_)} columns, as when first fitted"
+                )
             Y = np.ascontiguousarray(y, dtype=dtype)
         else:
             if y_type == "multilabel-indicator":
-                raise ValueError("y is a multilabel indicator matrix but the model "
-                                 "was fitted on single-label targets")
+                raise ValueError(
+                    "y is a multilabel indicator matrix but the model "
+                    "was fitted on single-label targets"
+                )
             y1 = np.ravel(y)
             unseen = np.setdiff1d(unique_labels(y1), self.classes_)
             if len(unseen):
-                raise ValueError(f"y contains labels not seen in the first fit / "
-                                 f"`classes`: {unseen.tolist()}")
+                raise ValueError(
+                    f"y contains labels not seen in the first fit / "
+                    f"`classes`: {unseen.tolist()}"
+                )
             idx = np.searchsorted(self.classes_, y1)
             Y = idx.astype(dtype).reshape(-1, 1)
         loss_fn = _losses.classifier_loss(
-            self.loss, "multiclass" if self._y_type == "multiclass" else "binary")
+            self.loss, "multiclass" if self._y_type == "multiclass" else "binary"
+        )
         return np.ascontiguousarray(Y), loss_fn
 
     def _score_raw(self, raw, y, sample_weight):
-        return accuracy_score(y, self._labels_from_raw(raw), sample_weight=sample_weight)
+        return accuracy_score(
+            y, self._labels_from_raw(raw), sample_weight=sample_weight
+        )
 
     def _labels_from_raw(self, raw):
         if self._loss_fn.takes_class_indices:
@@ -632,17 +779,23 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
                 "class_weight='balanced' is not supported by partial_fit: the class "
                 "frequencies of one chunk are not those of the data. Pass a dict "
                 "computed with sklearn.utils.class_weight.compute_class_weight over "
-                "all the data instead.")
+                "all the data instead."
+            )
         if not hasattr(self, "_layout"):
             if classes is None and type_of_target(y) != "multilabel-indicator":
-                raise ValueError("classes must be passed on the first call to "
-                                 "partial_fit.")
+                raise ValueError(
+                    "classes must be passed on the first call to partial_fit."
+                )
         elif classes is not None and not np.array_equal(
-                np.sort(unique_labels(classes)), self.classes_):
-            raise ValueError(f"`classes={list(classes)}` is not the same as on the "
-                             f"first call to partial_fit: {list(self.classes_)}.")
-        return self._fit(X, y, sample_weight=sample_weight, incremental=True,
-                         classes=classes)
+            np.sort(unique_labels(classes)), self.classes_
+        ):
+            raise ValueError(
+                f"`classes={list(classes)}` is not the same as on the "
+                f"first call to partial_fit: {list(self.classes_)}."
+            )
+        return self._fit(
+            X, y, sample_weight=sample_weight, incremental=True, classes=classes
+        )
 
     def predict(self, X):
         """Predict class labels (or a multilabel indicator matrix) for X."""
@@ -678,7 +831,8 @@ class MLPRegressor(RegressorMixin, BaseMLP):
 
     Parameters
     ----------
-    loss : {'squared_error', 'absolute_error', 'huber', 'poisson'}, default='squared_error'
+    loss : {'squared_error', 'absolute_error', 'huber', 'poisson'}, \
+            default='squared_error'
         'squared_error' is ``0.5 * mean_i sum_k (y - y_hat)^2``; 'poisson' uses
         an exponential output (log link) and needs y >= 0.
     huber_delta : float, default=1.0
@@ -694,27 +848,71 @@ class MLPRegressor(RegressorMixin, BaseMLP):
         "huber_delta": [Interval(Real, 0, None, closed="neither")],
     }
 
-    def __init__(self, hidden_layer_sizes=(100,), activation="relu", *,
-                 loss="squared_error", optimizer="adam", schedule="constant", alpha=1e-4,
-                 penalty="l2", l1_ratio=0.15, batch_size="auto",
-                 learning_rate_init=1e-3, power_t=0.5, max_iter=200, shuffle=True,
-                 random_state=None, tol=1e-4, verbose=False, warm_start=False,
-                 momentum=0.9, nesterovs_momentum=True, early_stopping=False,
-                 early_stopping_monitor="loss", validation_fraction=0.1, beta_1=0.9,
-                 beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, huber_delta=1.0,
-                 clip_norm=None, dtype=np.float32, n_threads=None):
+    def __init__(
+        self,
+        hidden_layer_sizes=(100,),
+        activation="relu",
+        *,
+        loss="squared_error",
+        optimizer="adam",
+        schedule="constant",
+        alpha=1e-4,
+        penalty="l2",
+        l1_ratio=0.15,
+        batch_size="auto",
+        learning_rate_init=1e-3,
+        power_t=0.5,
+        max_iter=200,
+        shuffle=True,
+        random_state=None,
+        tol=1e-4,
+        verbose=False,
+        warm_start=False,
+        momentum=0.9,
+        nesterovs_momentum=True,
+        early_stopping=False,
+        early_stopping_monitor="loss",
+        validation_fraction=0.1,
+        beta_1=0.9,
+        beta_2=0.999,
+        epsilon=1e-8,
+        n_iter_no_change=10,
+        huber_delta=1.0,
+        clip_norm=None,
+        dtype=np.float32,
+        n_threads=None,
+    ):
         super().__init__(
-            hidden_layer_sizes, activation, loss=loss, optimizer=optimizer,
-            schedule=schedule, alpha=alpha, penalty=penalty, l1_ratio=l1_ratio,
-            batch_size=batch_size, learning_rate_init=learning_rate_init,
-            power_t=power_t, max_iter=max_iter, shuffle=shuffle,
-            random_state=random_state, tol=tol, verbose=verbose,
-            warm_start=warm_start, momentum=momentum,
-            nesterovs_momentum=nesterovs_momentum, early_stopping=early_stopping,
+            hidden_layer_sizes,
+            activation,
+            loss=loss,
+            optimizer=optimizer,
+            schedule=schedule,
+            alpha=alpha,
+            penalty=penalty,
+            l1_ratio=l1_ratio,
+            batch_size=batch_size,
+            learning_rate_init=learning_rate_init,
+            power_t=power_t,
+            max_iter=max_iter,
+            shuffle=shuffle,
+            random_state=random_state,
+            tol=tol,
+            verbose=verbose,
+            warm_start=warm_start,
+            momentum=momentum,
+            nesterovs_momentum=nesterovs_momentum,
+            early_stopping=early_stopping,
             early_stopping_monitor=early_stopping_monitor,
-            validation_fraction=validation_fraction, beta_1=beta_1, beta_2=beta_2,
-            epsilon=epsilon, n_iter_no_change=n_iter_no_change, clip_norm=clip_norm,
-            dtype=dtype, n_threads=n_threads)
+            validation_fraction=validation_fraction,
+            beta_1=beta_1,
+            beta_2=beta_2,
+            epsilon=epsilon,
+            n_iter_no_change=n_iter_no_change,
+            clip_norm=clip_norm,
+            dtype=dtype,
+            n_threads=n_threads,
+        )
         self.huber_delta = huber_delta
 
     def _encode_targets(self, y, first_call, classes, dtype):
@@ -724,13 +922,16 @@ class MLPRegressor(RegressorMixin, BaseMLP):
         loss_fn = _losses.regressor_loss(self.loss, self.huber_delta)
         loss_fn.check_targets(y)
         if not first_call and y.shape[1] != self.n_outputs_:
-            raise ValueError(f"y has {y.shape[1]} outputs, but the model was fitted "
-                             f"with {self.n_outputs_}")
+            raise ValueError(
+                f"y has {y.shape[1]} outputs, but the model was fitted "
+                f"with {self.n_outputs_}"
+            )
         Y = np.ascontiguousarray(y, dtype=dtype)
         if not np.isfinite(Y).all():
             raise ValueError(
                 f"y has values too large for dtype={np.dtype(dtype).name} (the largest "
-                f"is {np.finfo(dtype).max:.3g}); scale y or use dtype=np.float64.")
+                f"is {np.finfo(dtype).max:.3g}); scale y or use dtype=np.float64."
+            )
         return Y, loss_fn
 
     def _score_raw(self, raw, y, sample_weight):

@@ -23,8 +23,10 @@ def effective_n_threads(n_threads):
     Negative values count back from that limit (-1: all of it).
     """
     if n_threads == 0:
-        raise ValueError("n_threads must be a positive int, a negative int "
-                         "(counting back from all cores) or None")
+        raise ValueError(
+            "n_threads must be a positive int, a negative int "
+            "(counting back from all cores) or None"
+        )
     max_threads = openmp_max_threads()
     if n_threads is None:
         return max(1, max_threads)
@@ -36,13 +38,16 @@ def effective_n_threads(n_threads):
 def _engine_blas_controllers():
     """threadpoolctl controllers of the BLAS the engine calls: SciPy's (through
     ``scipy.linalg.cython_blas``), or every BLAS if it cannot be told apart."""
-    blas = [lc for lc in ThreadpoolController().lib_controllers
-            if lc.user_api == "blas"]
+    blas = [
+        lc for lc in ThreadpoolController().lib_controllers if lc.user_api == "blas"
+    ]
     # SciPy's wheels vendor their OpenBLAS in site-packages/scipy.libs
-    scipy_libs = os.path.join(os.path.dirname(os.path.dirname(scipy.__file__)),
-                              "scipy.libs")
-    own = [lc for lc in blas
-           if os.path.dirname(os.path.abspath(lc.filepath)) == scipy_libs]
+    scipy_libs = os.path.join(
+        os.path.dirname(os.path.dirname(scipy.__file__)), "scipy.libs"
+    )
+    own = [
+        lc for lc in blas if os.path.dirname(os.path.abspath(lc.filepath)) == scipy_libs
+    ]
     return own or blas
 
 

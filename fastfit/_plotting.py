@@ -47,13 +47,17 @@ def plot_learning_curve(est, ax=None):
         import matplotlib.pyplot as plt
     except ImportError as exc:
         raise ImportError(
-            "plot_learning_curve needs matplotlib: pip install matplotlib") from exc
+            "plot_learning_curve needs matplotlib: pip install matplotlib"
+        ) from exc
 
     model = _final_estimator(est)
-    check_is_fitted(model, "loss_curve_",
-                    msg=f"This {type(model).__name__} instance is not fitted yet: "
-                        "call 'fit' or 'partial_fit' before plotting its learning "
-                        "curve.")
+    check_is_fitted(
+        model,
+        "loss_curve_",
+        msg=f"This {type(model).__name__} instance is not fitted yet: "
+        "call 'fit' or 'partial_fit' before plotting its learning "
+        "curve.",
+    )
     loss = np.asarray(model.loss_curve_, dtype=float)
     if ax is None:
         _, ax = plt.subplots()
@@ -63,8 +67,12 @@ def plot_learning_curve(est, ax=None):
     val_loss = getattr(model, "validation_loss_curve_", None)
     if val_loss is not None and len(val_loss):
         val_loss = np.asarray(val_loss, dtype=float)
-        handles += ax.plot(np.arange(1, len(val_loss) + 1), val_loss, color="C1",
-                           label="validation loss")
+        handles += ax.plot(
+            np.arange(1, len(val_loss) + 1),
+            val_loss,
+            color="C1",
+            label="validation loss",
+        )
     ax.set_xlabel("epoch")
     ax.set_ylabel("loss")
 
@@ -83,8 +91,13 @@ def _plot_learning_rate(ax, model, handles):
         return None
     lrs = np.asarray(lrs, dtype=float)
     lr_ax = ax.twinx()
-    handles += lr_ax.plot(np.arange(1, len(lrs) + 1), lrs, color="C2",
-                          linestyle="--", label="learning rate")
+    handles += lr_ax.plot(
+        np.arange(1, len(lrs) + 1),
+        lrs,
+        color="C2",
+        linestyle="--",
+        label="learning rate",
+    )
     lr_ax.set_ylabel("learning rate")
     positive = lrs[np.isfinite(lrs) & (lrs > 0)]
     if positive.size and positive.max() > 10 * positive.min():

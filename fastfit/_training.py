@@ -39,10 +39,12 @@ class Dataset:
     def subset(self, idx):
         """The rows ``idx``, as new contiguous arrays."""
         sw = self.sample_weight
-        return Dataset(np.ascontiguousarray(self.X[idx]),
-                       np.ascontiguousarray(self.Y[idx]),
-                       None if sw is None else np.ascontiguousarray(sw[idx]),
-                       None if self.y is None else self.y[idx])
+        return Dataset(
+            np.ascontiguousarray(self.X[idx]),
+            np.ascontiguousarray(self.Y[idx]),
+            None if sw is None else np.ascontiguousarray(sw[idx]),
+            None if self.y is None else self.y[idx],
+        )
 
 
 class EarlyStopping:
@@ -90,11 +92,14 @@ class EarlyStopping:
     def message(self, on_validation):
         """Why training stopped."""
         if on_validation:
-            return ("Validation %s did not improve more than tol=%f for %d "
-                    "consecutive epochs." % (self.monitor, self.tol,
-                                             self.n_iter_no_change))
-        return ("Training loss did not improve more than tol=%f for %d "
-                "consecutive epochs." % (self.tol, self.n_iter_no_change))
+            return (
+                f"Validation {self.monitor} did not improve more than "
+                f"tol={self.tol:f} for {self.n_iter_no_change} consecutive epochs."
+            )
+        return (
+            f"Training loss did not improve more than tol={self.tol:f} for "
+            f"{self.n_iter_no_change} consecutive epochs."
+        )
 
     def __getstate__(self):
         state = self.__dict__.copy()
@@ -109,6 +114,7 @@ class _ProgressBar:
         self.total, self.done, self.desc = total, 0, desc
         try:
             from tqdm.auto import tqdm
+
             self._bar = tqdm(total=total, desc=desc, unit="batch", leave=False)
         except ImportError:
             self._bar = None
@@ -118,8 +124,9 @@ class _ProgressBar:
         if self._bar is not None:
             self._bar.update(k)
         else:
-            print(f"\r{self.desc}: {self.done}/{self.total} batches", end="",
-                  flush=True)
+            print(
+                f"\r{self.desc}: {self.done}/{self.total} batches", end="", flush=True
+            )
 
     def close(self):
         if self._bar is not None:
@@ -147,11 +154,15 @@ class EpochLoop:
         self.trainer = trainer
         self.data = data
         self.validation = validation
-        self.sw = (data.sample_weight if data.sample_weight is not None
-                   else np.empty(0, data.X.dtype))
+        self.sw = (
+            data.sample_weight
+            if data.sample_weight is not None
+            else np.empty(0, data.X.dtype)
+        )
         self.n_batches = -(-data.X.shape[0] // trainer.batch_size)
-        self.probe_X = (validation.X if validation is not None
-                        else data.X[:DIVERGENCE_PROBE_ROWS])
+        self.probe_X = (
+            validation.X if validation is not None else data.X[:DIVERGENCE_PROBE_ROWS]
+        )
         self.params = model._params
         self.last_good = self.params.copy()
 
@@ -169,20 +180,25 @@ class EpochLoop:
             else:
                 if not incremental:
                     warnings.warn(
-                        "Stochastic Optimizer: Maximum iterations (%d) reached and "
-                        "the optimization hasn't converged yet." % max_iter,
-                        ConvergenceWarning)
+                        f"Stochastic Optimizer: Maximum iterations ({max_iter}) "
+                        "reached and the optimization hasn't converged yet.",
+                        ConvergenceWarning,
+                    )
         except KeyboardInterrupt:
             self.params[...] = self.last_good
-            warnings.warn("Training interrupted by user; the weights of the last "
-                          "finished epoch are kept.")
+            warnings.warn(
+                "Training interrupted by user; the weights of the last "
+                "finished epoch are kept."
+            )
         stopper = model._early_stopping_rule
         if self.validation is not None and stopper.best_params is not None:
             self.params[...] = stopper.best_params
         if model.verbose:
-            print(f"Fit: {model.n_iter_} epochs in {time.perf_counter() - start:.3f}s"
-                  f", loss = {getattr(model, 'loss_', float('nan')):.8f}"
-                  + (" (converged)" if converged else ""))
+            print(
+                f"Fit: {model.n_iter_} epochs in {time.perf_counter() - start:.3f}s"
+                f", loss = {getattr(model, 'loss_', float('nan')):.8f}"
+                + (" (converged)" if converged else "")
+            )
 
     def _epoch(self):
         """One epoch; False if it diverged (its updates are undone)."""
@@ -190,8 +206,11 @@ class EpochLoop:
         SingleThreadedBlas.pin()
         lr = float(model._schedule_runner.lr)
         n = self.data.X.shape[0]
-        order = (model._random_state.permutation(n).astype(np.intp)
-                 if model.shuffle else np.empty(0, dtype=np.intp))
+        order = (
+            model._random_state.permutation(n).astype(np.intp)
+            if model.shuffle
+            else np.empty(0, dtype=np.intp)
+        )
         lrs = np.full(self.n_batches, lr)
         if model.verbose >= 2 and self.n_batches >= PROGRESS_MIN_BATCHES:
             obj_sum, w_sum = self._run_with_progress(order, lrs)
@@ -206,7 +225,9 @@ class EpochLoop:
                 "weights or the predictions became NaN or infinite. The weights "
                 "of the last finite epoch were restored. Try a smaller "
                 "learning_rate_init, standardised inputs (StandardScaler), "
-                "clip_norm, or a different optimizer.", ConvergenceWarning)
+                "clip_norm, or a different optimizer.",
+                ConvergenceWarning,
+            )
             return False
         np.copyto(self.last_good, self.params)
         monitored = model._record_epoch(float(loss), lr, n, *probe, self.validation)
@@ -232,8 +253,8 @@ class EpochLoop:
         """Batches first..last-1 of the epoch in one engine call."""
         d, model = self.data, self.model
         obj_sum, w_sum, steps = self.trainer.run_batches(
-            self.params, d.X, d.Y, self.sw, order, first, last, lrs,
-            model._opt_steps)
+            self.params, d.X, d.Y, self.sw, order, first, last, lrs, model._opt_steps
+        )
         model._opt_steps += steps
         self._last_steps = steps
         return obj_sum, w_sum
@@ -270,8 +291,9 @@ class EpochLoop:
         raw = model._forward(self.probe_X)
         val_loss = None
         if self.validation is not None:
-            val_loss = model._loss_value(raw, self.validation.Y,
-                                         self.validation.sample_weight)
+            val_loss = model._loss_value(
+                raw, self.validation.Y, self.validation.sample_weight
+            )
             if not np.isfinite(val_loss):
                 return None
         if not model._loss_fn.link.finite(raw):

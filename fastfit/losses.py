@@ -71,8 +71,11 @@ LINKS = {
     for link in (
         OutputLink("identity", _identity),
         OutputLink("logistic", expit, log_expit),
-        OutputLink("softmax", lambda raw: softmax(raw, axis=1),
-                   lambda raw: log_softmax(raw, axis=1)),
+        OutputLink(
+            "softmax",
+            lambda raw: softmax(raw, axis=1),
+            lambda raw: log_softmax(raw, axis=1),
+        ),
         OutputLink("exp", np.exp, max_raw=MAX_EXP_ARG),
     )
 }
@@ -123,7 +126,8 @@ class Loss:
         """Raise ValueError if ``y`` is outside the loss's domain."""
         if self.nonnegative_targets and np.any(np.asarray(y) < 0):
             raise ValueError(
-                f"loss={self.name!r} requires y >= 0 (it models counts / rates)")
+                f"loss={self.name!r} requires y >= 0 (it models counts / rates)"
+            )
 
     def n_outputs(self, Y, n_classes):
         """Width of the network's output for the encoded targets ``Y``."""
@@ -135,14 +139,18 @@ _CLASSIFIER_FACTORIES = {
     "log_loss": lambda y_type: (
         Loss("log_loss", "softmax_cross_entropy", "softmax")
         if y_type == "multiclass"
-        else Loss("log_loss", "sigmoid_log_loss", "logistic")),
+        else Loss("log_loss", "sigmoid_log_loss", "logistic")
+    ),
 }
 _REGRESSOR_FACTORIES = {
     "squared_error": lambda delta: Loss("squared_error", "squared_error", "identity"),
-    "absolute_error": lambda delta: Loss("absolute_error", "absolute_error", "identity"),
+    "absolute_error": lambda delta: Loss(
+        "absolute_error", "absolute_error", "identity"
+    ),
     "huber": lambda delta: Loss("huber", "huber", "identity", param=delta),
-    "poisson": lambda delta: Loss("poisson", "poisson", "exp",
-                                  nonnegative_targets=True),
+    "poisson": lambda delta: Loss(
+        "poisson", "poisson", "exp", nonnegative_targets=True
+    ),
 }
 CLASSIFIER_LOSSES = tuple(_CLASSIFIER_FACTORIES)
 REGRESSOR_LOSSES = tuple(_REGRESSOR_FACTORIES)

@@ -309,8 +309,17 @@ def penalty(coefs, alpha, l1_ratio, sw_sum):
     return float(value / sw_sum), grads
 
 
-def backprop(coefs, intercepts, X, y, activation, loss, sample_weight=None,
-             alpha=0.0, l1_ratio=0.0):
+def backprop(
+    coefs,
+    intercepts,
+    X,
+    y,
+    activation,
+    loss,
+    sample_weight=None,
+    alpha=0.0,
+    l1_ratio=0.0,
+):
     """Loss (penalty included) and gradients of every parameter.
 
     The output activation is implied by ``loss`` (see :data:`LOSSES`):
@@ -367,10 +376,10 @@ def unflatten(flat, layer_sizes):
     """Inverse of :func:`flatten`; ``layer_sizes = [n_in, h_1, ..., n_out]``."""
     coefs, intercepts, pos = [], [], 0
     for fi, fo in zip(layer_sizes[:-1], layer_sizes[1:]):
-        coefs.append(np.array(flat[pos:pos + fi * fo]).reshape(fi, fo))
+        coefs.append(np.array(flat[pos : pos + fi * fo]).reshape(fi, fo))
         pos += fi * fo
     for fo in layer_sizes[1:]:
-        intercepts.append(np.array(flat[pos:pos + fo]))
+        intercepts.append(np.array(flat[pos : pos + fo]))
         pos += fo
     if pos != len(flat):
         raise ValueError("flat buffer does not match layer_sizes")
@@ -428,11 +437,11 @@ class _Optimizer:
 class SGD(_Optimizer):
     """``torch.optim.SGD`` (weight_decay=0), single tensor::
 
-        if momentum != 0:
-            if buf is None: buf = clone(g)                        # first step: no dampening
-            else:           buf = buf * momentum + (1 - dampening) * g
-            g = g + momentum * buf if nesterov else buf
-        p = p - lr * g
+    if momentum != 0:
+        if buf is None: buf = clone(g)                        # first step: no dampening
+        else:           buf = buf * momentum + (1 - dampening) * g
+        g = g + momentum * buf if nesterov else buf
+    p = p - lr * g
     """
 
     def __init__(self, lr=1e-3, momentum=0.0, dampening=0.0, nesterov=False):
@@ -459,10 +468,10 @@ class SGD(_Optimizer):
 class Adagrad(_Optimizer):
     """``torch.optim.Adagrad`` (lr_decay=0, weight_decay=0), single tensor::
 
-        clr = lr / (1 + (t - 1) * lr_decay)        # = lr
-        sum = sum + g * g                          # sum starts at initial_accumulator_value
-        std = sqrt(sum) + eps
-        p = p - clr * g / std
+    clr = lr / (1 + (t - 1) * lr_decay)        # = lr
+    sum = sum + g * g                          # sum starts at initial_accumulator_value
+    std = sqrt(sum) + eps
+    p = p - clr * g / std
     """
 
     def __init__(self, lr=1e-2, eps=1e-10, initial_accumulator_value=0.0):
@@ -483,17 +492,17 @@ class Adagrad(_Optimizer):
 class RMSprop(_Optimizer):
     """``torch.optim.RMSprop`` (weight_decay=0), single tensor; ``alpha`` is fastfit's ``rho``::
 
-        v = v * alpha + (1 - alpha) * g * g
-        if centered:
-            ga = lerp(ga, g, 1 - alpha)            # = alpha * ga + (1 - alpha) * g
-            avg = sqrt(v - ga * ga) + eps
-        else:
-            avg = sqrt(v) + eps
-        if momentum > 0:
-            buf = buf * momentum + g / avg         # buf starts at zeros
-            p = p - lr * buf
-        else:
-            p = p - lr * g / avg
+    v = v * alpha + (1 - alpha) * g * g
+    if centered:
+        ga = lerp(ga, g, 1 - alpha)            # = alpha * ga + (1 - alpha) * g
+        avg = sqrt(v - ga * ga) + eps
+    else:
+        avg = sqrt(v) + eps
+    if momentum > 0:
+        buf = buf * momentum + g / avg         # buf starts at zeros
+        p = p - lr * buf
+    else:
+        p = p - lr * g / avg
     """
 
     def __init__(self, lr=1e-2, alpha=0.99, eps=1e-8, momentum=0.0, centered=False):
@@ -526,16 +535,16 @@ class RMSprop(_Optimizer):
 class Adam(_Optimizer):
     """``torch.optim.Adam`` (weight_decay=0), single tensor, non-capturable::
 
-        m = lerp(m, g, 1 - beta_1)                 # = m + (1 - beta_1) * (g - m)
-        v = v * beta_2 + (1 - beta_2) * g * g
-        step_size = lr / (1 - beta_1 ** t)
-        bc2_sqrt = (1 - beta_2 ** t) ** 0.5
-        if amsgrad:
-            vmax = maximum(vmax, v)
-            denom = sqrt(vmax) / bc2_sqrt + eps
-        else:
-            denom = sqrt(v) / bc2_sqrt + eps
-        p = p - step_size * m / denom
+    m = lerp(m, g, 1 - beta_1)                 # = m + (1 - beta_1) * (g - m)
+    v = v * beta_2 + (1 - beta_2) * g * g
+    step_size = lr / (1 - beta_1 ** t)
+    bc2_sqrt = (1 - beta_2 ** t) ** 0.5
+    if amsgrad:
+        vmax = maximum(vmax, v)
+        denom = sqrt(vmax) / bc2_sqrt + eps
+    else:
+        denom = sqrt(v) / bc2_sqrt + eps
+    p = p - step_size * m / denom
     """
 
     weight_decay = 0.0
@@ -571,12 +580,19 @@ class Adam(_Optimizer):
 class AdamW(Adam):
     """``torch.optim.AdamW``, single tensor: decoupled decay, then :class:`Adam`::
 
-        p = p * (1 - lr * weight_decay)            # only where decay_mask is True
-        ... Adam update of p ...
+    p = p * (1 - lr * weight_decay)            # only where decay_mask is True
+    ... Adam update of p ...
     """
 
-    def __init__(self, lr=1e-3, beta_1=0.9, beta_2=0.999, eps=1e-8, weight_decay=0.01,
-                 amsgrad=False):
+    def __init__(
+        self,
+        lr=1e-3,
+        beta_1=0.9,
+        beta_2=0.999,
+        eps=1e-8,
+        weight_decay=0.01,
+        amsgrad=False,
+    ):
         super().__init__(lr, beta_1=beta_1, beta_2=beta_2, eps=eps, amsgrad=amsgrad)
         self.weight_decay = weight_decay
 
@@ -586,8 +602,19 @@ class AdamW(Adam):
 # ---------------------------------------------------------------------------
 
 
-def train_full_batch(coefs, intercepts, X, y, activation, loss, optimizer, lrs,
-                     alpha=0.0, l1_ratio=0.0, sample_weight=None):
+def train_full_batch(
+    coefs,
+    intercepts,
+    X,
+    y,
+    activation,
+    loss,
+    optimizer,
+    lrs,
+    alpha=0.0,
+    l1_ratio=0.0,
+    sample_weight=None,
+):
     """``len(lrs)`` epochs of full-batch training, one optimizer step per epoch.
 
     Epoch ``k`` computes :func:`backprop` (regularization coupled into the weight
@@ -606,20 +633,52 @@ def train_full_batch(coefs, intercepts, X, y, activation, loss, optimizer, lrs,
     decay_mask = [True] * len(coefs) + [False] * len(intercepts)
     losses = []
     for lr in lrs:
-        value, cg, ig = backprop(coefs, intercepts, X, y, activation, loss,
-                                 sample_weight=sample_weight, alpha=alpha,
-                                 l1_ratio=l1_ratio)
+        value, cg, ig = backprop(
+            coefs,
+            intercepts,
+            X,
+            y,
+            activation,
+            loss,
+            sample_weight=sample_weight,
+            alpha=alpha,
+            l1_ratio=l1_ratio,
+        )
         losses.append(value)
         optimizer.step(coefs + intercepts, cg + ig, lr=lr, decay_mask=decay_mask)
     return coefs, intercepts, losses
 
 
 __all__ = [
-    "identity", "logistic", "tanh", "relu", "softmax", "exp",
-    "identity_derivative", "logistic_derivative", "tanh_derivative", "relu_derivative",
-    "ACTIVATIONS", "DERIVATIVES", "LOSSES",
-    "forward", "softmax_cross_entropy", "sigmoid_log_loss", "squared_error",
-    "absolute_error", "huber", "poisson", "penalty", "backprop",
-    "flatten", "unflatten", "lerp",
-    "SGD", "Adagrad", "RMSprop", "Adam", "AdamW", "train_full_batch",
+    "identity",
+    "logistic",
+    "tanh",
+    "relu",
+    "softmax",
+    "exp",
+    "identity_derivative",
+    "logistic_derivative",
+    "tanh_derivative",
+    "relu_derivative",
+    "ACTIVATIONS",
+    "DERIVATIVES",
+    "LOSSES",
+    "forward",
+    "softmax_cross_entropy",
+    "sigmoid_log_loss",
+    "squared_error",
+    "absolute_error",
+    "huber",
+    "poisson",
+    "penalty",
+    "backprop",
+    "flatten",
+    "unflatten",
+    "lerp",
+    "SGD",
+    "Adagrad",
+    "RMSprop",
+    "Adam",
+    "AdamW",
+    "train_full_batch",
 ]

@@ -32,11 +32,12 @@ REPO = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.skipif(
     os.environ.get("FASTFIT_TEST_DEBUG_BUILD") != "1",
     reason="compiles the engine with bounds checks (slow); "
-           "set FASTFIT_TEST_DEBUG_BUILD=1 to run it")
+    "set FASTFIT_TEST_DEBUG_BUILD=1 to run it",
+)
 
 # Runs every engine path; prints one JSON line of predictions at the end.
 # argv[1] is the directory to import fastfit from.
-SCRIPT = textwrap.dedent(r'''
+SCRIPT = textwrap.dedent(r"""
     import io, json, pickle, sys, warnings, contextlib
     sys.path.insert(0, sys.argv[1])
     import numpy as np
@@ -139,20 +140,26 @@ SCRIPT = textwrap.dedent(r'''
                                 n_threads=nt, alpha=1e-3).fit(Xb, yb3)
             record(f"clf-rows{nt}-{d}", est.predict_proba(Xb))
     print("RESULT " + json.dumps(out))
-''')
+""")
 
 
 def _run(import_dir, mode, timeout):
     env = dict(os.environ)
     env.pop("PYTHONPATH", None)
-    proc = subprocess.run([sys.executable, "-c", SCRIPT, str(import_dir), mode],
-                          capture_output=True, text=True, timeout=timeout, env=env,
-                          cwd=str(import_dir))
+    proc = subprocess.run(
+        [sys.executable, "-c", SCRIPT, str(import_dir), mode],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+        cwd=str(import_dir),
+    )
     assert proc.returncode >= 0, (
-        f"{mode} build: killed by signal {-proc.returncode}\n{proc.stderr[-5000:]}")
+        f"{mode} build: killed by signal {-proc.returncode}\n{proc.stderr[-5000:]}"
+    )
     assert proc.returncode == 0, f"{mode} build failed:\n{proc.stderr[-5000:]}"
     line = [l for l in proc.stdout.splitlines() if l.startswith("RESULT ")][-1]
-    return json.loads(line[len("RESULT "):])
+    return json.loads(line[len("RESULT ") :])
 
 
 @pytest.fixture(scope="module")
@@ -161,15 +168,25 @@ def debug_copy(tmp_path_factory):
     for name in ("setup.py", "pyproject.toml", "README.md"):
         if (REPO / name).exists():
             shutil.copy2(REPO / name, root / name)
-    shutil.copytree(REPO / "fastfit", root / "fastfit",
-                    ignore=shutil.ignore_patterns("*.so", "*.pyd", "*.c", "*.html",
-                                                  "__pycache__", "build"))
+    shutil.copytree(
+        REPO / "fastfit",
+        root / "fastfit",
+        ignore=shutil.ignore_patterns(
+            "*.so", "*.pyd", "*.c", "*.html", "__pycache__", "build"
+        ),
+    )
     env = dict(os.environ, FASTFIT_DEBUG="1")
     proc = subprocess.run(
         [sys.executable, "setup.py", "build_ext", "--inplace", "--parallel", "2"],
-        cwd=root, env=env, capture_output=True, text=True, timeout=3600)
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=3600,
+    )
     assert proc.returncode == 0, (
-        f"debug build failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}")
+        f"debug build failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}"
+    )
     assert "-O0" in proc.stdout + proc.stderr, "the build did not use -O0"
     assert list((root / "fastfit" / "_engine").glob("_core_*.so"))
     return root
@@ -185,6 +202,10 @@ def test_debug_build_runs_every_engine_path(debug_copy):
         # -O0 and -O3 may round differently (contraction, vectorised sums);
         # after a few epochs of a tiny network the models still agree closely.
         np.testing.assert_allclose(
-            d, r, rtol=1e-3, atol=1e-4,
+            d,
+            r,
+            rtol=1e-3,
+            atol=1e-4,
             err_msg=f"{key}: debug and release builds disagree (if the engine "
-                    "sources changed since the in-place release build, rebuild it)")
+            "sources changed since the in-place release build, rebuild it)",
+        )

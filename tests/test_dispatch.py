@@ -13,7 +13,11 @@ def _import_isa(value):
     env = dict(os.environ, FASTFIT_ISA=value)
     return subprocess.run(
         [sys.executable, "-c", "import fastfit._engine as e; print(e.ISA)"],
-        env=env, capture_output=True, text=True, timeout=120)
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_default_is_the_fastest_supported_build():

@@ -5,12 +5,21 @@ import warnings
 
 import numpy as np
 import pytest
-
 import reference as ref
+
 from fastfit import MLPClassifier, MLPRegressor
-from fastfit._engine import (ACTIVATIONS, LOSS_KINDS, OPTIMIZER_KINDS,
-                             STATE_BUFFERS, Network, Trainer, gemm_py,
-                             gemm_small_py, loss_gradient_py, small_gemm_panel_py)
+from fastfit._engine import (
+    ACTIVATIONS,
+    LOSS_KINDS,
+    OPTIMIZER_KINDS,
+    STATE_BUFFERS,
+    Network,
+    Trainer,
+    gemm_py,
+    gemm_small_py,
+    loss_gradient_py,
+    small_gemm_panel_py,
+)
 from fastfit._layout import Layout
 from fastfit.optimizers import SGD
 
@@ -41,8 +50,17 @@ def test_gemm_rejects_bad_shapes():
 # m: every remainder of the 6-row tile; n: below, at and across the 16/8-wide
 # panels (the columns past the last panel go to BLAS); k: across the 256-deep
 # k blocks (the first block writes C, the next ones accumulate into it)
-SMALL_SHAPES = [(1, 1, 1), (1, 16, 5), (5, 16, 3), (6, 17, 40), (7, 33, 255),
-                (12, 48, 256), (32, 256, 784), (13, 31, 513), (128, 10, 128)]
+SMALL_SHAPES = [
+    (1, 1, 1),
+    (1, 16, 5),
+    (5, 16, 3),
+    (6, 17, 40),
+    (7, 33, 255),
+    (12, 48, 256),
+    (32, 256, 784),
+    (13, 31, 513),
+    (128, 10, 128),
+]
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -89,7 +107,7 @@ def test_small_batch_gemm_reads_rows_through_pointers(dtype, trans_a, m, n, k):
     n_rows = k if trans_a else m
     big = rng.randn(400, a_col + (m if trans_a else k) + 4).astype(dtype)
     idx = rng.permutation(400)[:n_rows].astype(np.intp)
-    S = big[idx, a_col:a_col + (m if trans_a else k)]
+    S = big[idx, a_col : a_col + (m if trans_a else k)]
     B = rng.randn(k, n).astype(dtype)
     C = np.full((m, n), np.nan, dtype)
     gemm_small_py(trans_a, big, B, C, idx, a_col)
@@ -109,8 +127,13 @@ def test_small_batch_gemm_rejects_bad_shapes():
     with pytest.raises(ValueError):
         gemm_small_py(False, np.ones((2, 3)), np.ones((2, 3)), np.ones((2, 3)))
     with pytest.raises(ValueError):
-        gemm_small_py(False, np.ones((4, 3)), np.ones((3, 3)), np.ones((2, 3)),
-                      np.array([0, 4], dtype=np.intp))
+        gemm_small_py(
+            False,
+            np.ones((4, 3)),
+            np.ones((3, 3)),
+            np.ones((2, 3)),
+            np.array([0, 4], dtype=np.intp),
+        )
 
 
 def _problem(loss, n=6, sizes=(4, 5, 3), n_out=3, seed=0, dtype=np.float64):
@@ -134,14 +157,21 @@ def _problem(loss, n=6, sizes=(4, 5, 3), n_out=3, seed=0, dtype=np.float64):
     return layout, params, X, Y, y_ref
 
 
-def _objective(layout, params, X, Y, act, loss, sw=None, alpha=0.0, l1_ratio=0.0,
-               delta=1.0):
+def _objective(
+    layout, params, X, Y, act, loss, sw=None, alpha=0.0, l1_ratio=0.0, delta=1.0
+):
     grads = np.zeros_like(params)
     sw_arr = np.empty(0, params.dtype) if sw is None else sw.astype(params.dtype)
     network = _network(layout, act, loss, delta)
-    trainer = Trainer(network, OPTIMIZER_KINDS["sgd"], [0.0, 0.0, 0.0],
-                      np.zeros((1, layout.n_params), params.dtype), 1, alpha,
-                      l1_ratio)
+    trainer = Trainer(
+        network,
+        OPTIMIZER_KINDS["sgd"],
+        [0.0, 0.0, 0.0],
+        np.zeros((1, layout.n_params), params.dtype),
+        1,
+        alpha,
+        l1_ratio,
+    )
     value = trainer.objective_gradient(params, X, Y, sw_arr, grads)
     return value, grads
 
@@ -149,20 +179,46 @@ def _objective(layout, params, X, Y, act, loss, sw=None, alpha=0.0, l1_ratio=0.0
 def _network(layout, activation, loss, loss_param=0.0):
     """The engine's Network: ``activation`` on every hidden layer."""
     hidden = [ACTIVATIONS[activation]] * (layout.n_layers - 1)
-    return Network(layout.sizes, hidden + [ACTIVATIONS["identity"]],
-                   LOSS_KINDS[loss], loss_param)
+    return Network(
+        layout.sizes, hidden + [ACTIVATIONS["identity"]], LOSS_KINDS[loss], loss_param
+    )
 
 
-def _train_epoch(layout, params, state, X, Y, sw, order, batch_size, activation,
-                 loss, optimizer, hyper, lr, alpha, l1_ratio, clip_norm,
-                 n_threads):
+def _train_epoch(
+    layout,
+    params,
+    state,
+    X,
+    Y,
+    sw,
+    order,
+    batch_size,
+    activation,
+    loss,
+    optimizer,
+    hyper,
+    lr,
+    alpha,
+    l1_ratio,
+    clip_norm,
+    n_threads,
+):
     """One epoch through a Trainer; (objective_sum, weight_sum, n_steps)."""
-    trainer = Trainer(_network(layout, activation, loss), OPTIMIZER_KINDS[optimizer],
-                      hyper, state, batch_size, alpha, l1_ratio, clip_norm,
-                      n_threads)
+    trainer = Trainer(
+        _network(layout, activation, loss),
+        OPTIMIZER_KINDS[optimizer],
+        hyper,
+        state,
+        batch_size,
+        alpha,
+        l1_ratio,
+        clip_norm,
+        n_threads,
+    )
     n_batches = -(-(len(order) or X.shape[0]) // batch_size)
-    return trainer.run_batches(params, X, Y, sw, order, 0, n_batches,
-                               np.full(n_batches, lr), 0)
+    return trainer.run_batches(
+        params, X, Y, sw, order, 0, n_batches, np.full(n_batches, lr), 0
+    )
 
 
 def _finite_difference(f, params, eps=1e-6):
@@ -181,7 +237,8 @@ def test_gradient_matches_finite_differences(activation, loss):
     layout, params, X, Y, _ = _problem(loss)
     value, grads = _objective(layout, params, X, Y, activation, loss)
     fd = _finite_difference(
-        lambda p: _objective(layout, p, X, Y, activation, loss)[0], params)
+        lambda p: _objective(layout, p, X, Y, activation, loss)[0], params
+    )
     rel = np.linalg.norm(fd - grads) / (np.linalg.norm(fd) + np.linalg.norm(grads))
     assert np.isfinite(value)
     assert rel < 1e-6, rel
@@ -194,7 +251,8 @@ def test_gradient_with_weights_and_penalties(loss):
     kw = dict(sw=sw, alpha=0.3, l1_ratio=0.4)
     _, grads = _objective(layout, params, X, Y, "tanh", loss, **kw)
     fd = _finite_difference(
-        lambda p: _objective(layout, p, X, Y, "tanh", loss, **kw)[0], params)
+        lambda p: _objective(layout, p, X, Y, "tanh", loss, **kw)[0], params
+    )
     rel = np.linalg.norm(fd - grads) / (np.linalg.norm(fd) + np.linalg.norm(grads))
     assert rel < 1e-6, rel
 
@@ -205,7 +263,8 @@ def test_huber_gradient_both_branches():
     Y = Y * 3
     _, grads = _objective(layout, params, X, Y, "relu", "huber", delta=0.5)
     fd = _finite_difference(
-        lambda p: _objective(layout, p, X, Y, "relu", "huber", delta=0.5)[0], params)
+        lambda p: _objective(layout, p, X, Y, "relu", "huber", delta=0.5)[0], params
+    )
     np.testing.assert_allclose(grads, fd, rtol=1e-6, atol=1e-8)
 
 
@@ -214,12 +273,21 @@ def test_huber_gradient_both_branches():
 def test_objective_gradient_matches_reference_backprop(activation, loss):
     layout, params, X, Y, y_ref = _problem(loss, seed=7)
     sw = np.random.RandomState(2).uniform(0.5, 2.0, X.shape[0])
-    value, grads = _objective(layout, params, X, Y, activation, loss, sw=sw,
-                              alpha=0.1, l1_ratio=0.25)
+    value, grads = _objective(
+        layout, params, X, Y, activation, loss, sw=sw, alpha=0.1, l1_ratio=0.25
+    )
     coefs, intercepts = layout.views(params)
-    ref_value, ref_cg, ref_ig = ref.backprop(coefs, intercepts, X, y_ref, activation,
-                                             loss, sample_weight=sw, alpha=0.1,
-                                             l1_ratio=0.25)
+    ref_value, ref_cg, ref_ig = ref.backprop(
+        coefs,
+        intercepts,
+        X,
+        y_ref,
+        activation,
+        loss,
+        sample_weight=sw,
+        alpha=0.1,
+        l1_ratio=0.25,
+    )
     ref_flat, _ = ref.flatten(ref_cg, ref_ig)
     np.testing.assert_allclose(value, ref_value, rtol=1e-12)
     np.testing.assert_allclose(grads, ref_flat, rtol=1e-10, atol=1e-13)
@@ -241,8 +309,10 @@ def test_loss_kernel_values_match_reference(loss):
 def test_extreme_logits_stay_finite():
     Z = np.array([[1000.0, -1000.0, 0.0], [-800.0, 800.0, 1e4]])
     G = np.empty_like(Z)
-    for loss, Y in [("softmax_cross_entropy", np.array([[1.0], [0.0]])),
-                    ("sigmoid_log_loss", np.array([[1.0, 0, 1], [0, 1, 0]]))]:
+    for loss, Y in [
+        ("softmax_cross_entropy", np.array([[1.0], [0.0]])),
+        ("sigmoid_log_loss", np.array([[1.0, 0, 1], [0, 1, 0]])),
+    ]:
         value = loss_gradient_py(LOSS_KINDS[loss], Z, Y, None, 0.0, G)
         assert np.isfinite(value) and np.all(np.isfinite(G))
 
@@ -254,8 +324,13 @@ def _fitted_classifier(dtype, activation="tanh", n_classes=3):
     y = rng.randint(0, n_classes, 60)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        clf = MLPClassifier(hidden_layer_sizes=(7, 6), activation=activation,
-                            max_iter=5, random_state=0, dtype=dtype).fit(X, y)
+        clf = MLPClassifier(
+            hidden_layer_sizes=(7, 6),
+            activation=activation,
+            max_iter=5,
+            random_state=0,
+            dtype=dtype,
+        ).fit(X, y)
     return clf, X
 
 
@@ -265,21 +340,28 @@ def _fitted_classifier(dtype, activation="tanh", n_classes=3):
 def test_predict_proba_matches_numpy_forward(activation, dtype, rtol, n_classes):
     clf, X = _fitted_classifier(dtype, activation, n_classes)
     out = "softmax" if n_classes > 2 else "logistic"
-    expected = ref.forward(clf.coefs_, clf.intercepts_, X.astype(dtype).astype(np.float64),
-                           activation, out)[-1]
+    expected = ref.forward(
+        clf.coefs_, clf.intercepts_, X.astype(dtype).astype(np.float64), activation, out
+    )[-1]
     if n_classes == 2:
         expected = np.hstack([1 - expected, expected])
     proba = clf.predict_proba(X)
     assert proba.dtype == np.float64
     np.testing.assert_allclose(proba, expected, rtol=rtol, atol=rtol)
-    np.testing.assert_allclose(np.exp(clf.predict_log_proba(X)), proba, rtol=rtol * 10,
-                               atol=rtol)
+    np.testing.assert_allclose(
+        np.exp(clf.predict_log_proba(X)), proba, rtol=rtol * 10, atol=rtol
+    )
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("estimator, loss", [(MLPClassifier, "softmax_cross_entropy"),
-                                             (MLPClassifier, "sigmoid_log_loss"),
-                                             (MLPRegressor, "squared_error")])
+@pytest.mark.parametrize(
+    "estimator, loss",
+    [
+        (MLPClassifier, "softmax_cross_entropy"),
+        (MLPClassifier, "sigmoid_log_loss"),
+        (MLPRegressor, "squared_error"),
+    ],
+)
 def test_one_full_batch_sgd_step_matches_numpy_backprop(dtype, estimator, loss):
     rng = np.random.RandomState(42)
     n, d, h = 30, 4, 6
@@ -295,9 +377,18 @@ def test_one_full_batch_sgd_step_matches_numpy_backprop(dtype, estimator, loss):
         k, y_ref = 1, y.reshape(-1, 1)
     coefs = [rng.uniform(-0.5, 0.5, (d, h)), rng.uniform(-0.5, 0.5, (h, k))]
     intercepts = [rng.uniform(-0.5, 0.5, h), rng.uniform(-0.5, 0.5, k)]
-    est = estimator(hidden_layer_sizes=(h,), activation="tanh", optimizer=SGD(),
-                    batch_size="full", shuffle=False, learning_rate_init=0.3,
-                    alpha=0.05, max_iter=1, warm_start=True, dtype=dtype)
+    est = estimator(
+        hidden_layer_sizes=(h,),
+        activation="tanh",
+        optimizer=SGD(),
+        batch_size="full",
+        shuffle=False,
+        learning_rate_init=0.3,
+        alpha=0.05,
+        max_iter=1,
+        warm_start=True,
+        dtype=dtype,
+    )
     est.coefs_ = [c.copy() for c in coefs]
     est.intercepts_ = [b.copy() for b in intercepts]
     with warnings.catch_warnings():
@@ -305,8 +396,9 @@ def test_one_full_batch_sgd_step_matches_numpy_backprop(dtype, estimator, loss):
         est.fit(X, y)
     c32 = [c.astype(dtype).astype(float) for c in coefs]
     b32 = [b.astype(dtype).astype(float) for b in intercepts]
-    value, cg, ig = ref.backprop(c32, b32, X.astype(dtype).astype(float), y_ref,
-                                 "tanh", loss, alpha=0.05)
+    value, cg, ig = ref.backprop(
+        c32, b32, X.astype(dtype).astype(float), y_ref, "tanh", loss, alpha=0.05
+    )
     tol = 1e-12 if dtype == np.float64 else 1e-5
     for got, w, g in zip(est.coefs_ + est.intercepts_, c32 + b32, cg + ig):
         np.testing.assert_allclose(got, w - 0.3 * g, rtol=tol, atol=tol)
@@ -332,14 +424,31 @@ def test_shuffled_epoch_reads_rows_in_place_like_a_gathered_copy(dtype, n_thread
     kind = OPTIMIZER_KINDS["adam"]
     hyper = np.array([0.9, 0.999, 1e-8, 0.0, 0.0])
     results = []
-    for X_run, Y_run, sw_run, order_run in [(X, Y, sw, order),
-                                            (X[order], Y[order], sw[order],
-                                             np.empty(0, np.intp))]:
+    for X_run, Y_run, sw_run, order_run in [
+        (X, Y, sw, order),
+        (X[order], Y[order], sw[order], np.empty(0, np.intp)),
+    ]:
         params = p0.copy()
         state = np.zeros((STATE_BUFFERS[kind], layout.n_params), dtype)
-        out = _train_epoch(layout, params, state, X_run, Y_run, sw_run,
-                           order_run, 32, "relu", "softmax_cross_entropy",
-                           "adam", hyper, 1e-2, 1e-3, 0.0, 0.0, n_threads)
+        out = _train_epoch(
+            layout,
+            params,
+            state,
+            X_run,
+            Y_run,
+            sw_run,
+            order_run,
+            32,
+            "relu",
+            "softmax_cross_entropy",
+            "adam",
+            hyper,
+            1e-2,
+            1e-3,
+            0.0,
+            0.0,
+            n_threads,
+        )
         results.append((params, state, out))
     (p_a, s_a, out_a), (p_b, s_b, out_b) = results
     assert not np.array_equal(p_a, p0)
@@ -351,8 +460,7 @@ def test_shuffled_epoch_reads_rows_in_place_like_a_gathered_copy(dtype, n_thread
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("opt", ["adam", "sgd", "rmsprop"])
 @pytest.mark.parametrize("batch", [24, 200])
-def test_fused_layer_updates_match_backward_then_one_optimizer_pass(dtype, opt,
-                                                                    batch):
+def test_fused_layer_updates_match_backward_then_one_optimizer_pass(dtype, opt, batch):
     """The fused path (each layer's step right after its weight gradient, in
     row blocks; small-batch kernel at batch 24, BLAS at 200) against the
     unfused one (the whole gradient, then one optimizer pass), which the
@@ -366,29 +474,55 @@ def test_fused_layer_updates_match_backward_then_one_optimizer_pass(dtype, opt,
     order = rng.permutation(400).astype(np.intp)
     p0 = rng.uniform(-0.1, 0.1, layout.n_params).astype(dtype)
     kind = OPTIMIZER_KINDS[opt]
-    hyper = {"adam": [0.9, 0.999, 1e-8, 0.0, 0.0], "sgd": [0.9, 0.0, 1.0],
-             "rmsprop": [0.99, 1e-8, 0.5, 0.0]}[opt]
+    hyper = {
+        "adam": [0.9, 0.999, 1e-8, 0.0, 0.0],
+        "sgd": [0.9, 0.0, 1.0],
+        "rmsprop": [0.99, 1e-8, 0.5, 0.0],
+    }[opt]
     hyper = np.array(hyper, dtype=np.float64)
     n_steps = -(-400 // batch)
     runs = []
     for clip in (0.0, 1e30):
         params = p0.copy()
         state = np.zeros((STATE_BUFFERS[kind], layout.n_params), dtype)
-        out = _train_epoch(layout, params, state, X, Y, np.empty(0, dtype),
-                           order, batch, "tanh", "squared_error", opt, hyper,
-                           1e-3, 1e-2, 0.3, clip, 2)
+        out = _train_epoch(
+            layout,
+            params,
+            state,
+            X,
+            Y,
+            np.empty(0, dtype),
+            order,
+            batch,
+            "tanh",
+            "squared_error",
+            opt,
+            hyper,
+            1e-3,
+            1e-2,
+            0.3,
+            clip,
+            2,
+        )
         runs.append((params, state, out))
     (p_f, s_f, out_f), (p_u, s_u, out_u) = runs
     assert out_f[2] == out_u[2] == n_steps
     assert not np.allclose(p_f, p0)
-    tol = dict(rtol=1e-4, atol=1e-6) if dtype == np.float32 else dict(rtol=1e-10, atol=1e-13)
+    tol = (
+        dict(rtol=1e-4, atol=1e-6)
+        if dtype == np.float32
+        else dict(rtol=1e-10, atol=1e-13)
+    )
     np.testing.assert_allclose(p_f, p_u, **tol)
     # adaptive rules divide tiny gradients by their own running scale, which
     # turns float32 rounding of a near-zero gradient into ~1e-3 relative
     # noise in the momentum buffer; the parameters move by lr times it
-    np.testing.assert_allclose(s_f, s_u, **(tol if dtype == np.float64
-                                             else dict(rtol=1e-2, atol=1e-5)))
-    np.testing.assert_allclose(out_f[0], out_u[0], rtol=1e-5 if dtype == np.float32 else 1e-11)
+    np.testing.assert_allclose(
+        s_f, s_u, **(tol if dtype == np.float64 else dict(rtol=1e-2, atol=1e-5))
+    )
+    np.testing.assert_allclose(
+        out_f[0], out_u[0], rtol=1e-5 if dtype == np.float32 else 1e-11
+    )
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

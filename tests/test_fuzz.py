@@ -18,12 +18,10 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fastfit import MLPClassifier, MLPRegressor
-from fastfit import _engine
+from fastfit import MLPClassifier, MLPRegressor, _engine
 from fastfit.losses import REGRESSOR_LOSSES
 from fastfit.optimizers import OPTIMIZER_NAMES, SGD, Adagrad, Adam, AdamW, RMSprop
-from fastfit.schedules import (SCHEDULE_NAMES, MultiStepLR, ReduceLROnPlateau,
-                               Warmup)
+from fastfit.schedules import SCHEDULE_NAMES, MultiStepLR, ReduceLROnPlateau, Warmup
 
 ACTIVATIONS = tuple(_engine.ACTIVATIONS)
 
@@ -33,33 +31,46 @@ INTERNAL = re.compile(
     r"Buffer has wrong|buffer dtype|Buffer dtype mismatch|ndarray is not "
     r"(C|Fortran)-contiguous|too few learning rates|train_epoch|forward_raw|"
     r"index \d+ is out of bounds|could not broadcast|operands could not|"
-    r"object has no attribute|unhashable|NoneType", re.I)
+    r"object has no attribute|unhashable|NoneType",
+    re.I,
+)
 
 
 def _optimizers():
     return st.one_of(
         st.sampled_from(OPTIMIZER_NAMES),
-        st.sampled_from([
-            SGD(), SGD(momentum=0.5, dampening=0.5), SGD(momentum=0.9, nesterov=True),
-            Adagrad(initial_accumulator_value=0.1), RMSprop(centered=True, momentum=0.5),
-            Adam(amsgrad=True), AdamW(weight_decay=1.0),
-        ]),
+        st.sampled_from(
+            [
+                SGD(),
+                SGD(momentum=0.5, dampening=0.5),
+                SGD(momentum=0.9, nesterov=True),
+                Adagrad(initial_accumulator_value=0.1),
+                RMSprop(centered=True, momentum=0.5),
+                Adam(amsgrad=True),
+                AdamW(weight_decay=1.0),
+            ]
+        ),
     )
 
 
 def _schedules():
     return st.one_of(
         st.sampled_from(SCHEDULE_NAMES),
-        st.sampled_from([Warmup(epochs=2, after="cosine"),
-                         ReduceLROnPlateau(patience=0, factor=0.5),
-                         MultiStepLR(milestones=[1, 2], gamma=0.5)]),
+        st.sampled_from(
+            [
+                Warmup(epochs=2, after="cosine"),
+                ReduceLROnPlateau(patience=0, factor=0.5),
+                MultiStepLR(milestones=[1, 2], gamma=0.5),
+            ]
+        ),
     )
 
 
 def _layout(draw, A):
     """The values of A in a drawn memory layout."""
-    how = draw(st.sampled_from(["C", "F", "strided-rows", "strided-columns",
-                                "readonly"]))
+    how = draw(
+        st.sampled_from(["C", "F", "strided-rows", "strided-columns", "readonly"])
+    )
     if how == "F":
         return np.asfortranarray(A)
     if how == "strided-rows":
@@ -95,9 +106,19 @@ def problems(draw):
 
     expect_error = False
     if is_clf:
-        target = draw(st.sampled_from(["binary", "multiclass", "constant",
-                                       "one-each", "multilabel", "strings",
-                                       "imbalanced"]))
+        target = draw(
+            st.sampled_from(
+                [
+                    "binary",
+                    "multiclass",
+                    "constant",
+                    "one-each",
+                    "multilabel",
+                    "strings",
+                    "imbalanced",
+                ]
+            )
+        )
         if target == "one-each":  # two classes, one sample each
             X, n = X[:2], min(n, 2)
             y = np.arange(n)
@@ -117,8 +138,11 @@ def problems(draw):
         if target != "multilabel" and len(np.unique(y)) < 2:
             expect_error = True  # a single class
     else:
-        target = draw(st.sampled_from(["normal", "constant", "multi-output", "huge",
-                                       "tiny", "counts"]))
+        target = draw(
+            st.sampled_from(
+                ["normal", "constant", "multi-output", "huge", "tiny", "counts"]
+            )
+        )
         if target == "normal":
             y = rng.randn(n)
         elif target == "constant":
@@ -135,13 +159,15 @@ def problems(draw):
         y = _layout(draw, y[:, None])[:, 0] if y.ndim == 1 else _layout(draw, y)
 
     params = dict(
-        hidden_layer_sizes=tuple(draw(st.lists(st.integers(1, 5), min_size=1,
-                                               max_size=2))),
+        hidden_layer_sizes=tuple(
+            draw(st.lists(st.integers(1, 5), min_size=1, max_size=2))
+        ),
         activation=draw(st.sampled_from(ACTIVATIONS)),
         optimizer=draw(_optimizers()),
         schedule=draw(_schedules()),
-        batch_size=draw(st.sampled_from([1, n + 5, "auto", "full",
-                                         draw(st.integers(1, max(1, n)))])),
+        batch_size=draw(
+            st.sampled_from([1, n + 5, "auto", "full", draw(st.integers(1, max(1, n)))])
+        ),
         learning_rate_init=draw(st.sampled_from([1e-6, 1e-3, 0.1, 10.0, 1e6])),
         alpha=draw(st.sampled_from([0.0, 1e-4, 10.0, 1e4])),
         penalty=draw(st.sampled_from(["l2", "l1", "elasticnet"])),
@@ -206,9 +232,17 @@ def _check_model(est, X, y, is_clf):
         assert np.isfinite(pred).all(), f"non-finite predictions {pred}"
 
 
-@settings(max_examples=200, deadline=None, derandomize=True, database=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
-                                 HealthCheck.filter_too_much])
+@settings(
+    max_examples=200,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+        HealthCheck.filter_too_much,
+    ],
+)
 @given(problem=problems())
 def test_fit_either_fails_cleanly_or_gives_a_finite_model(problem):
     is_clf, X, y, params, sample_weight, expect_error, then = problem
@@ -222,8 +256,9 @@ def test_fit_either_fails_cleanly_or_gives_a_finite_model(problem):
             assert not INTERNAL.search(str(exc)), f"internal error leaked: {exc!r}"
             # Poisson's exp output can overflow at the very first weights for huge
             # unscaled X: no finite model exists, and fit says so.
-            overflow = (params.get("loss") == "poisson"
-                        and "overflow even at its initial weights" in str(exc))
+            overflow = params.get(
+                "loss"
+            ) == "poisson" and "overflow even at its initial weights" in str(exc)
             assert expect_error or overflow, f"valid input rejected: {exc!r}"
             return
         _check_model(est, X, y, is_clf)

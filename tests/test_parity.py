@@ -18,8 +18,7 @@ import warnings
 
 import numpy as np
 import pytest
-from sklearn import datasets
-from sklearn import neural_network
+from sklearn import datasets, neural_network
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
@@ -30,14 +29,23 @@ import fastfit
 SEEDS = (0, 1, 2)
 MARGIN = 0.01
 # Parameters both implementations have, with the same meaning.
-SHARED = dict(hidden_layer_sizes=(64,), activation="relu", alpha=1e-4,
-              batch_size="auto", learning_rate_init=1e-3, max_iter=100,
-              tol=1e-4, n_iter_no_change=10, shuffle=True)
+SHARED = dict(
+    hidden_layer_sizes=(64,),
+    activation="relu",
+    alpha=1e-4,
+    batch_size="auto",
+    learning_rate_init=1e-3,
+    max_iter=100,
+    tol=1e-4,
+    n_iter_no_change=10,
+    shuffle=True,
+)
 
 
 def _split(X, y, seed, regression):
     X_train, X_test, y_train, y_test = train_test_split(
-        X, y, test_size=0.25, random_state=seed, stratify=None if regression else y)
+        X, y, test_size=0.25, random_state=seed, stratify=None if regression else y
+    )
     scaler = StandardScaler().fit(X_train)
     X_train, X_test = scaler.transform(X_train), scaler.transform(X_test)
     if regression:
@@ -64,19 +72,23 @@ def _mean_test_score(module, X, y, regression, **extra):
     return float(np.mean(scores)), scores
 
 
-@pytest.mark.parametrize("name, regression", [
-    ("digits", False),
-    ("breast_cancer", False),
-    ("wine", False),
-    ("diabetes", True),
-])
+@pytest.mark.parametrize(
+    "name, regression",
+    [
+        ("digits", False),
+        ("breast_cancer", False),
+        ("wine", False),
+        ("diabetes", True),
+    ],
+)
 def test_test_score_matches_sklearn(name, regression):
     X, y = getattr(datasets, f"load_{name}")(return_X_y=True)
     sk_mean, sk_scores = _mean_test_score(neural_network, X, y, regression)
-    ff_mean, ff_scores = _mean_test_score(fastfit, X, y, regression,
-                                          dtype=np.float64)
-    msg = (f"{name}: scikit-learn {np.round(sk_scores, 4)} (mean {sk_mean:.4f}), "
-           f"fastfit {np.round(ff_scores, 4)} (mean {ff_mean:.4f})")
+    ff_mean, ff_scores = _mean_test_score(fastfit, X, y, regression, dtype=np.float64)
+    msg = (
+        f"{name}: scikit-learn {np.round(sk_scores, 4)} (mean {sk_mean:.4f}), "
+        f"fastfit {np.round(ff_scores, 4)} (mean {ff_mean:.4f})"
+    )
     # the script must be one where scikit-learn does reasonably well
     assert sk_mean > (0.3 if regression else 0.9), msg
     assert abs(ff_mean - sk_mean) <= MARGIN, msg

@@ -31,6 +31,7 @@ def plt():
     mpl = pytest.importorskip("matplotlib")
     mpl.use("Agg", force=True)
     import matplotlib.pyplot as plt
+
     yield plt
     plt.close("all")
 
@@ -41,8 +42,13 @@ def _lines(ax):
 
 def test_training_loss_and_learning_rate(plt, data):
     X, y = data
-    est = _fit(MLPClassifier((8,), max_iter=6, random_state=0,
-                             schedule=StepLR(step_size=2, gamma=0.5)), X, y)
+    est = _fit(
+        MLPClassifier(
+            (8,), max_iter=6, random_state=0, schedule=StepLR(step_size=2, gamma=0.5)
+        ),
+        X,
+        y,
+    )
     ax = plot_learning_curve(est)
     lines = _lines(ax)
     assert set(lines) == {"training loss"}  # no validation curve without early stopping
@@ -65,37 +71,53 @@ def test_training_loss_and_learning_rate(plt, data):
 
     # one legend listing every curve of both axes
     legend = ax.get_legend()
-    assert [t.get_text() for t in legend.get_texts()] == ["training loss",
-                                                          "learning rate"]
+    assert [t.get_text() for t in legend.get_texts()] == [
+        "training loss",
+        "learning rate",
+    ]
 
 
 def test_validation_loss_when_early_stopping(plt, data):
     X, y = data
-    est = _fit(MLPClassifier((8,), max_iter=5, random_state=0, early_stopping=True,
-                             n_iter_no_change=50), X, y)
+    est = _fit(
+        MLPClassifier(
+            (8,), max_iter=5, random_state=0, early_stopping=True, n_iter_no_change=50
+        ),
+        X,
+        y,
+    )
     fig, ax = plt.subplots()
     assert plot_learning_curve(est, ax=ax) is ax  # draws on the given Axes
     lines = _lines(ax)
     assert set(lines) == {"training loss", "validation loss"}
-    np.testing.assert_allclose(lines["validation loss"].get_ydata(),
-                               est.validation_loss_curve_)
+    np.testing.assert_allclose(
+        lines["validation loss"].get_ydata(), est.validation_loss_curve_
+    )
     assert [t.get_text() for t in ax.get_legend().get_texts()] == [
-        "training loss", "validation loss", "learning rate"]
+        "training loss",
+        "validation loss",
+        "learning rate",
+    ]
 
 
 def test_regressor_and_pipeline(plt):
     rng = np.random.RandomState(0)
     X = rng.randn(100, 3)
     y = X @ [1.0, -2.0, 0.5]
-    pipe = _fit(make_pipeline(StandardScaler(),
-                              MLPRegressor((5,), max_iter=4, random_state=0)), X, y)
+    pipe = _fit(
+        make_pipeline(StandardScaler(), MLPRegressor((5,), max_iter=4, random_state=0)),
+        X,
+        y,
+    )
     ax = plot_learning_curve(pipe)
-    np.testing.assert_allclose(_lines(ax)["training loss"].get_ydata(),
-                               pipe[-1].loss_curve_)
+    np.testing.assert_allclose(
+        _lines(ax)["training loss"].get_ydata(), pipe[-1].loss_curve_
+    )
 
 
 def test_sklearn_mlp_without_learning_rate_curve(plt, data):
     from sklearn.neural_network import MLPClassifier as SkMLP
+
     X, y = data
     est = _fit(SkMLP((4,), max_iter=3, random_state=0), X, y)
     ax = plot_learning_curve(est)
@@ -117,7 +139,8 @@ def test_missing_matplotlib_raises_clear_import_error(monkeypatch):
         return real_import(name, *args, **kwargs)
 
     monkeypatch.setattr(builtins, "__import__", fake_import)
-    with pytest.raises(ImportError,
-                       match="plot_learning_curve needs matplotlib: "
-                             "pip install matplotlib"):
+    with pytest.raises(
+        ImportError,
+        match="plot_learning_curve needs matplotlib: pip install matplotlib",
+    ):
         plot_learning_curve(MLPClassifier())

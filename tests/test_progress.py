@@ -15,8 +15,9 @@ def _data(n=3000, seed=0):
     return X, (X[:, 0] + X[:, 1] > 0).astype(int)
 
 
-def test_verbose_2_shows_progress_within_long_epochs_and_changes_nothing(capsys,
-                                                                       monkeypatch):
+def test_verbose_2_shows_progress_within_long_epochs_and_changes_nothing(
+    capsys, monkeypatch
+):
     # no tqdm: the plain line is printed
     monkeypatch.setitem(__import__("sys").modules, "tqdm", None)
     monkeypatch.setitem(__import__("sys").modules, "tqdm.auto", None)
@@ -40,8 +41,9 @@ def test_verbose_2_without_shuffle_matches_verbose_0():
     rng = np.random.RandomState(1)
     X = rng.randn(2000, 4)
     y = X @ rng.randn(4)
-    kw = dict(hidden_layer_sizes=(3,), batch_size=8, max_iter=2, shuffle=False,
-              random_state=0)
+    kw = dict(
+        hidden_layer_sizes=(3,), batch_size=8, max_iter=2, shuffle=False, random_state=0
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         a = MLPRegressor(**kw).fit(X, y)
@@ -52,8 +54,13 @@ def test_verbose_2_without_shuffle_matches_verbose_0():
 
 def test_keyboard_interrupt_keeps_the_last_finished_epoch(monkeypatch):
     X, y = _data(400)
-    kw = dict(hidden_layer_sizes=(5,), batch_size=50, random_state=0, tol=0,
-              n_iter_no_change=10**6)
+    kw = dict(
+        hidden_layer_sizes=(5,),
+        batch_size=50,
+        random_state=0,
+        tol=0,
+        n_iter_no_change=10**6,
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         two_epochs = MLPClassifier(**kw, max_iter=2).fit(X, y)
@@ -74,7 +81,8 @@ def test_keyboard_interrupt_keeps_the_last_finished_epoch(monkeypatch):
         est.fit(X, y)
     assert est.n_iter_ == 2
     assert est.loss_curve_ == two_epochs.loss_curve_
-    for a, b in zip(est.coefs_ + est.intercepts_,
-                    two_epochs.coefs_ + two_epochs.intercepts_):
+    for a, b in zip(
+        est.coefs_ + est.intercepts_, two_epochs.coefs_ + two_epochs.intercepts_
+    ):
         np.testing.assert_array_equal(a, b)
     np.testing.assert_array_equal(est.predict(X), two_epochs.predict(X))

@@ -65,8 +65,11 @@ def _targets(loss, rng, n, k, Z):
         return rng.poisson(1.5, size=(n, k)).astype(np.float64)
     sign = np.where(rng.random((n, k)) < 0.5, -1.0, 1.0)
     if loss == "huber":  # both branches of the huber loss, away from |r| = 1
-        mag = np.where(rng.random((n, k)) < 0.5, rng.uniform(0.1, 0.9, (n, k)),
-                       rng.uniform(1.1, 3.0, (n, k)))
+        mag = np.where(
+            rng.random((n, k)) < 0.5,
+            rng.uniform(0.1, 0.9, (n, k)),
+            rng.uniform(1.1, 3.0, (n, k)),
+        )
     else:
         mag = rng.uniform(0.1, 2.0, (n, k))
     return Z - sign * mag  # r = z - y = sign * mag
@@ -106,23 +109,27 @@ def test_losses_against_definitions_and_sklearn_metrics():
     y = rng.integers(0, 4, n)
     P = ref.softmax(Z)
     v, _ = ref.softmax_cross_entropy(Z, y, sample_weight=sw)
-    assert np.isclose(v, metrics.log_loss(y, P, sample_weight=sw, labels=range(4)),
-                      rtol=1e-12)
+    assert np.isclose(
+        v, metrics.log_loss(y, P, sample_weight=sw, labels=range(4)), rtol=1e-12
+    )
 
     z = rng.normal(0, 3, (n, 1))
     yb = (rng.random((n, 1)) < 0.4).astype(float)
     p = ref.logistic(z)
     v, _ = ref.sigmoid_log_loss(z, yb, sample_weight=sw)
-    assert np.isclose(v, metrics.log_loss(yb[:, 0], p[:, 0], sample_weight=sw),
-                      rtol=1e-10)
+    assert np.isclose(
+        v, metrics.log_loss(yb[:, 0], p[:, 0], sample_weight=sw), rtol=1e-10
+    )
 
     Yr = rng.normal(size=(n, 1))
     v, _ = ref.squared_error(z, Yr, sample_weight=sw)
-    assert np.isclose(v, 0.5 * metrics.mean_squared_error(Yr, z, sample_weight=sw),
-                      rtol=1e-12)
+    assert np.isclose(
+        v, 0.5 * metrics.mean_squared_error(Yr, z, sample_weight=sw), rtol=1e-12
+    )
     v, _ = ref.absolute_error(z, Yr, sample_weight=sw)
-    assert np.isclose(v, metrics.mean_absolute_error(Yr, z, sample_weight=sw),
-                      rtol=1e-12)
+    assert np.isclose(
+        v, metrics.mean_absolute_error(Yr, z, sample_weight=sw), rtol=1e-12
+    )
 
     yc = rng.poisson(2.0, (n, 1)).astype(float)
     v, _ = ref.poisson(z, yc, sample_weight=sw)
@@ -178,10 +185,13 @@ def test_forward_shapes_and_output_activations():
     h1 = np.tanh(X @ coefs[0] + ints[0])
     np.testing.assert_allclose(acts[1], h1)
     z = np.tanh(h1 @ coefs[1] + ints[1]) @ coefs[2] + ints[2]
-    np.testing.assert_allclose(ref.forward(coefs, ints, X, "tanh", "exp")[-1], np.exp(z))
+    np.testing.assert_allclose(
+        ref.forward(coefs, ints, X, "tanh", "exp")[-1], np.exp(z)
+    )
     np.testing.assert_allclose(ref.forward(coefs, ints, X, "tanh", "identity")[-1], z)
-    np.testing.assert_allclose(ref.forward(coefs, ints, X, "tanh", "logistic")[-1],
-                               1 / (1 + np.exp(-z)))
+    np.testing.assert_allclose(
+        ref.forward(coefs, ints, X, "tanh", "logistic")[-1], 1 / (1 + np.exp(-z))
+    )
 
 
 def test_penalty_value_and_gradient():
@@ -226,7 +236,9 @@ def test_backprop_finite_differences(loss, activation, reg):
     if reg == "none":
         kw = {}
     else:
-        kw = dict(sample_weight=rng.uniform(0.2, 2.0, X.shape[0]), alpha=0.2, l1_ratio=0.4)
+        kw = dict(
+            sample_weight=rng.uniform(0.2, 2.0, X.shape[0]), alpha=0.2, l1_ratio=0.4
+        )
     value, cg, ig = ref.backprop(coefs, ints, X, y, activation, loss, **kw)
     assert [g.shape for g in cg] == [W.shape for W in coefs]
     assert [g.shape for g in ig] == [b.shape for b in ints]
@@ -248,12 +260,22 @@ def test_backprop_finite_differences(loss, activation, reg):
 def test_unit_sample_weight_equals_unweighted():
     _, coefs, ints, X, y = _problem("softmax_cross_entropy", seed=5)
     a = ref.backprop(coefs, ints, X, y, "relu", "softmax_cross_entropy", alpha=0.1)
-    b = ref.backprop(coefs, ints, X, y, "relu", "softmax_cross_entropy", alpha=0.1,
-                     sample_weight=np.ones(X.shape[0]))
+    b = ref.backprop(
+        coefs,
+        ints,
+        X,
+        y,
+        "relu",
+        "softmax_cross_entropy",
+        alpha=0.1,
+        sample_weight=np.ones(X.shape[0]),
+    )
     assert np.isclose(a[0], b[0], rtol=1e-14)
-    np.testing.assert_allclose(np.concatenate([g.ravel() for g in a[1] + a[2]]),
-                               np.concatenate([g.ravel() for g in b[1] + b[2]]),
-                               rtol=1e-13)
+    np.testing.assert_allclose(
+        np.concatenate([g.ravel() for g in a[1] + a[2]]),
+        np.concatenate([g.ravel() for g in b[1] + b[2]]),
+        rtol=1e-13,
+    )
 
 
 def test_flatten_roundtrip():
@@ -270,14 +292,18 @@ def test_flatten_roundtrip():
 def test_train_full_batch_decreases_loss_and_leaves_inputs():
     _, coefs, ints, X, y = _problem("squared_error", seed=6, n=20)
     c0 = [W.copy() for W in coefs]
-    c, i, losses = ref.train_full_batch(coefs, ints, X, y, "tanh", "squared_error",
-                                        ref.Adam(), [0.01] * 30, alpha=1e-3)
+    c, i, losses = ref.train_full_batch(
+        coefs, ints, X, y, "tanh", "squared_error", ref.Adam(), [0.01] * 30, alpha=1e-3
+    )
     assert len(losses) == 30
     assert losses[-1] < losses[0]
     for a, b in zip(coefs, c0):
         np.testing.assert_array_equal(a, b)
     # losses[k] is computed before step k
-    assert losses[0] == ref.backprop(c0, ints, X, y, "tanh", "squared_error", alpha=1e-3)[0]
+    assert (
+        losses[0]
+        == ref.backprop(c0, ints, X, y, "tanh", "squared_error", alpha=1e-3)[0]
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -304,17 +330,22 @@ def test_adam_first_step_is_sign_times_lr():
 
 def test_adamw_decay_mask():
     W, b = np.ones(3), np.ones(2)
-    ref.AdamW(weight_decay=0.5).step([W, b], [np.zeros(3), np.zeros(2)], lr=0.1,
-                                     decay_mask=[True, False])
+    ref.AdamW(weight_decay=0.5).step(
+        [W, b], [np.zeros(3), np.zeros(2)], lr=0.1, decay_mask=[True, False]
+    )
     np.testing.assert_array_equal(W, 0.95)
     np.testing.assert_array_equal(b, 1.0)
 
 
 def test_reference_optimizers_do_not_modify_grads():
     rng = np.random.default_rng(0)
-    for opt in [ref.SGD(momentum=0.9, nesterov=True), ref.Adagrad(),
-                ref.RMSprop(momentum=0.5, centered=True), ref.Adam(amsgrad=True),
-                ref.AdamW()]:
+    for opt in [
+        ref.SGD(momentum=0.9, nesterov=True),
+        ref.Adagrad(),
+        ref.RMSprop(momentum=0.5, centered=True),
+        ref.Adam(amsgrad=True),
+        ref.AdamW(),
+    ]:
         p, g = rng.normal(size=5), rng.normal(size=5)
         g0 = g.copy()
         for _ in range(3):
@@ -329,44 +360,67 @@ def test_reference_optimizers_do_not_modify_grads():
 # (reference factory, torch factory(param_groups, lr), has weight decay)
 OPTIMIZER_CASES = {
     "sgd": (lambda: ref.SGD(), lambda t, g: t.optim.SGD(g, lr=0.1, foreach=False)),
-    "sgd-momentum": (lambda: ref.SGD(momentum=0.9),
-                     lambda t, g: t.optim.SGD(g, lr=0.1, momentum=0.9, foreach=False)),
-    "sgd-dampening": (lambda: ref.SGD(momentum=0.8, dampening=0.3),
-                      lambda t, g: t.optim.SGD(g, lr=0.1, momentum=0.8, dampening=0.3,
-                                               foreach=False)),
-    "sgd-nesterov": (lambda: ref.SGD(momentum=0.9, nesterov=True),
-                     lambda t, g: t.optim.SGD(g, lr=0.1, momentum=0.9, nesterov=True,
-                                              foreach=False)),
-    "adagrad": (lambda: ref.Adagrad(),
-                lambda t, g: t.optim.Adagrad(g, lr=0.1, foreach=False)),
-    "adagrad-init-acc": (lambda: ref.Adagrad(eps=1e-6, initial_accumulator_value=0.1),
-                         lambda t, g: t.optim.Adagrad(g, lr=0.1, eps=1e-6,
-                                                      initial_accumulator_value=0.1,
-                                                      foreach=False)),
-    "rmsprop": (lambda: ref.RMSprop(),
-                lambda t, g: t.optim.RMSprop(g, lr=0.1, foreach=False)),
-    "rmsprop-centered": (lambda: ref.RMSprop(alpha=0.9, centered=True),
-                         lambda t, g: t.optim.RMSprop(g, lr=0.1, alpha=0.9, centered=True,
-                                                      foreach=False)),
-    "rmsprop-momentum": (lambda: ref.RMSprop(momentum=0.7),
-                         lambda t, g: t.optim.RMSprop(g, lr=0.1, momentum=0.7,
-                                                      foreach=False)),
+    "sgd-momentum": (
+        lambda: ref.SGD(momentum=0.9),
+        lambda t, g: t.optim.SGD(g, lr=0.1, momentum=0.9, foreach=False),
+    ),
+    "sgd-dampening": (
+        lambda: ref.SGD(momentum=0.8, dampening=0.3),
+        lambda t, g: t.optim.SGD(g, lr=0.1, momentum=0.8, dampening=0.3, foreach=False),
+    ),
+    "sgd-nesterov": (
+        lambda: ref.SGD(momentum=0.9, nesterov=True),
+        lambda t, g: t.optim.SGD(g, lr=0.1, momentum=0.9, nesterov=True, foreach=False),
+    ),
+    "adagrad": (
+        lambda: ref.Adagrad(),
+        lambda t, g: t.optim.Adagrad(g, lr=0.1, foreach=False),
+    ),
+    "adagrad-init-acc": (
+        lambda: ref.Adagrad(eps=1e-6, initial_accumulator_value=0.1),
+        lambda t, g: t.optim.Adagrad(
+            g, lr=0.1, eps=1e-6, initial_accumulator_value=0.1, foreach=False
+        ),
+    ),
+    "rmsprop": (
+        lambda: ref.RMSprop(),
+        lambda t, g: t.optim.RMSprop(g, lr=0.1, foreach=False),
+    ),
+    "rmsprop-centered": (
+        lambda: ref.RMSprop(alpha=0.9, centered=True),
+        lambda t, g: t.optim.RMSprop(
+            g, lr=0.1, alpha=0.9, centered=True, foreach=False
+        ),
+    ),
+    "rmsprop-momentum": (
+        lambda: ref.RMSprop(momentum=0.7),
+        lambda t, g: t.optim.RMSprop(g, lr=0.1, momentum=0.7, foreach=False),
+    ),
     "rmsprop-centered-momentum": (
         lambda: ref.RMSprop(alpha=0.95, eps=1e-6, momentum=0.5, centered=True),
-        lambda t, g: t.optim.RMSprop(g, lr=0.1, alpha=0.95, eps=1e-6, momentum=0.5,
-                                     centered=True, foreach=False)),
-    "adam": (lambda: ref.Adam(),
-             lambda t, g: t.optim.Adam(g, lr=0.1, foreach=False)),
-    "adam-betas": (lambda: ref.Adam(beta_1=0.3, beta_2=0.9, eps=1e-6),  # lerp weight > .5
-                   lambda t, g: t.optim.Adam(g, lr=0.1, betas=(0.3, 0.9), eps=1e-6,
-                                             foreach=False)),
-    "adam-amsgrad": (lambda: ref.Adam(amsgrad=True),
-                     lambda t, g: t.optim.Adam(g, lr=0.1, amsgrad=True, foreach=False)),
-    "adamw": (lambda: ref.AdamW(weight_decay=0.05),
-              lambda t, g: t.optim.AdamW(g, lr=0.1, weight_decay=0.05, foreach=False)),
-    "adamw-amsgrad": (lambda: ref.AdamW(weight_decay=0.1, amsgrad=True),
-                      lambda t, g: t.optim.AdamW(g, lr=0.1, weight_decay=0.1, amsgrad=True,
-                                                 foreach=False)),
+        lambda t, g: t.optim.RMSprop(
+            g, lr=0.1, alpha=0.95, eps=1e-6, momentum=0.5, centered=True, foreach=False
+        ),
+    ),
+    "adam": (lambda: ref.Adam(), lambda t, g: t.optim.Adam(g, lr=0.1, foreach=False)),
+    "adam-betas": (
+        lambda: ref.Adam(beta_1=0.3, beta_2=0.9, eps=1e-6),  # lerp weight > .5
+        lambda t, g: t.optim.Adam(g, lr=0.1, betas=(0.3, 0.9), eps=1e-6, foreach=False),
+    ),
+    "adam-amsgrad": (
+        lambda: ref.Adam(amsgrad=True),
+        lambda t, g: t.optim.Adam(g, lr=0.1, amsgrad=True, foreach=False),
+    ),
+    "adamw": (
+        lambda: ref.AdamW(weight_decay=0.05),
+        lambda t, g: t.optim.AdamW(g, lr=0.1, weight_decay=0.05, foreach=False),
+    ),
+    "adamw-amsgrad": (
+        lambda: ref.AdamW(weight_decay=0.1, amsgrad=True),
+        lambda t, g: t.optim.AdamW(
+            g, lr=0.1, weight_decay=0.1, amsgrad=True, foreach=False
+        ),
+    ),
 }
 
 
@@ -384,7 +438,6 @@ def _grad_sequence(rng, shapes, n_steps):
 def test_optimizer_matches_torch(case, dtype):
     torch = pytest.importorskip("torch")
     make_ref, make_torch = OPTIMIZER_CASES[case]
-    tdtype = getattr(torch, dtype)
     rng = np.random.default_rng(zlib.crc32(case.encode()))
     W0, b0 = rng.normal(size=(6, 4)), rng.normal(size=4)
     n_steps = 20
@@ -406,26 +459,40 @@ def test_optimizer_matches_torch(case, dtype):
             group["lr"] = float(lrs[k])
         tW.grad, tb.grad = torch.tensor(gW), torch.tensor(gb)
         opt_t.step()
-        opt_r.step([W, b], [gW.astype(np.float64), gb.astype(np.float64)], lr=lrs[k],
-                   decay_mask=[True, False])
+        opt_r.step(
+            [W, b],
+            [gW.astype(np.float64), gb.astype(np.float64)],
+            lr=lrs[k],
+            decay_mask=[True, False],
+        )
         got = np.concatenate([tW.detach().numpy().ravel(), tb.detach().numpy().ravel()])
         want = np.concatenate([W.ravel(), b.ravel()])
-        worst = max(worst, float(np.max(np.abs(got - want) / np.maximum(np.abs(want), 1e-3))))
+        worst = max(
+            worst, float(np.max(np.abs(got - want) / np.maximum(np.abs(want), 1e-3)))
+        )
         if dtype == "float64":
-            np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-15,
-                                       err_msg=f"{case} step {k + 1}")
+            np.testing.assert_allclose(
+                got, want, rtol=1e-12, atol=1e-15, err_msg=f"{case} step {k + 1}"
+            )
         else:
-            np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6,
-                                       err_msg=f"{case} step {k + 1}")
+            np.testing.assert_allclose(
+                got, want, rtol=1e-5, atol=1e-6, err_msg=f"{case} step {k + 1}"
+            )
     print(f"{case} {dtype}: max rel diff vs torch over {n_steps} steps = {worst:.3e}")
 
 
-def _torch_objective(torch, params, X, y, activation, loss, sample_weight, alpha, l1_ratio):
+def _torch_objective(
+    torch, params, X, y, activation, loss, sample_weight, alpha, l1_ratio
+):
     F = torch.nn.functional
     n_layers = len(params) // 2
     coefs, ints = params[:n_layers], params[n_layers:]
-    act = {"identity": lambda z: z, "logistic": torch.sigmoid, "tanh": torch.tanh,
-           "relu": torch.relu}[activation]
+    act = {
+        "identity": lambda z: z,
+        "logistic": torch.sigmoid,
+        "tanh": torch.tanh,
+        "relu": torch.relu,
+    }[activation]
     a = torch.tensor(X)
     for i in range(n_layers):
         z = a @ coefs[i] + ints[i]
@@ -444,13 +511,21 @@ def _torch_objective(torch, params, X, y, activation, loss, sample_weight, alpha
         elif loss == "huber":
             li = F.huber_loss(Z, Y, reduction="none", delta=1.0).sum(1)
         else:  # poisson, torch's "full=False" NLL plus the constant xlogy(y, y) - y
-            li = (F.poisson_nll_loss(Z, Y, log_input=True, full=False, reduction="none")
-                  + torch.xlogy(Y, Y) - Y).sum(1)
-    s = torch.ones(X.shape[0], dtype=torch.float64) if sample_weight is None \
+            li = (
+                F.poisson_nll_loss(Z, Y, log_input=True, full=False, reduction="none")
+                + torch.xlogy(Y, Y)
+                - Y
+            ).sum(1)
+    s = (
+        torch.ones(X.shape[0], dtype=torch.float64)
+        if sample_weight is None
         else torch.tensor(sample_weight)
+    )
     sw_sum = s.sum()
-    pen = sum(alpha * ((1 - l1_ratio) * 0.5 * (W**2).sum() + l1_ratio * W.abs().sum())
-              for W in coefs)
+    pen = sum(
+        alpha * ((1 - l1_ratio) * 0.5 * (W**2).sum() + l1_ratio * W.abs().sum())
+        for W in coefs
+    )
     return (s * li).sum() / sw_sum + pen / sw_sum
 
 
@@ -460,8 +535,9 @@ def test_backprop_matches_torch_autograd(loss, activation):
     torch = pytest.importorskip("torch")
     rng, coefs, ints, X, y = _problem(loss, seed=11, n=10)
     sw = rng.uniform(0.2, 2.0, X.shape[0])
-    value, cg, ig = ref.backprop(coefs, ints, X, y, activation, loss, sample_weight=sw,
-                                 alpha=0.1, l1_ratio=0.3)
+    value, cg, ig = ref.backprop(
+        coefs, ints, X, y, activation, loss, sample_weight=sw, alpha=0.1, l1_ratio=0.3
+    )
     params = [torch.tensor(p, requires_grad=True) for p in coefs + ints]
     obj = _torch_objective(torch, params, X, y, activation, loss, sw, 0.1, 0.3)
     obj.backward()
@@ -470,23 +546,32 @@ def test_backprop_matches_torch_autograd(loss, activation):
         np.testing.assert_allclose(mine, p.grad.numpy(), rtol=1e-10, atol=1e-14)
 
 
-@pytest.mark.parametrize("loss,optimizer", [
-    ("softmax_cross_entropy", "sgd-nesterov"),
-    ("sigmoid_log_loss", "rmsprop-centered-momentum"),
-    ("squared_error", "adamw-amsgrad"),
-    ("huber", "adagrad"),
-    ("poisson", "adam"),
-])
+@pytest.mark.parametrize(
+    "loss,optimizer",
+    [
+        ("softmax_cross_entropy", "sgd-nesterov"),
+        ("sigmoid_log_loss", "rmsprop-centered-momentum"),
+        ("squared_error", "adamw-amsgrad"),
+        ("huber", "adagrad"),
+        ("poisson", "adam"),
+    ],
+)
 def test_train_full_batch_matches_torch(loss, optimizer):
     torch = pytest.importorskip("torch")
     rng, coefs, ints, X, y = _problem(loss, seed=12, n=16)
     lrs = list(0.02 * (1.0 + 0.5 * np.cos(np.arange(15))))
     make_ref, make_torch = OPTIMIZER_CASES[optimizer]
-    c, i, losses = ref.train_full_batch(coefs, ints, X, y, "tanh", loss, make_ref(), lrs,
-                                        alpha=0.05, l1_ratio=0.2)
+    c, i, losses = ref.train_full_batch(
+        coefs, ints, X, y, "tanh", loss, make_ref(), lrs, alpha=0.05, l1_ratio=0.2
+    )
     params = [torch.tensor(p, requires_grad=True) for p in coefs + ints]
-    opt = make_torch(torch, [{"params": params[:len(coefs)]},
-                             {"params": params[len(coefs):], "weight_decay": 0.0}])
+    opt = make_torch(
+        torch,
+        [
+            {"params": params[: len(coefs)]},
+            {"params": params[len(coefs) :], "weight_decay": 0.0},
+        ],
+    )
     t_losses = []
     for lr in lrs:
         for group in opt.param_groups:

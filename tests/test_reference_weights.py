@@ -23,8 +23,9 @@ REFERENCE = np.load(DATA / "reference_weights.npz")
 RECORDED = sorted({key.split("/")[0] for key in REFERENCE.files})
 
 
-@pytest.mark.skipif(x86_64_level() < 3,
-                    reason="BLAS is pinned to its Haswell (AVX2) kernels")
+@pytest.mark.skipif(
+    x86_64_level() < 3, reason="BLAS is pinned to its Haswell (AVX2) kernels"
+)
 @pytest.mark.parametrize("isa", RECORDED)
 def test_fit_weights_match_the_reference(isa, tmp_path):
     if isa not in supported_isas():
@@ -33,7 +34,11 @@ def test_fit_weights_match_the_reference(isa, tmp_path):
     env = dict(os.environ, FASTFIT_ISA=isa, OPENBLAS_CORETYPE="Haswell")
     proc = subprocess.run(
         [sys.executable, str(DATA / "make_reference_weights.py"), isa, str(out)],
-        env=env, capture_output=True, text=True, timeout=600)
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     got = np.load(out)
     expected = sorted(k for k in REFERENCE.files if k.startswith(isa + "/"))

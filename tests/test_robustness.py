@@ -33,16 +33,22 @@ import scipy.sparse
 from sklearn.exceptions import ConvergenceWarning
 
 import fastfit
-from fastfit import MLPClassifier, MLPRegressor
-from fastfit import _engine
+from fastfit import MLPClassifier, MLPRegressor, _engine
 from fastfit.losses import CLASSIFIER_LOSSES, REGRESSOR_LOSSES
 from fastfit.optimizers import OPTIMIZER_NAMES, SGD, Adagrad, Adam, AdamW, RMSprop
-from fastfit.schedules import (SCHEDULE_NAMES, CosineAnnealingLR, ExponentialLR,
-                               InverseScaling, LinearLR, MultiStepLR,
-                               ReduceLROnPlateau, StepLR, Warmup)
+from fastfit.schedules import (
+    SCHEDULE_NAMES,
+    CosineAnnealingLR,
+    ExponentialLR,
+    InverseScaling,
+    LinearLR,
+    MultiStepLR,
+    ReduceLROnPlateau,
+    StepLR,
+    Warmup,
+)
 
-pytestmark = pytest.mark.filterwarnings(
-    "ignore::sklearn.exceptions.ConvergenceWarning")
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
 ACTIVATIONS = tuple(_engine.ACTIVATIONS)
 ESTIMATORS = (MLPClassifier, MLPRegressor)
@@ -95,6 +101,7 @@ def _with_nan(A, value=np.nan):
 # 1. Validation at the boundary
 # =============================================================================
 
+
 def _fit(X_, y_, **kw):
     return lambda est: est.fit(X_, y_, **kw)
 
@@ -103,6 +110,7 @@ def _fit_then(method, X_):
     def run(est):
         est.fit(X, _y_for(type(est)))
         return getattr(est, method)(X_)
+
     return run
 
 
@@ -123,26 +131,45 @@ def _data_cases(y):
         ("string-X", _fit(Xs, y), r"could not convert string to float"),
         ("object-X", _fit(Xo, y), r"float\(\) argument must be"),
         ("complex-X", _fit(X + 1j, y), r"Complex data not supported"),
-        ("sparse-X", _fit(scipy.sparse.csr_matrix(X), y),
-         r"[Ss]parse"),
-        ("predict-wrong-n-features", _fit_then("predict", X[:, :2]),
-         r"X has 2 features, but \w+ is expecting 3 features"),
+        ("sparse-X", _fit(scipy.sparse.csr_matrix(X), y), r"[Ss]parse"),
+        (
+            "predict-wrong-n-features",
+            _fit_then("predict", X[:, :2]),
+            r"X has 2 features, but \w+ is expecting 3 features",
+        ),
         ("predict-nan", _fit_then("predict", _with_nan(X)), r"Input X contains NaN"),
         ("predict-1d", _fit_then("predict", X[0]), r"Expected 2D array"),
         ("predict-before-fit", lambda est: est.predict(X), r"not fitted yet"),
-        ("sample_weight-negative",
-         _fit(X, y, sample_weight=np.r_[-1.0, np.ones(len(y) - 1)]),
-         r"Negative values in data passed to `sample_weight`"),
-        ("sample_weight-wrong-length", _fit(X, y, sample_weight=np.ones(len(y) - 1)),
-         r"sample_weight\.shape == \(23,\), expected \(24,\)"),
-        ("sample_weight-2d", _fit(X, y, sample_weight=np.ones((len(y), 1))),
-         r"Sample weights must be 1D"),
-        ("sample_weight-nan", _fit(X, y, sample_weight=np.r_[np.nan, np.ones(len(y) - 1)]),
-         r"sample_weight contains NaN"),
-        ("sample_weight-inf", _fit(X, y, sample_weight=np.r_[np.inf, np.ones(len(y) - 1)]),
-         r"sample_weight contains infinity"),
-        ("sample_weight-all-zero", _fit(X, y, sample_weight=np.zeros(len(y))),
-         r"(?i)non-zero|positive sum"),
+        (
+            "sample_weight-negative",
+            _fit(X, y, sample_weight=np.r_[-1.0, np.ones(len(y) - 1)]),
+            r"Negative values in data passed to `sample_weight`",
+        ),
+        (
+            "sample_weight-wrong-length",
+            _fit(X, y, sample_weight=np.ones(len(y) - 1)),
+            r"sample_weight\.shape == \(23,\), expected \(24,\)",
+        ),
+        (
+            "sample_weight-2d",
+            _fit(X, y, sample_weight=np.ones((len(y), 1))),
+            r"Sample weights must be 1D",
+        ),
+        (
+            "sample_weight-nan",
+            _fit(X, y, sample_weight=np.r_[np.nan, np.ones(len(y) - 1)]),
+            r"sample_weight contains NaN",
+        ),
+        (
+            "sample_weight-inf",
+            _fit(X, y, sample_weight=np.r_[np.inf, np.ones(len(y) - 1)]),
+            r"sample_weight contains infinity",
+        ),
+        (
+            "sample_weight-all-zero",
+            _fit(X, y, sample_weight=np.zeros(len(y))),
+            r"(?i)non-zero|positive sum",
+        ),
     ]
 
 
@@ -155,8 +182,10 @@ def test_bad_data_raises_clear_error(est_cls, case):
 
 
 @pytest.mark.parametrize("est_cls", ESTIMATORS, ids=lambda c: c.__name__)
-@pytest.mark.parametrize("value, match", [(np.nan, r"Input y contains NaN"),
-                                          (np.inf, r"Input y contains infinity")])
+@pytest.mark.parametrize(
+    "value, match",
+    [(np.nan, r"Input y contains NaN"), (np.inf, r"Input y contains infinity")],
+)
 def test_non_finite_y_raises(est_cls, value, match):
     y = np.array(_y_for(est_cls), dtype=np.float64)
     y[3] = value
@@ -199,7 +228,9 @@ def test_regressor_rejects_y_beyond_float32_range(scale):
     # boundary, not a "training diverged" warning and an untrained model.
     y = Y_REG * scale
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # today: overflow in cast, "diverged in epoch 1"
+        warnings.simplefilter(
+            "ignore"
+        )  # today: overflow in cast, "diverged in epoch 1"
         with pytest.raises(CLEAN, match=r"(?i)\by\b.*(too large|float32|infinity)"):
             _small(MLPRegressor, dtype=np.float32).fit(X, y)
     # float64 training holds these values.
@@ -209,18 +240,21 @@ def test_regressor_rejects_y_beyond_float32_range(scale):
 
 
 # ---------------------------------------------------------------- names
-@pytest.mark.parametrize("est_cls, param, valid", [
-    (MLPClassifier, "loss", CLASSIFIER_LOSSES),
-    (MLPRegressor, "loss", REGRESSOR_LOSSES),
-    (MLPClassifier, "optimizer", OPTIMIZER_NAMES),
-    (MLPRegressor, "optimizer", OPTIMIZER_NAMES),
-    (MLPClassifier, "schedule", SCHEDULE_NAMES),
-    (MLPRegressor, "schedule", SCHEDULE_NAMES),
-    (MLPClassifier, "activation", ACTIVATIONS),
-    (MLPRegressor, "activation", ACTIVATIONS),
-    (MLPClassifier, "penalty", ("l2", "l1", "elasticnet")),
-    (MLPClassifier, "early_stopping_monitor", ("loss", "score")),
-])
+@pytest.mark.parametrize(
+    "est_cls, param, valid",
+    [
+        (MLPClassifier, "loss", CLASSIFIER_LOSSES),
+        (MLPRegressor, "loss", REGRESSOR_LOSSES),
+        (MLPClassifier, "optimizer", OPTIMIZER_NAMES),
+        (MLPRegressor, "optimizer", OPTIMIZER_NAMES),
+        (MLPClassifier, "schedule", SCHEDULE_NAMES),
+        (MLPRegressor, "schedule", SCHEDULE_NAMES),
+        (MLPClassifier, "activation", ACTIVATIONS),
+        (MLPRegressor, "activation", ACTIVATIONS),
+        (MLPClassifier, "penalty", ("l2", "l1", "elasticnet")),
+        (MLPClassifier, "early_stopping_monitor", ("loss", "score")),
+    ],
+)
 def test_unknown_name_lists_the_valid_ones(est_cls, param, valid):
     with pytest.raises(CLEAN, match=rf"{param}.*'no-such-name'") as info:
         _small(est_cls, **{param: "no-such-name"}).fit(X, _y_for(est_cls))
@@ -236,7 +270,9 @@ def test_wrong_type_for_optimizer_or_schedule(param):
 
 
 def test_unknown_schedule_name_inside_warmup_lists_the_valid_ones():
-    with pytest.raises(CLEAN, match=r"'after' parameter of Warmup must be .*'cosine'.*Got 'nope'"):
+    with pytest.raises(
+        CLEAN, match=r"'after' parameter of Warmup must be .*'cosine'.*Got 'nope'"
+    ):
         _small(MLPClassifier, schedule=Warmup(after="nope")).fit(X, Y_CLF)
 
 
@@ -296,7 +332,10 @@ BAD_HYPERPARAMETERS = [
     ({"optimizer": SGD(nesterov=True)}, "Nesterov"),
     ({"optimizer": RMSprop(rho=1.0)}, "rho"),
     ({"optimizer": RMSprop(momentum=1.0)}, "momentum"),
-    ({"optimizer": Adagrad(initial_accumulator_value=-1.0)}, "initial_accumulator_value"),
+    (
+        {"optimizer": Adagrad(initial_accumulator_value=-1.0)},
+        "initial_accumulator_value",
+    ),
     # schedule instances
     ({"schedule": StepLR(gamma=-1)}, "gamma"),
     ({"schedule": StepLR(step_size=0)}, "step_size"),
@@ -317,21 +356,28 @@ def _hp_id(case):
 
 
 @pytest.mark.parametrize("est_cls", ESTIMATORS, ids=lambda c: c.__name__)
-@pytest.mark.parametrize("params, fragment", BAD_HYPERPARAMETERS,
-                         ids=[_hp_id(c) for c in BAD_HYPERPARAMETERS])
+@pytest.mark.parametrize(
+    "params, fragment",
+    BAD_HYPERPARAMETERS,
+    ids=[_hp_id(c) for c in BAD_HYPERPARAMETERS],
+)
 def test_bad_hyperparameter_raises_naming_it(est_cls, params, fragment):
     with pytest.raises(CLEAN, match=re.escape(fragment)):
         _small(est_cls, **params).fit(X, _y_for(est_cls))
 
 
 @pytest.mark.parametrize("est_cls", ESTIMATORS, ids=lambda c: c.__name__)
-@pytest.mark.parametrize("params, fit_kw", [
-    ({"schedule": StepLR(gamma=-1)}, {}),
-    ({"schedule": Warmup(epochs=0)}, {}),
-    ({"optimizer": Adam(beta_1=1.5)}, {}),
-    ({"hidden_layer_sizes": (0,)}, {}),
-    ({}, {"sample_weight": -np.ones(len(X))}),
-], ids=["bad-schedule", "bad-warmup", "bad-optimizer", "bad-hidden", "bad-weights"])
+@pytest.mark.parametrize(
+    "params, fit_kw",
+    [
+        ({"schedule": StepLR(gamma=-1)}, {}),
+        ({"schedule": Warmup(epochs=0)}, {}),
+        ({"optimizer": Adam(beta_1=1.5)}, {}),
+        ({"hidden_layer_sizes": (0,)}, {}),
+        ({}, {"sample_weight": -np.ones(len(X))}),
+    ],
+    ids=["bad-schedule", "bad-warmup", "bad-optimizer", "bad-hidden", "bad-weights"],
+)
 def test_a_failed_fit_leaves_the_estimator_unfitted(est_cls, params, fit_kw):
     """After fit raised, predict must not serve a half-initialised model."""
     est = _small(est_cls, **params)
@@ -353,20 +399,27 @@ def test_bad_class_weight():
 
 
 @pytest.mark.parametrize("est_cls", ESTIMATORS, ids=lambda c: c.__name__)
-def test_optimizer_instance_epsilon_zero_is_rejected_like_the_estimator_parameter(est_cls):
+def test_optimizer_instance_epsilon_zero_is_rejected_like_the_estimator_parameter(
+    est_cls,
+):
     # The estimator's `epsilon` must be > 0 (Interval closed="neither"); an Adam
     # instance accepts 0, and then any parameter whose gradient has been exactly
     # zero so far (a dead ReLU, a constant feature) is updated by 0 / 0 = NaN.
     with pytest.raises(CLEAN, match="epsilon"):
         _small(est_cls, epsilon=0.0).fit(X, _y_for(est_cls))
-    for opt in (Adam(epsilon=0.0), AdamW(epsilon=0.0), RMSprop(epsilon=0.0),
-                Adagrad(epsilon=0.0)):
+    for opt in (
+        Adam(epsilon=0.0),
+        AdamW(epsilon=0.0),
+        RMSprop(epsilon=0.0),
+        Adagrad(epsilon=0.0),
+    ):
         with pytest.raises(CLEAN, match="epsilon"):
             _small(est_cls, optimizer=opt).fit(X, _y_for(est_cls))
 
 
-@pytest.mark.parametrize("dtype", [np.dtype("float32"), np.dtype("float64"), float,
-                                   "float32", np.float64])
+@pytest.mark.parametrize(
+    "dtype", [np.dtype("float32"), np.dtype("float64"), float, "float32", np.float64]
+)
 def test_dtype_spellings_numpy_users_write(dtype):
     # MLPClassifier(dtype=X.dtype) is a natural thing to write.
     est = _small(MLPClassifier, dtype=dtype, max_iter=1).fit(X, Y_CLF)
@@ -499,6 +552,7 @@ def test_coefs_assigned_to_an_unfitted_estimator_then_predict():
 # 2. Layouts and dtypes of the inputs
 # =============================================================================
 
+
 def _readonly(a):
     a = np.array(a)
     a.setflags(write=False)
@@ -515,7 +569,7 @@ def _layouts(A):
         "fortran": np.asfortranarray(A),
         "strided-rows": tall[::2],
         "strided-columns": wide[:, ::2],
-        "column-slice": np.concatenate([A, A], axis=1)[:, :A.shape[1]],
+        "column-slice": np.concatenate([A, A], axis=1)[:, : A.shape[1]],
         "readonly": _readonly(A),
         "readonly-fortran": _readonly(np.asfortranarray(A)),
         "list": A.tolist(),
@@ -549,10 +603,12 @@ def test_target_and_weight_layouts_give_the_same_model(est_cls, dtype):
     # float32-representable, so float32 and float64 weights are the same numbers
     sw = np.linspace(0.5, 2.0, len(y)).astype(np.float32).astype(np.float64)
     ref = _small(est_cls, dtype=dtype).fit(X, y, sample_weight=sw)
-    for yv, swv in [(y.tolist(), sw.tolist()), (_readonly(y), _readonly(sw)),
-                    (np.repeat(y, 2)[::2], np.repeat(sw, 2)[::2]),
-                    (y.reshape(-1, 1) if est_cls is MLPRegressor else y,
-                     sw.astype(np.float32))]:
+    for yv, swv in [
+        (y.tolist(), sw.tolist()),
+        (_readonly(y), _readonly(sw)),
+        (np.repeat(y, 2)[::2], np.repeat(sw, 2)[::2]),
+        (y.reshape(-1, 1) if est_cls is MLPRegressor else y, sw.astype(np.float32)),
+    ]:
         est = _small(est_cls, dtype=dtype).fit(X, yv, sample_weight=swv)
         _assert_same_model(ref, est)
 
@@ -563,12 +619,19 @@ def test_integer_and_bool_inputs(est_cls, dtype):
     y = _y_for(est_cls)
     Xi = np.random.RandomState(1).randint(-3, 4, size=X.shape)
     ref = _small(est_cls, dtype=dtype).fit(Xi.astype(np.float64), y)
-    for Xv in (Xi, Xi.astype(np.int32), np.asfortranarray(Xi), Xi.tolist(),
-               _readonly(Xi)):
+    for Xv in (
+        Xi,
+        Xi.astype(np.int32),
+        np.asfortranarray(Xi),
+        Xi.tolist(),
+        _readonly(Xi),
+    ):
         _assert_same_model(ref, _small(est_cls, dtype=dtype).fit(Xv, y))
     Xb = Xi > 0
-    _assert_same_model(_small(est_cls, dtype=dtype).fit(Xb.astype(float), y),
-                       _small(est_cls, dtype=dtype).fit(Xb, y))
+    _assert_same_model(
+        _small(est_cls, dtype=dtype).fit(Xb.astype(float), y),
+        _small(est_cls, dtype=dtype).fit(Xb, y),
+    )
 
 
 @pytest.mark.parametrize("est_cls", ESTIMATORS, ids=lambda c: c.__name__)
@@ -578,8 +641,12 @@ def test_readonly_everything(est_cls, dtype):
     y = _y_for(est_cls)
     Xr, yr, swr = _readonly(X), _readonly(y), _readonly(np.linspace(0.5, 2, len(y)))
     kw = {"classes": _readonly([0, 1, 2])} if est_cls is MLPClassifier else {}
-    for params in ({}, {"early_stopping": True}, {"shuffle": False},
-                   {"batch_size": "full", "clip_norm": 1.0}):
+    for params in (
+        {},
+        {"early_stopping": True},
+        {"shuffle": False},
+        {"batch_size": "full", "clip_norm": 1.0},
+    ):
         est = _small(est_cls, dtype=dtype, **params).fit(Xr, yr, sample_weight=swr)
         assert np.isfinite(_flat(est)).all()
         est.predict(Xr)
@@ -601,8 +668,11 @@ def test_callers_arrays_are_never_modified(est_cls, dtype):
     y = _y_for(est_cls)
     inputs = {
         "X": np.ascontiguousarray(X, dtype=dtype),
-        "y": (np.array(y) if est_cls is MLPClassifier
-              else np.ascontiguousarray(y, dtype=dtype)),
+        "y": (
+            np.array(y)
+            if est_cls is MLPClassifier
+            else np.ascontiguousarray(y, dtype=dtype)
+        ),
         "y2d": np.ascontiguousarray(np.c_[Y_REG, -Y_REG], dtype=dtype),
         "sw": np.linspace(0.5, 2.0, len(y)).astype(dtype),
         "classes": np.array([0, 1, 2]),
@@ -610,12 +680,18 @@ def test_callers_arrays_are_never_modified(est_cls, dtype):
     before = {k: v.copy() for k, v in inputs.items()}
     a = inputs
     kw = {"classes": a["classes"]} if est_cls is MLPClassifier else {}
-    for params in ({}, {"early_stopping": True}, {"shuffle": False},
-                   {"batch_size": "full"}, {"class_weight": "balanced"}):
+    for params in (
+        {},
+        {"early_stopping": True},
+        {"shuffle": False},
+        {"batch_size": "full"},
+        {"class_weight": "balanced"},
+    ):
         if "class_weight" in params and est_cls is MLPRegressor:
             continue
-        est = _small(est_cls, dtype=dtype, **params).fit(a["X"], a["y"],
-                                                         sample_weight=a["sw"])
+        est = _small(est_cls, dtype=dtype, **params).fit(
+            a["X"], a["y"], sample_weight=a["sw"]
+        )
         est.predict(a["X"])
         est.score(a["X"], a["y"], sample_weight=a["sw"])
         if est_cls is MLPClassifier:
@@ -665,13 +741,24 @@ def _assert_finite_model(est):
 @pytest.mark.parametrize("optimizer", ["sgd", SGD()], ids=["sgd", "SGD()"])
 def test_divergence_stops_with_a_warning_and_a_finite_model(est_cls, dtype, optimizer):
     y = Y_UNSCALED_CLF if est_cls is MLPClassifier else Y_UNSCALED_REG
-    params = dict(hidden_layer_sizes=(5,), learning_rate_init=1e8, optimizer=optimizer,
-                  max_iter=30, batch_size=10, random_state=0, dtype=dtype)
+    params = dict(
+        hidden_layer_sizes=(5,),
+        learning_rate_init=1e8,
+        optimizer=optimizer,
+        max_iter=30,
+        batch_size=10,
+        random_state=0,
+        dtype=dtype,
+    )
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         est = est_cls(**params).fit(X_UNSCALED, y)
-    diverged = [w for w in caught if issubclass(w.category, ConvergenceWarning)
-                and "diverg" in str(w.message).lower()]
+    diverged = [
+        w
+        for w in caught
+        if issubclass(w.category, ConvergenceWarning)
+        and "diverg" in str(w.message).lower()
+    ]
     assert diverged, [str(w.message) for w in caught]
     assert est.n_iter_ < 30
     assert len(est.loss_curve_) == est.n_iter_
@@ -690,9 +777,14 @@ def test_huge_learning_rate_never_returns_a_nan_model(est_cls, optimizer):
     y = Y_UNSCALED_CLF if est_cls is MLPClassifier else Y_UNSCALED_REG
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        est = est_cls(hidden_layer_sizes=(5,), learning_rate_init=1e8,
-                      optimizer=optimizer, max_iter=10, batch_size=10,
-                      random_state=0).fit(X_UNSCALED, y)
+        est = est_cls(
+            hidden_layer_sizes=(5,),
+            learning_rate_init=1e8,
+            optimizer=optimizer,
+            max_iter=10,
+            batch_size=10,
+            random_state=0,
+        ).fit(X_UNSCALED, y)
     _assert_finite_model(est)
 
 
@@ -700,8 +792,13 @@ def test_huge_learning_rate_never_returns_a_nan_model(est_cls, optimizer):
 def test_divergence_in_partial_fit_keeps_the_previous_model(est_cls):
     y = Y_UNSCALED_CLF if est_cls is MLPClassifier else Y_UNSCALED_REG
     kw = {"classes": [0, 1, 2]} if est_cls is MLPClassifier else {}
-    est = est_cls(hidden_layer_sizes=(5,), learning_rate_init=1e8, optimizer="sgd",
-                  batch_size=10, random_state=0)
+    est = est_cls(
+        hidden_layer_sizes=(5,),
+        learning_rate_init=1e8,
+        optimizer="sgd",
+        batch_size=10,
+        random_state=0,
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for _ in range(6):
@@ -724,14 +821,21 @@ def test_finite_weights_that_overflow_the_forward_pass_are_not_returned_silently
     for max_iter in (2, 3):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            est = MLPRegressor(hidden_layer_sizes=(1,), activation="identity",
-                               optimizer="sgd", batch_size=1, learning_rate_init=1e-6,
-                               max_iter=max_iter, shuffle=False, random_state=0
-                               ).fit(Xh, yh)
+            est = MLPRegressor(
+                hidden_layer_sizes=(1,),
+                activation="identity",
+                optimizer="sgd",
+                batch_size=1,
+                learning_rate_init=1e-6,
+                max_iter=max_iter,
+                shuffle=False,
+                random_state=0,
+            ).fit(Xh, yh)
         assert np.isfinite(_flat(est)).all()
         assert np.isfinite(est.predict(Xh)).all(), (
             f"max_iter={max_iter}: non-finite predictions {est.predict(Xh)} from "
-            f"finite weights {_flat(est)}")
+            f"finite weights {_flat(est)}"
+        )
 
 
 def test_early_stopping_survives_a_diverging_epoch():
@@ -747,11 +851,20 @@ def test_early_stopping_survives_a_diverging_epoch():
     yp = np.full(11, 2.5)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        est = MLPRegressor(hidden_layer_sizes=(2, 1), activation="tanh",
-                           optimizer="rmsprop", learning_rate_init=10.0, max_iter=5,
-                           shuffle=False, early_stopping=True, random_state=1,
-                           loss="poisson", alpha=0.0, n_iter_no_change=1, tol=0.0
-                           ).fit(Xp, yp)
+        est = MLPRegressor(
+            hidden_layer_sizes=(2, 1),
+            activation="tanh",
+            optimizer="rmsprop",
+            learning_rate_init=10.0,
+            max_iter=5,
+            shuffle=False,
+            early_stopping=True,
+            random_state=1,
+            loss="poisson",
+            alpha=0.0,
+            n_iter_no_change=1,
+            tol=0.0,
+        ).fit(Xp, yp)
     assert np.isfinite(_flat(est)).all()
     assert np.isfinite(est.predict(Xp)).all()
 
@@ -760,17 +873,31 @@ def test_early_stopping_survives_a_diverging_epoch():
 # 4. Determinism
 # =============================================================================
 
+
 @pytest.mark.parametrize("est_cls", ESTIMATORS, ids=lambda c: c.__name__)
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: d.__name__)
 @pytest.mark.parametrize("n_threads", [1, 2])
-@pytest.mark.parametrize("extra", [{}, {"early_stopping": True, "max_iter": 6},
-                                   {"clip_norm": 0.5, "optimizer": "rmsprop"}],
-                         ids=["plain", "early_stopping", "clip-rmsprop"])
-def test_same_seed_and_threads_give_bit_identical_models(est_cls, dtype, n_threads,
-                                                         extra):
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {},
+        {"early_stopping": True, "max_iter": 6},
+        {"clip_norm": 0.5, "optimizer": "rmsprop"},
+    ],
+    ids=["plain", "early_stopping", "clip-rmsprop"],
+)
+def test_same_seed_and_threads_give_bit_identical_models(
+    est_cls, dtype, n_threads, extra
+):
     y = _y_for(est_cls)
-    params = dict(shuffle=True, batch_size=7, dtype=dtype, n_threads=n_threads,
-                  random_state=42, **extra)
+    params = dict(
+        shuffle=True,
+        batch_size=7,
+        dtype=dtype,
+        n_threads=n_threads,
+        random_state=42,
+        **extra,
+    )
     a = _small(est_cls, **params).fit(X, y)
     b = _small(est_cls, **params).fit(X, y)
     _assert_same_model(a, b)
@@ -788,13 +915,15 @@ _rngT = np.random.RandomState(7)
 X_BIG = _rngT.randn(512, 512)
 Y_BIG_CLF = _rngT.randint(0, 10, 512)
 Y_BIG_REG = _rngT.randn(512, 2)
-BIG = dict(hidden_layer_sizes=(256,), batch_size=256, max_iter=2, random_state=0,
-           shuffle=True)
+BIG = dict(
+    hidden_layer_sizes=(256,), batch_size=256, max_iter=2, random_state=0, shuffle=True
+)
 
 needs_two_threads = pytest.mark.skipif(
     _engine.openmp_max_threads() < 2,
     reason="OpenMP allows one thread here (one core, OMP_NUM_THREADS=1 or no "
-           "OpenMP): n_threads=2 is clipped to 1, the threaded paths cannot run")
+    "OpenMP): n_threads=2 is clipped to 1, the threaded paths cannot run",
+)
 
 
 def _big_fit(est_cls, **params):
@@ -806,8 +935,9 @@ def _big_fit(est_cls, **params):
 @pytest.mark.parametrize("est_cls", ESTIMATORS, ids=lambda c: c.__name__)
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: d.__name__)
 @pytest.mark.parametrize("clip_norm", [None, 1.0])
-def test_threaded_paths_are_bit_identical_for_fixed_n_threads(est_cls, dtype,
-                                                              clip_norm):
+def test_threaded_paths_are_bit_identical_for_fixed_n_threads(
+    est_cls, dtype, clip_norm
+):
     a = _big_fit(est_cls, dtype=dtype, n_threads=2, clip_norm=clip_norm)
     b = _big_fit(est_cls, dtype=dtype, n_threads=2, clip_norm=clip_norm)
     _assert_same_model(a, b)
@@ -816,9 +946,15 @@ def test_threaded_paths_are_bit_identical_for_fixed_n_threads(est_cls, dtype,
 @needs_two_threads
 @pytest.mark.parametrize("est_cls", ESTIMATORS, ids=lambda c: c.__name__)
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: d.__name__)
-@pytest.mark.parametrize("extra", [{}, {"clip_norm": 1.0, "penalty": "elasticnet"},
-                                   {"early_stopping": True, "max_iter": 3}],
-                         ids=["plain", "clip-elasticnet", "early_stopping"])
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {},
+        {"clip_norm": 1.0, "penalty": "elasticnet"},
+        {"early_stopping": True, "max_iter": 3},
+    ],
+    ids=["plain", "clip-elasticnet", "early_stopping"],
+)
 def test_n_threads_does_not_change_the_model(est_cls, dtype, extra):
     """n_threads=1 and n_threads=2 give bit-identical weights.
 
@@ -846,8 +982,9 @@ def test_prediction_does_not_depend_on_n_threads(dtype):
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: d.__name__)
-@pytest.mark.parametrize("l1, l2", [(1e-4, 0.0), (0.0, 1e-4), (1e-4, 1e-4)],
-                         ids=["l1", "l2", "elasticnet"])
+@pytest.mark.parametrize(
+    "l1, l2", [(1e-4, 0.0), (0.0, 1e-4), (1e-4, 1e-4)], ids=["l1", "l2", "elasticnet"]
+)
 def test_penalty_value_does_not_depend_on_buffer_alignment(dtype, l1, l2):
     """The optimizer pass returns the penalty; it must not depend on where the
     parameter buffer happens to start in memory (which varies from fit to fit).
@@ -858,19 +995,33 @@ def test_penalty_value_does_not_depend_on_buffer_alignment(dtype, l1, l2):
     schedules) then differs between two identical fits.
     """
     from fastfit._engine import OPTIMIZER_KINDS, optimizer_step_py
+
     n, n_weights = 70000, 65536
     p0 = np.random.RandomState(1).uniform(-0.1, 0.1, n)
     g0 = np.random.RandomState(2).randn(n)
     penalties = set()
     for offset in range(16):
-        p = np.empty(n + 16, dtype)[offset:offset + n]
+        p = np.empty(n + 16, dtype)[offset : offset + n]
         p[...] = p0
-        g = np.empty(n + 16, dtype)[offset:offset + n]
+        g = np.empty(n + 16, dtype)[offset : offset + n]
         g[...] = g0
         state = np.zeros((1, n), dtype)
-        penalties.add(optimizer_step_py(OPTIMIZER_KINDS["sgd"], p, g, state,
-                                        np.zeros(3), 1e-3, 1, n_weights, l2, l1,
-                                        1.0, 1))
+        penalties.add(
+            optimizer_step_py(
+                OPTIMIZER_KINDS["sgd"],
+                p,
+                g,
+                state,
+                np.zeros(3),
+                1e-3,
+                1,
+                n_weights,
+                l2,
+                l1,
+                1.0,
+                1,
+            )
+        )
     assert len(penalties) == 1, sorted(penalties)
 
 
@@ -889,7 +1040,7 @@ def test_loss_curve_is_reproducible_with_l1_penalties(penalty):
 # 7. Crash battery: bad inputs in one subprocess
 # =============================================================================
 
-_BATTERY = r'''
+_BATTERY = r"""
 import json, sys, warnings
 import numpy as np
 warnings.simplefilter("ignore")
@@ -1043,7 +1194,7 @@ for name, case in CASES.items():
             " (ValueError)" if isinstance(exc, ValueError) else
             " (TypeError)" if isinstance(exc, TypeError) else "") + ": " + str(exc)[:200]
 print("\nRESULTS " + json.dumps(results), flush=True)
-'''
+"""
 
 
 @pytest.fixture(scope="module")
@@ -1051,20 +1202,27 @@ def battery():
     env = dict(os.environ)
     repo = os.path.dirname(os.path.dirname(os.path.abspath(fastfit.__file__)))
     env["PYTHONPATH"] = repo + os.pathsep + env.get("PYTHONPATH", "")
-    proc = subprocess.run([sys.executable, "-c", _BATTERY], capture_output=True,
-                          text=True, timeout=300, env=env)
+    proc = subprocess.run(
+        [sys.executable, "-c", _BATTERY],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
     return proc
 
 
 def test_bad_inputs_never_crash_the_process(battery):
     proc = battery
     running = [l for l in proc.stdout.splitlines() if l.startswith("RUNNING ")]
-    last = running[-1][len("RUNNING "):] if running else "<none>"
+    last = running[-1][len("RUNNING ") :] if running else "<none>"
     assert proc.returncode >= 0, (
         f"the process was killed by signal {-proc.returncode} during case {last!r}"
-        f"\nstderr:\n{proc.stderr[-3000:]}")
+        f"\nstderr:\n{proc.stderr[-3000:]}"
+    )
     assert proc.returncode == 0, (
-        f"exit code {proc.returncode} during case {last!r}\nstderr:\n{proc.stderr[-3000:]}")
+        f"exit code {proc.returncode} during case {last!r}\nstderr:\n{proc.stderr[-3000:]}"
+    )
     assert "RESULTS " in proc.stdout
     assert len(running) >= 30
 
@@ -1072,25 +1230,42 @@ def test_bad_inputs_never_crash_the_process(battery):
 def test_bad_inputs_end_in_clean_errors(battery):
     """Every case of the battery either works or raises ValueError/TypeError."""
     if battery.returncode != 0:
-        pytest.fail("the battery subprocess failed; see "
-                    "test_bad_inputs_never_crash_the_process")
+        pytest.fail(
+            "the battery subprocess failed; see test_bad_inputs_never_crash_the_process"
+        )
     line = [l for l in battery.stdout.splitlines() if l.startswith("RESULTS ")][-1]
-    results = json.loads(line[len("RESULTS "):])
-    unclean = {k: v for k, v in results.items()
-               if v != "ok" and "(ValueError)" not in v and "(TypeError)" not in v
-               and not v.startswith("MemoryError")}
+    results = json.loads(line[len("RESULTS ") :])
+    unclean = {
+        k: v
+        for k, v in results.items()
+        if v != "ok"
+        and "(ValueError)" not in v
+        and "(TypeError)" not in v
+        and not v.startswith("MemoryError")
+    }
     assert not unclean, json.dumps(unclean, indent=1)
     # inputs that must not be accepted silently
-    for name in ["y-nan", "y-inf", "X-nan", "coefs-nan", "coefs-wrong-shape-predict",
-                 "coefs-wrong-shape-warm-fit", "intercepts-wrong-shape",
-                 "sample_weight-negative", "partial_fit-no-classes", "dtype-int",
-                 "y-beyond-float32", "unfitted-with-assigned-coefs"]:
+    for name in [
+        "y-nan",
+        "y-inf",
+        "X-nan",
+        "coefs-nan",
+        "coefs-wrong-shape-predict",
+        "coefs-wrong-shape-warm-fit",
+        "intercepts-wrong-shape",
+        "sample_weight-negative",
+        "partial_fit-no-classes",
+        "dtype-int",
+        "y-beyond-float32",
+        "unfitted-with-assigned-coefs",
+    ]:
         assert results[name] != "ok", f"{name} was accepted"
 
 
 # =============================================================================
 # 8. Thread safety: fits in concurrent Python threads
 # =============================================================================
+
 
 def _run_in_threads(jobs, stagger=0.0):
     errors = []
@@ -1117,15 +1292,27 @@ def test_two_small_fits_in_threads_match_sequential(dtype):
     Xl = np.random.RandomState(5).randn(400, 6)
     yc = (Xl[:, 0] > 0).astype(int) + (Xl[:, 1] > 0)
     yr = Xl @ np.arange(6.0)
-    make = [lambda: MLPClassifier((8,), max_iter=20, batch_size=16, random_state=1,
-                                  dtype=dtype, n_threads=1),
-            lambda: MLPRegressor((8,), max_iter=20, batch_size=16, random_state=2,
-                                 dtype=dtype, n_threads=1, early_stopping=True)]
+    make = [
+        lambda: MLPClassifier(
+            (8,), max_iter=20, batch_size=16, random_state=1, dtype=dtype, n_threads=1
+        ),
+        lambda: MLPRegressor(
+            (8,),
+            max_iter=20,
+            batch_size=16,
+            random_state=2,
+            dtype=dtype,
+            n_threads=1,
+            early_stopping=True,
+        ),
+    ]
     ys = [yc, yr]
     sequential = [make[i]().fit(Xl, ys[i]) for i in range(2)]
     for _ in range(3):
         models = [m() for m in make]
-        _run_in_threads([lambda i=i: models[i].fit(Xl, ys[i]) for i in range(2)])
+        _run_in_threads(
+            [lambda i=i, models=models: models[i].fit(Xl, ys[i]) for i in range(2)]
+        )
         for s, m in zip(sequential, models):
             _assert_same_model(s, m)
             np.testing.assert_array_equal(s.predict(Xl), m.predict(Xl))
@@ -1205,12 +1392,16 @@ def _threads_scenario(scenario, n_threads):
     env = dict(os.environ)
     repo = os.path.dirname(os.path.dirname(os.path.abspath(fastfit.__file__)))
     env["PYTHONPATH"] = repo + os.pathsep + env.get("PYTHONPATH", "")
-    proc = subprocess.run([sys.executable, "-c", _THREADS_SCRIPT, scenario,
-                           str(n_threads)], capture_output=True, text=True,
-                          timeout=300, env=env)
+    proc = subprocess.run(
+        [sys.executable, "-c", _THREADS_SCRIPT, scenario, str(n_threads)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     line = [l for l in proc.stdout.splitlines() if l.startswith("RESULT ")][-1]
-    return json.loads(line[len("RESULT "):])
+    return json.loads(line[len("RESULT ") :])
 
 
 def test_overlapping_fits_in_threads_match_sequential_and_restore_blas():
@@ -1227,11 +1418,13 @@ def test_overlapping_fits_in_threads_match_sequential_and_restore_blas():
     """
     r = _threads_scenario("overlap", 1)
     assert r["overlapped"] and r["long_outlived_short"], (
-        f"the scenario did not overlap the two fits as intended: {r}")
+        f"the scenario did not overlap the two fits as intended: {r}"
+    )
     assert r["short_equal"], f"the short fit differs from its sequential twin: {r}"
     assert r["long_equal"], f"the long fit differs from its sequential twin: {r}"
     assert r["blas_after"] == r["blas_before"], (
-        f"concurrent fits changed the process' BLAS threads: {r}")
+        f"concurrent fits changed the process' BLAS threads: {r}"
+    )
 
 
 def test_fit_in_a_worker_thread_while_main_thread_limits_blas():

@@ -16,8 +16,12 @@ import numpy as np
 import pytest
 from sklearn import neural_network
 from sklearn.base import clone, is_classifier
-from sklearn.datasets import (load_digits, make_classification,
-                              make_multilabel_classification, make_regression)
+from sklearn.datasets import (
+    load_digits,
+    make_classification,
+    make_multilabel_classification,
+    make_regression,
+)
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.metrics import recall_score
 from sklearn.model_selection import GridSearchCV, cross_val_score, train_test_split
@@ -69,8 +73,9 @@ def _check_id(estimator, check):
     dtype = np.dtype(estimator.dtype).name
     kwargs = getattr(check, "keywords", {})
     extra = ",".join(f"{k}={v}" for k, v in sorted(kwargs.items()))
-    return (f"{type(estimator).__name__}[{dtype}]-{_check_name(check)}"
-            + (f"({extra})" if extra else ""))
+    return f"{type(estimator).__name__}[{dtype}]-{_check_name(check)}" + (
+        f"({extra})" if extra else ""
+    )
 
 
 def _sklearn_checks():
@@ -80,8 +85,9 @@ def _sklearn_checks():
             est = cls(max_iter=30, random_state=0, dtype=dtype)
             for estimator, check in estimator_checks_generator(est, legacy=True):
                 if _check_name(check) not in excluded:
-                    cases.append(pytest.param(estimator, check,
-                                              id=_check_id(estimator, check)))
+                    cases.append(
+                        pytest.param(estimator, check, id=_check_id(estimator, check))
+                    )
     return cases
 
 
@@ -89,10 +95,16 @@ _CHECKS = _sklearn_checks()
 
 
 def test_float32_exclusion_is_the_only_one():
-    names32 = {_check_name(c.values[1]) for c in _CHECKS
-               if np.dtype(c.values[0].dtype) == np.float32}
-    names64 = {_check_name(c.values[1]) for c in _CHECKS
-               if np.dtype(c.values[0].dtype) == np.float64}
+    names32 = {
+        _check_name(c.values[1])
+        for c in _CHECKS
+        if np.dtype(c.values[0].dtype) == np.float32
+    }
+    names64 = {
+        _check_name(c.values[1])
+        for c in _CHECKS
+        if np.dtype(c.values[0].dtype) == np.float64
+    }
     assert names64 - names32 == _FLOAT32_EXCLUDED
     assert "check_sample_weight_equivalence_on_dense_data" in names64
 
@@ -105,6 +117,7 @@ def test_sklearn_estimator_checks(estimator, check):
 # --------------------------------------------------------------------------
 # Constructor signature
 # --------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("cls", ESTIMATORS)
 def test_parameters_keyword_only_after_sizes_and_activation(cls):
@@ -129,8 +142,15 @@ def test_parameters_are_sklearns_with_renames_and_same_defaults(cls):
             continue
         assert renamed.get(name, name) in ours, name
         assert ours[renamed.get(name, name)] == default, name
-    extras = {"loss", "penalty", "l1_ratio", "clip_norm", "early_stopping_monitor",
-              "dtype", "n_threads"}
+    extras = {
+        "loss",
+        "penalty",
+        "l1_ratio",
+        "clip_norm",
+        "early_stopping_monitor",
+        "dtype",
+        "n_threads",
+    }
     extras |= {"class_weight"} if cls is MLPClassifier else {"huber_delta"}
     assert extras <= set(ours)
     assert ours["early_stopping_monitor"] == "loss"
@@ -140,18 +160,26 @@ def test_parameters_are_sklearns_with_renames_and_same_defaults(cls):
 # Model selection machinery
 # --------------------------------------------------------------------------
 
+
 def test_grid_search_classifier_pipeline(digits):
     X_train, X_test, y_train, y_test = digits
-    pipe = make_pipeline(StandardScaler(),
-                         MLPClassifier((32,), max_iter=15, random_state=0))
+    pipe = make_pipeline(
+        StandardScaler(), MLPClassifier((32,), max_iter=15, random_state=0)
+    )
     grid = [
-        {"mlpclassifier__optimizer": ["sgd", "adam", SGD(momentum=0.5)],
-         "mlpclassifier__batch_size": [64, "full"],
-         "mlpclassifier__learning_rate_init": [0.01]},
-        {"mlpclassifier__optimizer": [Adam()],
-         "mlpclassifier__optimizer__beta_1": [0.5, 0.95]},
-        {"mlpclassifier__schedule": ["cosine", StepLR(step_size=5, gamma=0.5)],
-         "mlpclassifier__batch_size": [128]},
+        {
+            "mlpclassifier__optimizer": ["sgd", "adam", SGD(momentum=0.5)],
+            "mlpclassifier__batch_size": [64, "full"],
+            "mlpclassifier__learning_rate_init": [0.01],
+        },
+        {
+            "mlpclassifier__optimizer": [Adam()],
+            "mlpclassifier__optimizer__beta_1": [0.5, 0.95],
+        },
+        {
+            "mlpclassifier__schedule": ["cosine", StepLR(step_size=5, gamma=0.5)],
+            "mlpclassifier__batch_size": [128],
+        },
     ]
     search = GridSearchCV(pipe, grid, cv=3, n_jobs=2, error_score="raise")
     search.fit(X_train, y_train)
@@ -163,22 +191,32 @@ def test_grid_search_classifier_pipeline(digits):
     check_is_fitted(best)
     # the nested optimizer parameter reached the fitted estimators, and the
     # grid's own Adam instance was not mutated by the search
-    betas = [p["mlpclassifier__optimizer__beta_1"] for p in search.cv_results_["params"]
-             if "mlpclassifier__optimizer__beta_1" in p]
+    betas = [
+        p["mlpclassifier__optimizer__beta_1"]
+        for p in search.cv_results_["params"]
+        if "mlpclassifier__optimizer__beta_1" in p
+    ]
     assert betas == [0.5, 0.95]
     assert grid[1]["mlpclassifier__optimizer"][0].beta_1 == 0.9
 
 
 def test_nested_optimizer_parameter_changes_training(digits):
     X_train, _, y_train, _ = digits
-    base = make_pipeline(StandardScaler(),
-                         MLPClassifier((16,), max_iter=3, random_state=0,
-                                       optimizer=Adam()))
-    a = _quiet_fit(clone(base).set_params(mlpclassifier__optimizer__beta_1=0.5),
-                   X_train, y_train)
+    base = make_pipeline(
+        StandardScaler(),
+        MLPClassifier((16,), max_iter=3, random_state=0, optimizer=Adam()),
+    )
+    a = _quiet_fit(
+        clone(base).set_params(mlpclassifier__optimizer__beta_1=0.5), X_train, y_train
+    )
     b = _quiet_fit(clone(base), X_train, y_train)
-    c = _quiet_fit(clone(base).set_params(mlpclassifier__optimizer="adam",
-                                          mlpclassifier__beta_1=0.5), X_train, y_train)
+    c = _quiet_fit(
+        clone(base).set_params(
+            mlpclassifier__optimizer="adam", mlpclassifier__beta_1=0.5
+        ),
+        X_train,
+        y_train,
+    )
     assert not np.allclose(a[-1].coefs_[0], b[-1].coefs_[0])
     # 'adam' configured by the estimator's beta_1 == an Adam(beta_1) instance
     np.testing.assert_array_equal(a[-1].coefs_[0], c[-1].coefs_[0])
@@ -187,16 +225,21 @@ def test_nested_optimizer_parameter_changes_training(digits):
 def test_grid_search_regressor_pipeline():
     X, y = make_regression(n_samples=400, n_features=8, noise=5.0, random_state=0)
     y = (y - y.mean()) / y.std()
-    pipe = make_pipeline(StandardScaler(),
-                         MLPRegressor((32,), max_iter=30, random_state=0,
-                                      learning_rate_init=0.01))
+    pipe = make_pipeline(
+        StandardScaler(),
+        MLPRegressor((32,), max_iter=30, random_state=0, learning_rate_init=0.01),
+    )
     grid = [
-        {"mlpregressor__loss": ["squared_error", "huber", "absolute_error"],
-         "mlpregressor__optimizer": ["adam", "sgd"]},
-        {"mlpregressor__optimizer": [Adam()],
-         "mlpregressor__optimizer__beta_2": [0.99, 0.999],
-         "mlpregressor__schedule": [CosineAnnealingLR(T_max=30), "step"],
-         "mlpregressor__batch_size": [32]},
+        {
+            "mlpregressor__loss": ["squared_error", "huber", "absolute_error"],
+            "mlpregressor__optimizer": ["adam", "sgd"],
+        },
+        {
+            "mlpregressor__optimizer": [Adam()],
+            "mlpregressor__optimizer__beta_2": [0.99, 0.999],
+            "mlpregressor__schedule": [CosineAnnealingLR(T_max=30), "step"],
+            "mlpregressor__batch_size": [32],
+        },
     ]
     search = GridSearchCV(pipe, grid, cv=3, n_jobs=2, error_score="raise")
     search.fit(X, y)
@@ -207,17 +250,18 @@ def test_grid_search_regressor_pipeline():
 
 def test_cross_val_score_pipelines(digits):
     X_train, _, y_train, _ = digits
-    clf = make_pipeline(StandardScaler(), MLPClassifier((32,), max_iter=20,
-                                                        learning_rate_init=0.01,
-                                                        random_state=0))
-    scores = cross_val_score(clf, X_train, y_train, cv=3, n_jobs=2,
-                             error_score="raise")
+    clf = make_pipeline(
+        StandardScaler(),
+        MLPClassifier((32,), max_iter=20, learning_rate_init=0.01, random_state=0),
+    )
+    scores = cross_val_score(clf, X_train, y_train, cv=3, n_jobs=2, error_score="raise")
     assert scores.shape == (3,) and scores.min() > 0.9
 
     X, y = make_regression(n_samples=300, n_features=5, noise=1.0, random_state=1)
-    reg = make_pipeline(StandardScaler(), MLPRegressor((32,), max_iter=50,
-                                                       learning_rate_init=0.01,
-                                                       random_state=0))
+    reg = make_pipeline(
+        StandardScaler(),
+        MLPRegressor((32,), max_iter=50, learning_rate_init=0.01, random_state=0),
+    )
     scores = cross_val_score(reg, X, y / y.std(), cv=3, error_score="raise")
     assert scores.min() > 0.9
 
@@ -226,13 +270,15 @@ def test_cross_val_score_pipelines(digits):
 # partial_fit, persistence, clone
 # --------------------------------------------------------------------------
 
+
 def test_partial_fit_reaches_fit_accuracy(digits):
     X_train, X_test, y_train, y_test = digits
     scaler = StandardScaler().fit(X_train)
     X_train, X_test = scaler.transform(X_train), scaler.transform(X_test)
     n_epochs = 25
-    full = _quiet_fit(MLPClassifier((64,), max_iter=n_epochs, random_state=0),
-                      X_train, y_train)
+    full = _quiet_fit(
+        MLPClassifier((64,), max_iter=n_epochs, random_state=0), X_train, y_train
+    )
     inc = MLPClassifier((64,), random_state=0)
     classes = np.unique(y_train)
     chunks = np.array_split(np.arange(len(X_train)), 7)
@@ -256,8 +302,9 @@ def test_partial_fit_requires_classes_first_call():
 def test_partial_fit_classes_order_does_not_matter():
     # scikit-learn sorts `classes` (unique_labels): the order the user lists
     # them in must not change the label encoding.
-    X, y = make_classification(n_samples=120, n_classes=3, n_informative=4,
-                               random_state=0)
+    X, y = make_classification(
+        n_samples=120, n_classes=3, n_informative=4, random_state=0
+    )
     a = MLPClassifier((8,), random_state=0, dtype=np.float64)
     b = clone(a)
     for _ in range(3):
@@ -290,9 +337,16 @@ def test_k_partial_fits_equal_fit_for_k_epochs(cls):
     # one epoch per call, optimizer state, schedule and shuffling stream kept
     # between calls: K calls on the whole data are exactly fit(max_iter=K)
     X, y = make_classification(n_samples=100, random_state=0)
-    kw = dict(hidden_layer_sizes=(8,), random_state=0, dtype=np.float64,
-              batch_size=32, schedule=StepLR(step_size=2, gamma=0.5),
-              learning_rate_init=0.01, max_iter=5, n_iter_no_change=1000)
+    kw = dict(
+        hidden_layer_sizes=(8,),
+        random_state=0,
+        dtype=np.float64,
+        batch_size=32,
+        schedule=StepLR(step_size=2, gamma=0.5),
+        learning_rate_init=0.01,
+        max_iter=5,
+        n_iter_no_change=1000,
+    )
     a = _quiet_fit(cls(**kw), X, y)
     b = cls(**kw)
     for _ in range(5):
@@ -325,9 +379,10 @@ def test_pickle_and_joblib_round_trips_are_bit_identical(cls, tmp_path):
     # the training state survives too: one more epoch on both is identical
     est.partial_fit(X, y)
     restored.partial_fit(X, y)
-    np.testing.assert_array_equal(predict(X), (restored.predict_proba if
-                                               is_classifier(restored) else
-                                               restored.predict)(X))
+    np.testing.assert_array_equal(
+        predict(X),
+        (restored.predict_proba if is_classifier(restored) else restored.predict)(X),
+    )
 
 
 def _comparable_params(est):
@@ -342,8 +397,16 @@ def _comparable_params(est):
 @pytest.mark.parametrize("cls", ESTIMATORS)
 def test_clone_is_an_unfitted_twin(cls):
     X, y = make_classification(n_samples=60, random_state=0)
-    est = cls((7,), "tanh", optimizer=Adam(beta_1=0.8), schedule=StepLR(3),
-              max_iter=3, random_state=4, alpha=0.01, dtype=np.float64)
+    est = cls(
+        (7,),
+        "tanh",
+        optimizer=Adam(beta_1=0.8),
+        schedule=StepLR(3),
+        max_iter=3,
+        random_state=4,
+        alpha=0.01,
+        dtype=np.float64,
+    )
     _quiet_fit(est, X, y)
     twin = clone(est)
     assert _comparable_params(twin) == _comparable_params(est)
@@ -360,25 +423,43 @@ def test_clone_is_an_unfitted_twin(cls):
 # Class and sample weights
 # --------------------------------------------------------------------------
 
+
 def test_class_weight_balanced_raises_minority_recall():
-    X, y = make_classification(n_samples=2000, n_features=10, n_informative=4,
-                               weights=[0.9, 0.1], class_sep=0.6, flip_y=0.0,
-                               random_state=0)
+    X, y = make_classification(
+        n_samples=2000,
+        n_features=10,
+        n_informative=4,
+        weights=[0.9, 0.1],
+        class_sep=0.6,
+        flip_y=0.0,
+        random_state=0,
+    )
     X_train, X_test, y_train, y_test = train_test_split(
-        X, y, test_size=0.5, random_state=0, stratify=y)
+        X, y, test_size=0.5, random_state=0, stratify=y
+    )
     recalls = {}
     for cw in (None, "balanced", {0: 1.0, 1: 9.0}):
-        clf = _quiet_fit(MLPClassifier((32,), max_iter=40, random_state=0,
-                                       class_weight=cw), X_train, y_train)
+        clf = _quiet_fit(
+            MLPClassifier((32,), max_iter=40, random_state=0, class_weight=cw),
+            X_train,
+            y_train,
+        )
         recalls[str(cw)] = recall_score(y_test, clf.predict(X_test))
     assert recalls["balanced"] > recalls["None"] + 0.3, recalls
     assert recalls["{0: 1.0, 1: 9.0}"] > recalls["None"] + 0.3, recalls
 
 
 def _exact_kw(**extra):
-    kw = dict(hidden_layer_sizes=(6,), batch_size="full", shuffle=False,
-              dtype=np.float64, random_state=0, max_iter=15,
-              learning_rate_init=0.01, n_iter_no_change=1000)
+    kw = dict(
+        hidden_layer_sizes=(6,),
+        batch_size="full",
+        shuffle=False,
+        dtype=np.float64,
+        random_state=0,
+        max_iter=15,
+        learning_rate_init=0.01,
+        n_iter_no_change=1000,
+    )
     kw.update(extra)
     return kw
 
@@ -390,12 +471,15 @@ def test_integer_sample_weights_equal_repeated_rows(cls, optimizer):
     if cls is MLPRegressor:
         y = X @ np.arange(1.0, 6.0)
     sw = np.random.RandomState(0).randint(1, 4, size=len(y))
-    weighted = _quiet_fit(cls(**_exact_kw(optimizer=optimizer)), X, y,
-                          sample_weight=sw)
-    repeated = _quiet_fit(cls(**_exact_kw(optimizer=optimizer)),
-                          np.repeat(X, sw, axis=0), np.repeat(y, sw))
-    for a, b in zip(weighted.coefs_ + weighted.intercepts_,
-                    repeated.coefs_ + repeated.intercepts_):
+    weighted = _quiet_fit(cls(**_exact_kw(optimizer=optimizer)), X, y, sample_weight=sw)
+    repeated = _quiet_fit(
+        cls(**_exact_kw(optimizer=optimizer)),
+        np.repeat(X, sw, axis=0),
+        np.repeat(y, sw),
+    )
+    for a, b in zip(
+        weighted.coefs_ + weighted.intercepts_, repeated.coefs_ + repeated.intercepts_
+    ):
         np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
     np.testing.assert_allclose(weighted.loss_curve_, repeated.loss_curve_, rtol=1e-9)
 
@@ -410,8 +494,9 @@ def test_zero_sample_weights_equal_removed_rows(cls):
     keep = sw > 0
     weighted = _quiet_fit(cls(**_exact_kw()), X, y, sample_weight=sw)
     removed = _quiet_fit(cls(**_exact_kw()), X[keep], y[keep])
-    for a, b in zip(weighted.coefs_ + weighted.intercepts_,
-                    removed.coefs_ + removed.intercepts_):
+    for a, b in zip(
+        weighted.coefs_ + weighted.intercepts_, removed.coefs_ + removed.intercepts_
+    ):
         np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
     np.testing.assert_allclose(weighted.loss_curve_, removed.loss_curve_, rtol=1e-9)
 
@@ -420,11 +505,13 @@ def test_zero_sample_weights_equal_removed_rows(cls):
 # Early stopping restores the best epoch
 # --------------------------------------------------------------------------
 
+
 def _overfitting_problem(cls):
     # few noisy samples and a wide network: the validation loss bottoms out
     # early and then rises, so the best epoch is not the last one.
-    X, y = make_classification(n_samples=240, n_features=20, n_informative=3,
-                               flip_y=0.1, random_state=3)
+    X, y = make_classification(
+        n_samples=240, n_features=20, n_informative=3, flip_y=0.1, random_state=3
+    )
     if cls is MLPRegressor:
         y = X[:, 0] + 0.5 * X[:, 1] + np.random.RandomState(3).randn(len(y))
         return X, y, 0.02
@@ -435,10 +522,17 @@ def _overfitting_problem(cls):
 @pytest.mark.parametrize("monitor", ["loss", "score"])
 def test_early_stopping_restores_best_epoch(cls, monitor):
     X, y, lr = _overfitting_problem(cls)
-    kw = dict(hidden_layer_sizes=(128,), learning_rate_init=lr, alpha=0.0,
-              early_stopping=True, early_stopping_monitor=monitor,
-              validation_fraction=0.3, n_iter_no_change=8, random_state=0,
-              dtype=np.float64)
+    kw = dict(
+        hidden_layer_sizes=(128,),
+        learning_rate_init=lr,
+        alpha=0.0,
+        early_stopping=True,
+        early_stopping_monitor=monitor,
+        validation_fraction=0.3,
+        n_iter_no_change=8,
+        random_state=0,
+        dtype=np.float64,
+    )
     est = _quiet_fit(cls(max_iter=200, **kw), X, y)
     val_loss = np.asarray(est.validation_loss_curve_)
     val_score = np.asarray(est.validation_scores_)
@@ -454,7 +548,7 @@ def test_early_stopping_restores_best_epoch(cls, monitor):
     # the same history up to there, and its last epoch is its best one: its
     # final weights are the best epoch's weights, whatever the restore does.
     short = _quiet_fit(cls(max_iter=best + 1, **kw), X, y)
-    np.testing.assert_array_equal(short.validation_loss_curve_, val_loss[:best + 1])
+    np.testing.assert_array_equal(short.validation_loss_curve_, val_loss[: best + 1])
     for a, b in zip(est.coefs_ + est.intercepts_, short.coefs_ + short.intercepts_):
         np.testing.assert_array_equal(a, b)
     # loss_ / loss_curve_ still report the training history of every epoch
@@ -476,10 +570,19 @@ def test_without_early_stopping_best_loss_is_the_training_minimum(cls):
 # Input and target types
 # --------------------------------------------------------------------------
 
-@pytest.mark.parametrize("dtype, expected", [
-    (np.float64, np.float64), ("float64", np.float64), (np.dtype("float64"), np.float64),
-    (np.float32, np.float32), ("float32", np.float32), (np.dtype("float32"), np.float32),
-], ids=["type64", "str64", "dtype64", "type32", "str32", "dtype32"])
+
+@pytest.mark.parametrize(
+    "dtype, expected",
+    [
+        (np.float64, np.float64),
+        ("float64", np.float64),
+        (np.dtype("float64"), np.float64),
+        (np.float32, np.float32),
+        ("float32", np.float32),
+        (np.dtype("float32"), np.float32),
+    ],
+    ids=["type64", "str64", "dtype64", "type32", "str32", "dtype32"],
+)
 def test_dtype_spellings(dtype, expected):
     # np.dtype objects (e.g. ``dtype=X.dtype``) are a common way to say it
     X, y = make_classification(n_samples=40, random_state=0)
@@ -504,22 +607,33 @@ def test_dataframe_sets_feature_names(cls):
     assert not hasattr(est2, "feature_names_in_")
 
 
-@pytest.mark.parametrize("labels", [
-    np.array(["cat", "dog", "bird"]),
-    np.array(["no", "yes"]),
-    np.array(["no", "yes"], dtype=object),
-    np.array([-1, 3, 10]),
-    np.array([False, True]),
-    np.array([1.0, 2.0]),
-], ids=["str3", "str2", "object2", "ints-gaps", "bool", "float"])
+@pytest.mark.parametrize(
+    "labels",
+    [
+        np.array(["cat", "dog", "bird"]),
+        np.array(["no", "yes"]),
+        np.array(["no", "yes"], dtype=object),
+        np.array([-1, 3, 10]),
+        np.array([False, True]),
+        np.array([1.0, 2.0]),
+    ],
+    ids=["str3", "str2", "object2", "ints-gaps", "bool", "float"],
+)
 def test_label_types(labels):
     k = len(labels)
-    X, y_idx = make_classification(n_samples=150, n_features=6, n_informative=4,
-                                   n_classes=k, n_clusters_per_class=1,
-                                   class_sep=3.0, random_state=0)
+    X, y_idx = make_classification(
+        n_samples=150,
+        n_features=6,
+        n_informative=4,
+        n_classes=k,
+        n_clusters_per_class=1,
+        class_sep=3.0,
+        random_state=0,
+    )
     y = labels[y_idx]
-    clf = _quiet_fit(MLPClassifier((16,), max_iter=60, learning_rate_init=0.01,
-                                   random_state=0), X, y)
+    clf = _quiet_fit(
+        MLPClassifier((16,), max_iter=60, learning_rate_init=0.01, random_state=0), X, y
+    )
     np.testing.assert_array_equal(clf.classes_, np.unique(labels))
     pred = clf.predict(X)
     assert pred.shape == y.shape
@@ -536,10 +650,14 @@ def test_label_types(labels):
 
 
 def test_multilabel_indicator_targets():
-    X, Y = make_multilabel_classification(n_samples=200, n_features=10, n_classes=4,
-                                          random_state=0)
-    clf = _quiet_fit(MLPClassifier((32,), max_iter=100, learning_rate_init=0.01,
-                                   random_state=0), X, Y)
+    X, Y = make_multilabel_classification(
+        n_samples=200, n_features=10, n_classes=4, random_state=0
+    )
+    clf = _quiet_fit(
+        MLPClassifier((32,), max_iter=100, learning_rate_init=0.01, random_state=0),
+        X,
+        Y,
+    )
     np.testing.assert_array_equal(clf.classes_, np.arange(4))
     assert clf.out_activation_ == "logistic"
     assert clf.n_outputs_ == 4
@@ -557,16 +675,16 @@ def test_multilabel_indicator_targets():
 def test_multioutput_regression_shapes():
     X, Y = make_regression(n_samples=120, n_features=5, n_targets=3, random_state=0)
     Y = Y / Y.std(axis=0)
-    reg = _quiet_fit(MLPRegressor((16,), max_iter=50, learning_rate_init=0.01,
-                                  random_state=0), X, Y)
+    reg = _quiet_fit(
+        MLPRegressor((16,), max_iter=50, learning_rate_init=0.01, random_state=0), X, Y
+    )
     assert reg.n_outputs_ == 3
     assert reg.out_activation_ == "identity"
     assert reg.predict(X).shape == (120, 3)
     assert reg.coefs_[-1].shape == (16, 3)
     assert reg.score(X, Y) > 0.8
     # a single target as a column gives 1-D predictions, as scikit-learn
-    reg1 = _quiet_fit(MLPRegressor((4,), max_iter=3, random_state=0),
-                      X, Y[:, :1])
+    reg1 = _quiet_fit(MLPRegressor((4,), max_iter=3, random_state=0), X, Y[:, :1])
     assert reg1.predict(X).shape == (120,)
 
 
@@ -588,9 +706,15 @@ def _mentions(line, value, rtol=1e-5):
 @pytest.mark.parametrize("early_stopping", [False, True])
 def test_verbose_prints_one_line_per_epoch_and_a_summary(capsys, early_stopping):
     X, y = make_classification(n_samples=120, random_state=0)
-    est = MLPClassifier((8,), max_iter=4, verbose=1, random_state=0,
-                        early_stopping=early_stopping, n_iter_no_change=100,
-                        schedule=StepLR(step_size=1, gamma=0.5))
+    est = MLPClassifier(
+        (8,),
+        max_iter=4,
+        verbose=1,
+        random_state=0,
+        early_stopping=early_stopping,
+        n_iter_no_change=100,
+        schedule=StepLR(step_size=1, gamma=0.5),
+    )
     _quiet_fit(est, X, y)
     out = capsys.readouterr().out
     lines = [ln for ln in out.splitlines() if ln.strip()]

@@ -24,28 +24,40 @@ LEVELS = {"native": 0, "avx512": 4, "avx2": 3, "baseline": 0}
 
 def built_isas():
     """The engine builds present, fastest first."""
-    return [isa for isa in LEVELS
-            if importlib.util.find_spec(f"{__name__}._core_{isa}") is not None]
+    return [
+        isa
+        for isa in LEVELS
+        if importlib.util.find_spec(f"{__name__}._core_{isa}") is not None
+    ]
 
 
 def supported_isas():
     """The engine builds present that this CPU can run, fastest first."""
     level = x86_64_level()
-    return [isa for isa in built_isas() if LEVELS[isa] <= level or level == 0
-            and LEVELS[isa] == 0]
+    return [
+        isa
+        for isa in built_isas()
+        if LEVELS[isa] <= level or level == 0 and LEVELS[isa] == 0
+    ]
 
 
 def _load():
     forced = os.environ.get("FASTFIT_ISA", "").strip().lower()
     if forced:
         if forced not in LEVELS:
-            raise ImportError(f"FASTFIT_ISA={forced!r}: the engine builds are "
-                              f"{list(LEVELS)}")
+            raise ImportError(
+                f"FASTFIT_ISA={forced!r}: the engine builds are {list(LEVELS)}"
+            )
         if forced not in supported_isas():
             raise ImportError(
                 f"FASTFIT_ISA={forced!r}: that engine build is "
-                + ("not supported by this CPU" if forced in built_isas()
-                   else "not built") + f"; available here: {supported_isas()}")
+                + (
+                    "not supported by this CPU"
+                    if forced in built_isas()
+                    else "not built"
+                )
+                + f"; available here: {supported_isas()}"
+            )
         isa = forced
     else:
         choices = supported_isas()
@@ -61,6 +73,7 @@ ISA, _core = _load()
 def _usable_cores():
     """Cores this process may use: affinity and cgroup quotas respected."""
     from joblib import cpu_count
+
     return max(1, cpu_count())
 
 

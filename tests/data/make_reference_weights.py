@@ -20,20 +20,45 @@ from sklearn.datasets import load_digits, make_regression
 
 CONFIGS = {
     # small-batch kernel, shuffled rows read in place, fused Adam
-    "clf_adam_b32": dict(kind="clf", hidden_layer_sizes=(32, 16), optimizer="adam",
-                         batch_size=32, max_iter=3),
+    "clf_adam_b32": dict(
+        kind="clf",
+        hidden_layer_sizes=(32, 16),
+        optimizer="adam",
+        batch_size=32,
+        max_iter=3,
+    ),
     # BLAS products (batch > 128), clipping (unfused step), elastic net, tanh
-    "reg_nesterov_clip": dict(kind="reg", hidden_layer_sizes=(48,), optimizer="sgd",
-                              activation="tanh", batch_size=150, clip_norm=1.0,
-                              penalty="elasticnet", alpha=1e-3,
-                              learning_rate_init=1e-3, max_iter=3),
+    "reg_nesterov_clip": dict(
+        kind="reg",
+        hidden_layer_sizes=(48,),
+        optimizer="sgd",
+        activation="tanh",
+        batch_size=150,
+        clip_norm=1.0,
+        penalty="elasticnet",
+        alpha=1e-3,
+        learning_rate_init=1e-3,
+        max_iter=3,
+    ),
     # wide enough for several column blocks, RMSprop, logistic, early stopping
-    "clf_rmsprop_wide": dict(kind="clf", hidden_layer_sizes=(256,), optimizer="rmsprop",
-                             activation="logistic", batch_size=64, early_stopping=True,
-                             max_iter=3),
+    "clf_rmsprop_wide": dict(
+        kind="clf",
+        hidden_layer_sizes=(256,),
+        optimizer="rmsprop",
+        activation="logistic",
+        batch_size=64,
+        early_stopping=True,
+        max_iter=3,
+    ),
     # full batch AdamW, binary target, a schedule
-    "bin_adamw_full": dict(kind="bin", hidden_layer_sizes=(20, 20), optimizer="adamw",
-                           batch_size="full", schedule="cosine", max_iter=5),
+    "bin_adamw_full": dict(
+        kind="bin",
+        hidden_layer_sizes=(20, 20),
+        optimizer="adamw",
+        batch_size="full",
+        schedule="cosine",
+        max_iter=5,
+    ),
 }
 
 
@@ -62,8 +87,11 @@ def fit_weights(name, dtype):
 
 
 def all_weights():
-    return {f"{name}/{np.dtype(dt).name}": fit_weights(name, dt)
-            for name in CONFIGS for dt in (np.float32, np.float64)}
+    return {
+        f"{name}/{np.dtype(dt).name}": fit_weights(name, dt)
+        for name in CONFIGS
+        for dt in (np.float32, np.float64)
+    }
 
 
 if __name__ == "__main__":
