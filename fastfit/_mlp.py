@@ -86,69 +86,6 @@ class BaseMLP(BaseEstimator):
         "n_threads": [None, Interval(Integral, None, None, closed="neither")],
     }
 
-    def __init__(
-        self,
-        hidden_layer_sizes,
-        activation,
-        *,
-        loss,
-        optimizer,
-        schedule,
-        alpha,
-        penalty,
-        l1_ratio,
-        batch_size,
-        learning_rate_init,
-        power_t,
-        max_iter,
-        shuffle,
-        random_state,
-        tol,
-        verbose,
-        warm_start,
-        momentum,
-        nesterovs_momentum,
-        early_stopping,
-        early_stopping_monitor,
-        validation_fraction,
-        beta_1,
-        beta_2,
-        epsilon,
-        n_iter_no_change,
-        clip_norm,
-        dtype,
-        n_threads,
-    ):
-        self.hidden_layer_sizes = hidden_layer_sizes
-        self.activation = activation
-        self.loss = loss
-        self.optimizer = optimizer
-        self.schedule = schedule
-        self.alpha = alpha
-        self.penalty = penalty
-        self.l1_ratio = l1_ratio
-        self.batch_size = batch_size
-        self.learning_rate_init = learning_rate_init
-        self.power_t = power_t
-        self.max_iter = max_iter
-        self.shuffle = shuffle
-        self.random_state = random_state
-        self.tol = tol
-        self.verbose = verbose
-        self.warm_start = warm_start
-        self.momentum = momentum
-        self.nesterovs_momentum = nesterovs_momentum
-        self.early_stopping = early_stopping
-        self.early_stopping_monitor = early_stopping_monitor
-        self.validation_fraction = validation_fraction
-        self.beta_1 = beta_1
-        self.beta_2 = beta_2
-        self.epsilon = epsilon
-        self.n_iter_no_change = n_iter_no_change
-        self.clip_norm = clip_norm
-        self.dtype = dtype
-        self.n_threads = n_threads
-
     # ------------------------------------------------------------------ setup
     def _resolved_optimizer(self):
         return resolve_optimizer(
@@ -496,6 +433,13 @@ class BaseMLP(BaseEstimator):
         return tags
 
 
+def _store_params(estimator, values):
+    """Set each ``__init__`` argument as the attribute of its name, unchanged
+    (scikit-learn's convention; ``get_params`` reads the signature)."""
+    for name in estimator._get_param_names():
+        setattr(estimator, name, values[name])
+
+
 def _raw_output(network, params, X, n_threads):
     """Raw output of ``network`` with weights ``params`` on X, in chunks."""
     X = np.ascontiguousarray(X, dtype=params.dtype)
@@ -645,38 +589,7 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         dtype=np.float32,
         n_threads=None,
     ):
-        super().__init__(
-            hidden_layer_sizes,
-            activation,
-            loss=loss,
-            optimizer=optimizer,
-            schedule=schedule,
-            alpha=alpha,
-            penalty=penalty,
-            l1_ratio=l1_ratio,
-            batch_size=batch_size,
-            learning_rate_init=learning_rate_init,
-            power_t=power_t,
-            max_iter=max_iter,
-            shuffle=shuffle,
-            random_state=random_state,
-            tol=tol,
-            verbose=verbose,
-            warm_start=warm_start,
-            momentum=momentum,
-            nesterovs_momentum=nesterovs_momentum,
-            early_stopping=early_stopping,
-            early_stopping_monitor=early_stopping_monitor,
-            validation_fraction=validation_fraction,
-            beta_1=beta_1,
-            beta_2=beta_2,
-            epsilon=epsilon,
-            n_iter_no_change=n_iter_no_change,
-            clip_norm=clip_norm,
-            dtype=dtype,
-            n_threads=n_threads,
-        )
-        self.class_weight = class_weight
+        _store_params(self, locals())
 
     def _encode_targets(self, y, first_call, classes, dtype):
         y_type = type_of_target(y, input_name="y")
@@ -882,38 +795,7 @@ class MLPRegressor(RegressorMixin, BaseMLP):
         dtype=np.float32,
         n_threads=None,
     ):
-        super().__init__(
-            hidden_layer_sizes,
-            activation,
-            loss=loss,
-            optimizer=optimizer,
-            schedule=schedule,
-            alpha=alpha,
-            penalty=penalty,
-            l1_ratio=l1_ratio,
-            batch_size=batch_size,
-            learning_rate_init=learning_rate_init,
-            power_t=power_t,
-            max_iter=max_iter,
-            shuffle=shuffle,
-            random_state=random_state,
-            tol=tol,
-            verbose=verbose,
-            warm_start=warm_start,
-            momentum=momentum,
-            nesterovs_momentum=nesterovs_momentum,
-            early_stopping=early_stopping,
-            early_stopping_monitor=early_stopping_monitor,
-            validation_fraction=validation_fraction,
-            beta_1=beta_1,
-            beta_2=beta_2,
-            epsilon=epsilon,
-            n_iter_no_change=n_iter_no_change,
-            clip_norm=clip_norm,
-            dtype=dtype,
-            n_threads=n_threads,
-        )
-        self.huber_delta = huber_delta
+        _store_params(self, locals())
 
     def _encode_targets(self, y, first_call, classes, dtype):
         y = np.asarray(y)

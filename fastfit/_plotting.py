@@ -58,12 +58,22 @@ def plot_learning_curve(est, ax=None):
         "call 'fit' or 'partial_fit' before plotting its learning "
         "curve.",
     )
-    loss = np.asarray(model.loss_curve_, dtype=float)
     if ax is None:
         _, ax = plt.subplots()
+    handles = _plot_losses(ax, model)
+    lr_ax = _plot_learning_rate(ax, model, handles)
+    ax.lr_ax_ = lr_ax
+    ax.legend(handles, [h.get_label() for h in handles], loc="upper right")
+    ax.set_title(f"{type(model).__name__}: learning curve")
+    return ax
 
-    epochs = np.arange(1, len(loss) + 1)
-    handles = ax.plot(epochs, loss, color="C0", label="training loss")
+
+def _plot_losses(ax, model):
+    """The training (and validation) loss per epoch on ``ax``; their lines."""
+    loss = np.asarray(model.loss_curve_, dtype=float)
+    handles = ax.plot(
+        np.arange(1, len(loss) + 1), loss, color="C0", label="training loss"
+    )
     val_loss = getattr(model, "validation_loss_curve_", None)
     if val_loss is not None and len(val_loss):
         val_loss = np.asarray(val_loss, dtype=float)
@@ -75,12 +85,7 @@ def plot_learning_curve(est, ax=None):
         )
     ax.set_xlabel("epoch")
     ax.set_ylabel("loss")
-
-    lr_ax = _plot_learning_rate(ax, model, handles)
-    ax.lr_ax_ = lr_ax
-    ax.legend(handles, [h.get_label() for h in handles], loc="upper right")
-    ax.set_title(f"{type(model).__name__}: learning curve")
-    return ax
+    return handles
 
 
 def _plot_learning_rate(ax, model, handles):
