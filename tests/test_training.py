@@ -655,8 +655,8 @@ def test_adaptive_schedule_stops_when_the_rate_is_exhausted(early_stopping):
     # scikit-learn's learning_rate='adaptive' (solver='sgd'): when the monitored
     # loss stops improving by tol, the rate is divided by 5 *instead of*
     # stopping, and training stops only once the rate has fallen to 1e-6.
-    # (fastfit.schedules.resolve_schedule: "Stopping once the rate falls
-    # below 1e-6 is left to the estimator.") With tol so large that no epoch
+    # (The 'adaptive' runner's continue_after_stall keeps training while the
+    # rate is above 1e-6.) With tol so large that no epoch
     # counts as an improvement, scikit-learn runs ~19 epochs here and ends
     # at lr 3.2e-7; stopping after n_iter_no_change bad epochs at lr 1e-3
     # would silently turn 'adaptive' into 'constant'.

@@ -179,8 +179,14 @@ cdef inline void _weight_grad_block(const floating* A_prev, const floating* D,
                                     Py_ssize_t j0, Py_ssize_t j1) noexcept nogil:
     if j1 <= j0:
         return
-    gemm(True, False, fan_in, <int> (j1 - j0), m, <floating> 1.0,
-         A_prev, fan_in, D + j0, fan_out, <floating> 0.0, dW + j0, fan_out)
+    # the same product as the fused path's (``_update_task``), so that a step
+    # taken on the whole gradient first (clipping) equals the fused step
+    if m <= SMALL_BATCH:
+        gemm_small(True, fan_in, <int> (j1 - j0), m, A_prev, fan_in, NULL, 0,
+                   D + j0, fan_out, dW + j0, fan_out)
+    else:
+        gemm(True, False, fan_in, <int> (j1 - j0), m, <floating> 1.0,
+             A_prev, fan_in, D + j0, fan_out, <floating> 0.0, dW + j0, fan_out)
     _column_sums(D, db, m, fan_out, j0, j1)
 
 
