@@ -29,7 +29,8 @@ ACTIVATIONS = tuple(_engine.ACTIVATIONS)
 # NumPy indexing) rather than from validation written for a user.
 INTERNAL = re.compile(
     r"Buffer has wrong|buffer dtype|Buffer dtype mismatch|ndarray is not "
-    r"(C|Fortran)-contiguous|too few learning rates|train_epoch|forward_raw|"
+    r"(C|Fortran)-contiguous|no rows to train on|not within the epoch|"
+    r"class indices must be|the parameter buffer has|"
     r"index \d+ is out of bounds|could not broadcast|operands could not|"
     r"object has no attribute|unhashable|NoneType",
     re.I,
