@@ -193,12 +193,17 @@ class BaseMLP(BaseEstimator):
 
     # -------------------------------------------------------------- fitting
     def _fit(self, X, y, sample_weight=None, incremental=False, classes=None):
+        if incremental and self.early_stopping:
+            # scikit-learn's rule: a stream has no held-out validation set
+            raise ValueError("partial_fit does not support early_stopping=True")
         fitted = hasattr(self, "_layout")
         # keep the data contract (features, classes, dtype) of the previous fit
         continuing = fitted and (incremental or self.warm_start)
         # keep the optimizer state, schedule and stopping rule too (partial_fit)
         resuming = fitted and incremental
-        data, loss_fn = self._fit_data(X, y, sample_weight, continuing, classes)
+        data, loss_fn = self._fit_data(
+            X, y, sample_weight, continuing, classes, same_classes=not incremental
+        )
         layout = Layout(
             [data.X.shape[1]]
             + self._hidden_sizes()
@@ -220,11 +225,19 @@ class BaseMLP(BaseEstimator):
             )
         if not continuing:
             self._reset_record(data.X.dtype.type)
+        self.n_iter_ = 0  # epochs of this call, as scikit-learn counts them
         if resuming:
             self._resume(layout, optimizer)
         else:
             self._start(
-                layout, loss_fn, data.X, optimizer, runner, continuing, n_threads
+                layout,
+                loss_fn,
+                data.X,
+                optimizer,
+                runner,
+                continuing,
+                incremental,
+                n_threads,
             )
         self._loss_fn = loss_fn
         validation = None
@@ -247,8 +260,12 @@ class BaseMLP(BaseEstimator):
             )
         return self
 
-    def _fit_data(self, X, y, sample_weight, continuing, classes):
-        """Validated training data and the loss, in the training dtype."""
+    def _fit_data(self, X, y, sample_weight, continuing, classes, same_classes):
+        """Validated training data and the loss, in the training dtype.
+
+        ``same_classes``: a continued ``fit`` (warm start) must see exactly the
+        classes of the previous fit; ``partial_fit`` may see a subset.
+        """
         dtype = self._fit_dtype if continuing else self._dtype()
         X, y = validate_data(
             self,
@@ -260,7 +277,9 @@ class BaseMLP(BaseEstimator):
             multi_output=True,
             y_numeric=not is_classifier(self),
         )
-        Y, loss_fn = self._encode_targets(y, not continuing, classes, dtype)
+        Y, loss_fn = self._encode_targets(
+            y, not continuing, classes, dtype, same_classes
+        )
         sample_weight = self._sample_weights(X, y, sample_weight, dtype)
         return Dataset(X, Y, sample_weight, y), loss_fn
 
@@ -271,16 +290,20 @@ class BaseMLP(BaseEstimator):
         self.t_ = 0
         self.loss_curve_ = []
         self.learning_rate_curve_ = []
-        self.best_loss_ = np.inf
+        # scikit-learn: None under early stopping (the validation score rules)
+        self.best_loss_ = None if self.early_stopping else np.inf
         self.validation_scores_ = [] if self.early_stopping else None
         self.validation_loss_curve_ = [] if self.early_stopping else None
         self.best_validation_score_ = -np.inf if self.early_stopping else None
 
-    def _start(self, layout, loss_fn, X, optimizer, runner, continuing, n_threads):
+    def _start(
+        self, layout, loss_fn, X, optimizer, runner, continuing, incremental, n_threads
+    ):
         """Weights, optimizer state, schedule and stopping rule of a new run:
-        fresh weights, or (warm start) the current or user-assigned ones."""
+        fresh weights, or (warm start, partial_fit) the current or
+        user-assigned ones."""
         self._random_state = check_random_state(self.random_state)
-        if continuing or (self.warm_start and hasattr(self, "coefs_")):
+        if continuing or ((self.warm_start or incremental) and hasattr(self, "coefs_")):
             self._layout = layout
             params = self._packed_params()
         else:
@@ -305,7 +328,7 @@ class BaseMLP(BaseEstimator):
             self.tol, self.n_iter_no_change, self.early_stopping_monitor
         )
         if continuing:
-            self.best_loss_ = np.inf
+            self.best_loss_ = None if self.early_stopping else np.inf
             if self.early_stopping:
                 self.best_validation_score_ = -np.inf
                 if self.validation_scores_ is None:
@@ -339,7 +362,8 @@ class BaseMLP(BaseEstimator):
             self.validation_loss_curve_.append(val_loss)
         rule = self._early_stopping_rule
         monitored = rule.update(loss, self._params, val_loss, score)
-        self.best_loss_ = rule.best_loss
+        if not self.early_stopping:
+            self.best_loss_ = rule.best_loss
         if score is not None:
             self.best_validation_score_ = rule.best_score
         return monitored
@@ -364,12 +388,12 @@ class BaseMLP(BaseEstimator):
         n_classes = len(np.unique(stratify)) if stratify is not None else 1
         if n_val < max(2, n_classes) or n - n_val < max(1, n_classes):
             raise ValueError(
-                f"The validation split is too small: validation_fraction="
+                "The validation set is too small. Increase 'validation_fraction' "
+                "or the size of your dataset (validation_fraction="
                 f"{self.validation_fraction} of {n} samples gives {n_val} "
                 "validation samples"
                 + (f" for {n_classes} classes" if n_classes > 1 else "")
-                + ". Increase validation_fraction or the number of samples, or set "
-                "early_stopping=False."
+                + "), or set early_stopping=False."
             )
         idx_train, idx_val = train_test_split(
             np.arange(n),
@@ -407,10 +431,16 @@ class BaseMLP(BaseEstimator):
         return _raw_output(self._network(), self._packed_params(), X, n_threads)
 
     def _validated_raw(self, X):
-        """Raw output for user X, as float64 (what scikit-learn's users expect)."""
+        """Raw output for user X, as float64, and the dtype predictions are
+        returned in: float32 when the model and X both are (as scikit-learn's
+        MLPs keep float32), else float64. Output transforms run in float64
+        either way, so both give the same numbers up to that last rounding."""
         check_is_fitted(self, ["coefs_", "_layout"])
+        float32_in = getattr(X, "dtype", None) == np.float32
         X = validate_data(self, X, reset=False, dtype=self._fit_dtype, order="C")
-        return self._forward(X).astype(np.float64, copy=False)
+        raw = self._forward(X)
+        out = np.float32 if float32_in and raw.dtype == np.float32 else np.float64
+        return raw.astype(np.float64, copy=False), out
 
     def _loss_value(self, raw, Y, sw):
         G = np.empty_like(raw)
@@ -591,7 +621,7 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
     ):
         _store_params(self, locals())
 
-    def _encode_targets(self, y, first_call, classes, dtype):
+    def _encode_targets(self, y, first_call, classes, dtype, same_classes=False):
         y_type = type_of_target(y, input_name="y")
         if y_type not in ("binary", "multiclass", "multilabel-indicator"):
             raise ValueError(
@@ -604,11 +634,6 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
             if y_type == "multilabel-indicator":
                 labels = np.arange(y.shape[1])
             labels = np.asarray(labels)
-            if len(labels) < 2 and y_type != "multilabel-indicator":
-                raise ValueError(
-                    "The number of classes has to be greater than one; got "
-                    f"{len(labels)} class."
-                )
             self.classes_ = labels
             self._y_type = (
                 "multiclass" if (y_type == "binary" and len(labels) > 2) else y_type
@@ -629,6 +654,8 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
                     "was fitted on single-label targets"
                 )
             y1 = np.ravel(y)
+            if same_classes and not first_call:
+                self._check_same_classes(y1)
             unseen = np.setdiff1d(unique_labels(y1), self.classes_)
             if len(unseen):
                 raise ValueError(
@@ -642,6 +669,15 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         )
         return np.ascontiguousarray(Y), loss_fn
 
+    def _check_same_classes(self, y):
+        labels = unique_labels(y)
+        if len(np.setxor1d(labels, self.classes_)):
+            raise ValueError(
+                "warm_start can only be used where `y` has the same classes as "
+                f"in the previous call to fit. Previously got {self.classes_}, "
+                f"`y` has {labels}"
+            )
+
     def _score_raw(self, raw, y, sample_weight):
         return accuracy_score(
             y, self._labels_from_raw(raw), sample_weight=sample_weight
@@ -652,6 +688,9 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
             return self.classes_[np.argmax(raw, axis=1)]
         if self._y_type == "multilabel-indicator":
             return (raw > 0).astype(int)
+        if len(self.classes_) == 1:
+            # one class seen (scikit-learn fits it): every prediction is it
+            return np.full(raw.shape[0], self.classes_[0])
         return self.classes_[(raw[:, 0] > 0).astype(int)]
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -712,23 +751,30 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
 
     def predict(self, X):
         """Predict class labels (or a multilabel indicator matrix) for X."""
-        return self._labels_from_raw(self._validated_raw(X))
+        return self._labels_from_raw(self._validated_raw(X)[0])
 
     def predict_proba(self, X):
         """Class probabilities, shape (n_samples, n_classes)."""
-        raw = self._validated_raw(X)
+        raw, dtype = self._validated_raw(X)
+        if len(self.classes_) == 1:
+            # one class seen: it is certain
+            return np.ones((raw.shape[0], 1), dtype=dtype)
         proba = self._loss_fn.link.inverse(raw)
         if self._y_type == "binary":
             proba = np.hstack([1 - proba, proba])
-        return proba
+        return proba.astype(dtype, copy=False)
 
     def predict_log_proba(self, X):
         """Logarithm of the class probabilities, computed stably from the raw output."""
-        raw = self._validated_raw(X)
+        raw, dtype = self._validated_raw(X)
+        if len(self.classes_) == 1:
+            return np.zeros((raw.shape[0], 1), dtype=dtype)
         log_inverse = self._loss_fn.link.log_inverse
         if self._y_type == "binary":
-            return np.hstack([log_inverse(-raw), log_inverse(raw)])
-        return log_inverse(raw)
+            log_proba = np.hstack([log_inverse(-raw), log_inverse(raw)])
+        else:
+            log_proba = log_inverse(raw)
+        return log_proba.astype(dtype, copy=False)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -797,7 +843,7 @@ class MLPRegressor(RegressorMixin, BaseMLP):
     ):
         _store_params(self, locals())
 
-    def _encode_targets(self, y, first_call, classes, dtype):
+    def _encode_targets(self, y, first_call, classes, dtype, same_classes=False):
         y = np.asarray(y)
         if y.ndim == 1:
             y = y.reshape(-1, 1)
@@ -857,4 +903,5 @@ class MLPRegressor(RegressorMixin, BaseMLP):
 
     def predict(self, X):
         """Predict using the multi-layer perceptron model."""
-        return self._predict_from_raw(self._validated_raw(X))
+        raw, dtype = self._validated_raw(X)
+        return self._predict_from_raw(raw).astype(dtype, copy=False)

@@ -201,12 +201,13 @@ def problems(draw):
     return is_clf, X, y, params, sample_weight, expect_error, then
 
 
-def _check_model(est, X, y, is_clf):
+def _check_model(est, X, y, is_clf, epochs_before=0):
     dtype = np.dtype(est.dtype)
     for a in list(est.coefs_) + list(est.intercepts_):
         assert a.dtype == dtype
         assert np.isfinite(a).all(), "non-finite weights"
-    assert len(est.loss_curve_) == est.n_iter_
+    # n_iter_ counts the epochs of the last call; loss_curve_ all of them
+    assert len(est.loss_curve_) == epochs_before + est.n_iter_
     assert all(np.isfinite(est.loss_curve_))
     n = X.shape[0]
     pred = est.predict(X)
@@ -229,7 +230,9 @@ def _check_model(est, X, y, is_clf):
             assert not np.isnan(log_proba).any()
     else:
         assert pred.shape == np.shape(y)
-        assert pred.dtype == np.float64
+        # float32 in and a float32 model give float32, as scikit-learn
+        float32 = getattr(X, "dtype", None) == np.float32 and dtype == np.float32
+        assert pred.dtype == (np.float32 if float32 else np.float64)
         assert np.isfinite(pred).all(), f"non-finite predictions {pred}"
 
 
@@ -263,6 +266,7 @@ def test_fit_either_fails_cleanly_or_gives_a_finite_model(problem):
             assert expect_error or overflow, f"valid input rejected: {exc!r}"
             return
         _check_model(est, X, y, is_clf)
+        epochs_before = len(est.loss_curve_)
         if then is not None:
             try:
                 if then == "partial_fit":
@@ -271,9 +275,10 @@ def test_fit_either_fails_cleanly_or_gives_a_finite_model(problem):
                     est.set_params(warm_start=True, max_iter=1)
                     est.fit(X, y, sample_weight=sample_weight)
             except (ValueError, TypeError) as exc:
-                # e.g. partial_fit refuses class_weight='balanced'
+                # e.g. partial_fit refuses class_weight='balanced' and
+                # early_stopping=True
                 assert not INTERNAL.search(str(exc)), f"internal error leaked: {exc!r}"
             else:
-                _check_model(est, X, y, is_clf)
+                _check_model(est, X, y, is_clf, epochs_before)
     np.testing.assert_array_equal(X, X_before)
     np.testing.assert_array_equal(y, y_before)

@@ -285,7 +285,9 @@ def test_partial_fit_reaches_fit_accuracy(digits):
     for _ in range(n_epochs):
         for idx in chunks:
             inc.partial_fit(X_train[idx], y_train[idx], classes=classes)
-    assert inc.n_iter_ == n_epochs * len(chunks)
+    # scikit-learn: n_iter_ counts the epochs of the last call, t_ every sample
+    assert inc.n_iter_ == 1
+    assert len(inc.loss_curve_) == n_epochs * len(chunks)
     assert inc.t_ == n_epochs * len(X_train)
     acc_full = full.score(X_test, y_test)
     acc_inc = inc.score(X_test, y_test)
@@ -316,20 +318,73 @@ def test_partial_fit_classes_order_does_not_matter():
 
 @pytest.mark.parametrize("cls", ESTIMATORS)
 def test_partial_fit_with_early_stopping_on(cls):
-    # partial_fit runs one epoch on the given data without a validation split
-    # (as scikit-learn); it must not fail because early_stopping is on, neither
-    # from scratch nor after fit.
+    # scikit-learn raises "partial_fit does not support early_stopping=True",
+    # from scratch and after fit; the fitted model is left as it was
     X, y = make_classification(n_samples=100, random_state=0)
     kw = {"classes": [0, 1]} if cls is MLPClassifier else {}
     est = cls((8,), early_stopping=True, random_state=0)
-    est.partial_fit(X, y, **kw)
-    est.partial_fit(X, y)
-    assert est.n_iter_ == 2
-
+    with pytest.raises(ValueError, match="partial_fit does not support early_stopping"):
+        est.partial_fit(X, y, **kw)
     est = _quiet_fit(cls((8,), max_iter=5, early_stopping=True, random_state=0), X, y)
-    n_iter = est.n_iter_
-    est.partial_fit(X, y)
-    assert est.n_iter_ == n_iter + 1
+    before = [a.copy() for a in est.coefs_]
+    with pytest.raises(ValueError, match="partial_fit does not support early_stopping"):
+        est.partial_fit(X, y)
+    for a, b in zip(before, est.coefs_):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("cls", ESTIMATORS)
+def test_n_iter_counts_the_epochs_of_each_call(cls):
+    # scikit-learn resets n_iter_ at every call: a warm-started fit reports
+    # its own epochs, partial_fit one; loss_curve_ keeps the whole history
+    X, y = make_classification(n_samples=100, random_state=0)
+    est = _quiet_fit(cls((8,), max_iter=3, warm_start=True, random_state=0), X, y)
+    _quiet_fit(est, X, y)
+    assert est.n_iter_ == 3
+    assert len(est.loss_curve_) == 6
+    for _ in range(4):
+        est.partial_fit(X, y)
+    assert est.n_iter_ == 1
+    assert len(est.loss_curve_) == 10
+
+
+def test_warm_start_with_other_classes_raises_scikit_learns_message():
+    X, y = make_classification(
+        n_samples=120, n_classes=3, n_informative=4, random_state=0
+    )
+    est = _quiet_fit(MLPClassifier((8,), max_iter=2, warm_start=True), X, y)
+    with pytest.raises(
+        ValueError,
+        match="warm_start can only be used where `y` has "
+        "the same classes as in the previous call to fit",
+    ):
+        est.fit(X, y % 2)
+
+
+@pytest.mark.parametrize("cls", ESTIMATORS)
+def test_first_partial_fit_starts_from_assigned_weights(cls):
+    # scikit-learn's partial_fit uses coefs_/intercepts_ a user assigned
+    X, y = make_classification(n_samples=100, random_state=0)
+    kw = {"classes": [0, 1]} if cls is MLPClassifier else {}
+    fitted = _quiet_fit(cls((8,), max_iter=3, random_state=1, dtype=np.float64), X, y)
+    est = cls((8,), random_state=0, learning_rate_init=1e-12, dtype=np.float64)
+    est.coefs_ = [c.copy() for c in fitted.coefs_]
+    est.intercepts_ = [b.copy() for b in fitted.intercepts_]
+    est.partial_fit(X, y, **kw)
+    for a, b in zip(est.coefs_, fitted.coefs_):
+        np.testing.assert_allclose(a, b, atol=1e-9)
+
+
+@pytest.mark.parametrize("cls", ESTIMATORS)
+def test_float32_in_float32_model_out(cls):
+    # scikit-learn's MLPs keep float32: a float32 model on float32 X predicts
+    # float32, and float64 for float64 X (the same numbers, rounded)
+    X, y = make_classification(n_samples=100, random_state=0)
+    est = _quiet_fit(cls((8,), max_iter=2, random_state=0), X, y)
+    predict = est.predict_proba if cls is MLPClassifier else est.predict
+    p32, p64 = predict(X.astype(np.float32)), predict(X)
+    assert p32.dtype == np.float32 and p64.dtype == np.float64
+    np.testing.assert_array_equal(p64.astype(np.float32), p32)
 
 
 @pytest.mark.parametrize("cls", ESTIMATORS)
@@ -351,7 +406,7 @@ def test_k_partial_fits_equal_fit_for_k_epochs(cls):
     b = cls(**kw)
     for _ in range(5):
         b.partial_fit(X, y, **({"classes": [0, 1]} if cls is MLPClassifier else {}))
-    assert b.n_iter_ == a.n_iter_ == 5
+    assert a.n_iter_ == 5 and b.n_iter_ == 1  # epochs of the last call
     np.testing.assert_array_equal(b.loss_curve_, a.loss_curve_)
     np.testing.assert_array_equal(b.learning_rate_curve_, a.learning_rate_curve_)
     for p, q in zip(a.coefs_ + a.intercepts_, b.coefs_ + b.intercepts_):
@@ -537,7 +592,7 @@ def test_early_stopping_restores_best_epoch(cls, monitor):
     val_loss = np.asarray(est.validation_loss_curve_)
     val_score = np.asarray(est.validation_scores_)
     assert len(val_loss) == len(val_score) == len(est.loss_curve_) == est.n_iter_
-    assert est.best_loss_ == val_loss.min()
+    assert est.best_loss_ is None  # scikit-learn's documented value
     assert est.best_validation_score_ == val_score.max()
     # first epoch reaching the best monitored value (strict improvements)
     best = int(np.argmin(val_loss) if monitor == "loss" else np.argmax(val_score))
