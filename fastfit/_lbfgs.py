@@ -127,6 +127,18 @@ def _trainer(estimator, n_threads):
     )
 
 
+def _options(estimator):
+    """scikit-learn's L-BFGS-B options: ``iprint`` only for the scipy
+    versions that still take it (none print from 1.15 on)."""
+    iprint = 1 if estimator.verbose is True or estimator.verbose >= 1 else -1
+    return {
+        "maxfun": estimator.max_fun,
+        "maxiter": estimator.max_iter,
+        "gtol": estimator.tol,
+        **_get_additional_lbfgs_options_dict("iprint", iprint),
+    }
+
+
 def fit(estimator, data, loss_fn, layout, continuing):
     """Fit ``estimator`` on all of ``data`` by L-BFGS-B, as scikit-learn does.
 
@@ -163,21 +175,13 @@ def fit(estimator, data, loss_fn, layout, continuing):
     objective = FullBatchObjective(
         _trainer(estimator, n_threads), data, layout.n_params
     )
-    # scikit-learn's call: iprint only for the scipy versions that take it
-    iprint = 1 if estimator.verbose is True or estimator.verbose >= 1 else -1
-    options = {
-        "maxfun": estimator.max_fun,
-        "maxiter": estimator.max_iter,
-        "gtol": estimator.tol,
-        **_get_additional_lbfgs_options_dict("iprint", iprint),
-    }
     with SingleThreadedBlas():
         result = scipy.optimize.minimize(
             objective,
             estimator._params.astype(np.float64),
             method="L-BFGS-B",
             jac=True,
-            options=options,
+            options=_options(estimator),
         )
     estimator.n_iter_ = _check_optimize_result("lbfgs", result, estimator.max_iter)
     estimator.loss_ = float(result.fun)
