@@ -21,6 +21,7 @@ from sklearn.metrics import accuracy_score, r2_score
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state, compute_sample_weight
 from sklearn.utils._param_validation import Interval, Options, StrOptions
+from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import type_of_target, unique_labels
 from sklearn.utils.validation import (
     _check_sample_weight,
@@ -28,6 +29,7 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
+from fastfit import _lbfgs
 from fastfit import losses as _losses
 from fastfit._engine import ACTIVATIONS, MAX_LAYERS, Network, Trainer, loss_gradient_py
 from fastfit._layout import Layout
@@ -52,7 +54,8 @@ class BaseMLP(BaseEstimator):
             Interval(Integral, 1, None, closed="left"),
         ],
         "activation": [StrOptions(set(ACTIVATIONS))],
-        "optimizer": [StrOptions(set(OPTIMIZER_NAMES)), Optimizer],
+        # 'lbfgs' is not an update rule: scipy drives the fit (fastfit._lbfgs)
+        "optimizer": [StrOptions({*OPTIMIZER_NAMES, _lbfgs.LBFGS}), Optimizer],
         "schedule": [StrOptions(set(SCHEDULE_NAMES)), Schedule],
         "alpha": [Interval(Real, 0, None, closed="left")],
         "penalty": [StrOptions({"l2", "l1", "elasticnet"})],
@@ -63,6 +66,7 @@ class BaseMLP(BaseEstimator):
         ],
         "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "max_fun": [Interval(Integral, 1, None, closed="left")],
         "shuffle": ["boolean"],
         "random_state": ["random_state"],
         "tol": [Interval(Real, 0, None, closed="left")],
@@ -209,6 +213,16 @@ class BaseMLP(BaseEstimator):
             + self._hidden_sizes()
             + [loss_fn.n_outputs(data.Y, len(getattr(self, "classes_", ())))]
         )
+        if continuing and not np.array_equal(layout.sizes, self._layout.sizes):
+            raise ValueError(
+                "The network shape changed since the last fit "
+                f"({self._layout.sizes.tolist()} -> {layout.sizes.tolist()}); "
+                "use warm_start=False to start over."
+            )
+        if _lbfgs.is_lbfgs(self.optimizer):
+            if incremental:
+                _lbfgs.check_stochastic(self)
+            return _lbfgs.fit(self, data, loss_fn, layout, continuing)
         optimizer = self._resolved_optimizer()
         # everything that can reject a hyperparameter runs before any state is set
         runner = (
@@ -217,13 +231,8 @@ class BaseMLP(BaseEstimator):
             else self._resolved_schedule().start(self.learning_rate_init, self.max_iter)
         )
         n_threads = effective_n_threads(self.n_threads)
-        if continuing and not np.array_equal(layout.sizes, self._layout.sizes):
-            raise ValueError(
-                "The network shape changed since the last fit "
-                f"({self._layout.sizes.tolist()} -> {layout.sizes.tolist()}); "
-                "use warm_start=False to start over."
-            )
-        if not continuing:
+        # an L-BFGS fit leaves no epoch record to continue
+        if not continuing or not hasattr(self, "loss_curve_"):
             self._reset_record(data.X.dtype.type)
         self.n_iter_ = 0  # epochs of this call, as scikit-learn counts them
         if resuming:
@@ -302,6 +311,24 @@ class BaseMLP(BaseEstimator):
         """Weights, optimizer state, schedule and stopping rule of a new run:
         fresh weights, or (warm start, partial_fit) the current or
         user-assigned ones."""
+        self._start_weights(layout, loss_fn, X, continuing, incremental, n_threads)
+        self._optimizer_state = optimizer._init_state(layout.n_params, self._fit_dtype)
+        self._opt_steps = 0
+        self._schedule_runner = runner
+        self._early_stopping_rule = EarlyStopping(
+            self.tol, self.n_iter_no_change, self.early_stopping_monitor
+        )
+        if continuing:
+            self.best_loss_ = None if self.early_stopping else np.inf
+            if self.early_stopping:
+                self.best_validation_score_ = -np.inf
+                if self.validation_scores_ is None:
+                    self.validation_scores_, self.validation_loss_curve_ = [], []
+
+    def _start_weights(self, layout, loss_fn, X, continuing, incremental, n_threads):
+        """The weights of a new run (fresh, or the current or user-assigned
+        ones when continuing, warm-starting or in partial_fit), checked by a
+        probe forward pass."""
         self._random_state = check_random_state(self.random_state)
         if continuing or ((self.warm_start or incremental) and hasattr(self, "coefs_")):
             self._layout = layout
@@ -321,18 +348,6 @@ class BaseMLP(BaseEstimator):
         self.n_layers_ = layout.n_layers + 1
         self.n_outputs_ = int(layout.sizes[-1])
         self.out_activation_ = loss_fn.link.name
-        self._optimizer_state = optimizer._init_state(layout.n_params, self._fit_dtype)
-        self._opt_steps = 0
-        self._schedule_runner = runner
-        self._early_stopping_rule = EarlyStopping(
-            self.tol, self.n_iter_no_change, self.early_stopping_monitor
-        )
-        if continuing:
-            self.best_loss_ = None if self.early_stopping else np.inf
-            if self.early_stopping:
-                self.best_validation_score_ = -np.inf
-                if self.validation_scores_ is None:
-                    self.validation_scores_, self.validation_loss_curve_ = [], []
 
     def _resume(self, layout, optimizer):
         """partial_fit after a fit: keep the state, unless the optimizer changed."""
@@ -500,14 +515,20 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
     optimizer : str or Optimizer, default='adam'
         A name in ``fastfit.optimizers.OPTIMIZER_NAMES`` ('sgd', 'momentum',
         'nesterov', 'adagrad', 'rmsprop', 'adam', 'adamw') or an instance from
-        :mod:`fastfit.optimizers`.
+        :mod:`fastfit.optimizers`; or 'lbfgs', scikit-learn's full-batch
+        quasi-Newton solver (scipy's L-BFGS-B over every sample at once:
+        ``max_iter`` bounds its iterations, ``tol`` is its gradient tolerance,
+        ``max_fun`` bounds its objective evaluations; batches, schedules,
+        shuffling and early stopping do not apply, and ``partial_fit`` is
+        unavailable).
     schedule : str or schedule, default='constant'
         Learning-rate schedule, stepped once per epoch: a name in
         ``fastfit.schedules.SCHEDULE_NAMES`` or an instance from
         :mod:`fastfit.schedules`.
     alpha : float, default=1e-4
         Strength of the penalty on weights (not biases), scaled as in
-        scikit-learn: ``alpha * R(W) / n_batch`` per mini-batch.
+        scikit-learn: ``alpha * R(W) / n_batch`` per mini-batch (the sum of the
+        sample weights of the batch; all samples with 'lbfgs').
     penalty : {'l2', 'l1', 'elasticnet'}, default='l2'
         ``R(W)`` is ``||W||^2 / 2``, ``||W||_1``, or their mix by ``l1_ratio``.
     l1_ratio : float, default=0.15
@@ -548,6 +569,9 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         Hyperparameters of the named optimizers 'adam' and 'adamw'.
     n_iter_no_change : int, default=10
         Epochs without improvement before stopping.
+    max_fun : int, default=15000
+        Only used when ``optimizer='lbfgs'``: maximum number of objective
+        evaluations (each one pass over all samples).
     class_weight : dict, 'balanced' or None, default=None
         Weights of the classes, multiplied into the sample weights.
     clip_norm : float or None, default=None
@@ -566,13 +590,16 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
     loss_ : float
         Training objective of the last epoch (penalty included).
     loss_curve_ : list of float
+        Not set by ``optimizer='lbfgs'`` (as in scikit-learn), nor are
+        ``learning_rate_curve_``, ``best_loss_`` and the validation record.
     learning_rate_curve_ : list of float
     best_loss_ : float
     validation_scores_, validation_loss_curve_ : list of float or None
     best_validation_score_ : float or None
     n_iter_ : int
+        Epochs, or L-BFGS iterations.
     t_ : int
-        Samples seen.
+        Samples seen; 'lbfgs' does not count them (as in scikit-learn).
     n_features_in_ : int
     n_layers_ : int
     n_outputs_ : int
@@ -614,6 +641,7 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         beta_2=0.999,
         epsilon=1e-8,
         n_iter_no_change=10,
+        max_fun=15000,
         class_weight=None,
         clip_norm=None,
         dtype=np.float32,
@@ -710,6 +738,7 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         """
         return self._fit(X, y, sample_weight=sample_weight, incremental=False)
 
+    @available_if(_lbfgs.check_stochastic)
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, sample_weight=None, classes=None):
         """Train for one epoch over (X, y), keeping the optimizer state.
@@ -836,6 +865,7 @@ class MLPRegressor(RegressorMixin, BaseMLP):
         beta_2=0.999,
         epsilon=1e-8,
         n_iter_no_change=10,
+        max_fun=15000,
         huber_delta=1.0,
         clip_norm=None,
         dtype=np.float32,
@@ -885,6 +915,7 @@ class MLPRegressor(RegressorMixin, BaseMLP):
         """
         return self._fit(X, y, sample_weight=sample_weight, incremental=False)
 
+    @available_if(_lbfgs.check_stochastic)
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, sample_weight=None):
         """Train for one epoch over (X, y), keeping the optimizer state.

@@ -138,8 +138,6 @@ def test_parameters_are_sklearns_with_renames_and_same_defaults(cls):
     theirs = {k: p.default for k, p in inspect.signature(sk_cls).parameters.items()}
     renamed = {"solver": "optimizer", "learning_rate": "schedule"}
     for name, default in theirs.items():
-        if name == "max_fun":  # L-BFGS only
-            continue
         assert renamed.get(name, name) in ours, name
         assert ours[renamed.get(name, name)] == default, name
     extras = {
