@@ -213,12 +213,8 @@ class BaseMLP(BaseEstimator):
             + self._hidden_sizes()
             + [loss_fn.n_outputs(data.Y, len(getattr(self, "classes_", ())))]
         )
-        if continuing and not np.array_equal(layout.sizes, self._layout.sizes):
-            raise ValueError(
-                "The network shape changed since the last fit "
-                f"({self._layout.sizes.tolist()} -> {layout.sizes.tolist()}); "
-                "use warm_start=False to start over."
-            )
+        if continuing:
+            self._check_same_shape(layout)
         if _lbfgs.is_lbfgs(self.optimizer):
             if incremental:
                 _lbfgs.check_stochastic(self)
@@ -252,22 +248,34 @@ class BaseMLP(BaseEstimator):
         validation = None
         if self.early_stopping and not incremental:
             data, validation = self._validation_split(data)
-        trainer = Trainer(
-            self._network(),
-            optimizer._engine_kind,
-            optimizer._hyper(),
-            self._optimizer_state,
-            self._batch_size(data.X.shape[0]),
-            float(self.alpha),
-            self._penalty_l1_ratio(),
-            0.0 if self.clip_norm is None else float(self.clip_norm),
-            n_threads,
-        )
+        trainer = self._trainer(optimizer, data.X.shape[0], n_threads)
         with SingleThreadedBlas():
             EpochLoop(self, trainer, data, validation).run(
                 1 if incremental else self.max_iter, incremental
             )
         return self
+
+    def _trainer(self, optimizer, n_rows, n_threads):
+        """The engine's Trainer for this fit's network, rule and penalty."""
+        return Trainer(
+            self._network(),
+            optimizer._engine_kind,
+            optimizer._hyper(),
+            self._optimizer_state,
+            self._batch_size(n_rows),
+            float(self.alpha),
+            self._penalty_l1_ratio(),
+            0.0 if self.clip_norm is None else float(self.clip_norm),
+            n_threads,
+        )
+
+    def _check_same_shape(self, layout):
+        if not np.array_equal(layout.sizes, self._layout.sizes):
+            raise ValueError(
+                "The network shape changed since the last fit "
+                f"({self._layout.sizes.tolist()} -> {layout.sizes.tolist()}); "
+                "use warm_start=False to start over."
+            )
 
     def _fit_data(self, X, y, sample_weight, continuing, classes, same_classes):
         """Validated training data and the loss, in the training dtype.
