@@ -37,7 +37,7 @@ def supported_isas():
     return [
         isa
         for isa in built_isas()
-        if LEVELS[isa] <= level or level == 0 and LEVELS[isa] == 0
+        if LEVELS[isa] <= level
     ]
 
 

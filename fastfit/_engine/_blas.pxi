@@ -163,7 +163,6 @@ def gemm_small_py(bint trans_a, const floating[:, ::1] A,
     place through row pointers (the engine's gather-free path for a shuffled
     batch).
     """
-    import numpy as np
     cdef int m = C.shape[0], n = C.shape[1], k = B.shape[0], r
     cdef Py_ssize_t n_rows = A.shape[0]
     if B.shape[1] != n:
@@ -195,5 +194,4 @@ def gemm_small_py(bint trans_a, const floating[:, ::1] A,
 
 def small_gemm_panel_py(dtype):
     """Columns per panel of the small-batch kernel for ``dtype`` (0: not built)."""
-    import numpy as np
     return small_gemm_panel(np.dtype(dtype) == np.float32)

@@ -19,7 +19,7 @@
 
 import numpy as np
 
-from fastfit._layout import aligned_empty
+from fastfit._layout import Layout, aligned_empty
 
 from cython cimport floating
 from cython.parallel cimport prange

@@ -85,11 +85,18 @@ cdef void _load_batch(const Epoch* d, Py_ssize_t step, Batch* b,
     else:
         b.X, b.Y = X + start * d.n_in, Y + start * d.ky
         b.sw = sw + start if sw != NULL else NULL
-    b.sw_sum = m
-    if b.sw != NULL:
-        b.sw_sum = 0.0
-        for i in range(m):
-            b.sw_sum += (<const floating*> b.sw)[i]
+    b.sw_sum = _weight_sum(<const floating*> b.sw, m)
+
+
+cdef inline double _weight_sum(const floating* sw, Py_ssize_t m) noexcept nogil:
+    """Sum of m sample weights, in order; m for unit weights (sw NULL)."""
+    cdef double total = 0.0
+    cdef Py_ssize_t i
+    if sw == NULL:
+        return m
+    for i in range(m):
+        total += sw[i]
+    return total
 
 
 cdef double _forward_loss(const StepContext* c, const Batch* b,
@@ -207,9 +214,6 @@ cdef class LayerBuffers:
         free(self.deltas)
 
 
-cdef dict _LOSS_OUTPUTS = {SOFTMAX_CROSS_ENTROPY: "classes"}
-
-
 cdef class Network:
     """A dense network over one flat parameter buffer.
 
@@ -251,12 +255,10 @@ cdef class Network:
                              "one 'identity'")
         if loss not in LOSS_KINDS.values():
             raise ValueError(f"unknown loss id {loss}")
-        fan_in, fan_out = self.sizes[:-1], self.sizes[1:]
-        self.w_off = np.concatenate([[0], np.cumsum(fan_in * fan_out)[:-1]]).astype(np.intp)
-        self.n_weights = int((fan_in * fan_out).sum())
-        self.b_off = (self.n_weights + np.concatenate(
-            [[0], np.cumsum(fan_out)[:-1]])).astype(np.intp)
-        self.n_params = self.n_weights + int(fan_out.sum())
+        # the flat buffer's layout has one definition
+        layout = Layout(self.sizes)
+        self.w_off, self.b_off = layout.w_off, layout.b_off
+        self.n_weights, self.n_params = layout.n_weights, layout.n_params
         self.loss, self.loss_param = loss, loss_param
         self._point_net()
 
@@ -497,7 +499,7 @@ cdef class Trainer:
         """
         cdef Batch b
         cdef double data_loss
-        cdef Py_ssize_t i, n = X.shape[0]
+        cdef Py_ssize_t n = X.shape[0]
         net = self.network
         net.check_params(np.asarray(params))
         net.check_params(np.asarray(grads))
@@ -508,11 +510,7 @@ cdef class Trainer:
             self.full_buffers = LayerBuffers(net.sizes, n, self.dtype)
         b.X, b.X_rows, b.Y, b.m = &X[0, 0], NULL, &Y[0, 0], <int> n
         b.sw = &sample_weight[0] if sample_weight.shape[0] else NULL
-        b.sw_sum = n
-        if b.sw != NULL:
-            b.sw_sum = 0.0
-            for i in range(n):
-                b.sw_sum += sample_weight[i]
+        b.sw_sum = _weight_sum(<const floating*> b.sw, n)
         self.ctx.acts, self.ctx.deltas = self.full_buffers.acts, self.full_buffers.deltas
         with nogil:
             data_loss = _forward_loss(&self.ctx, &b, &params[0])
