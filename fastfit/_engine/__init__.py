@@ -34,11 +34,7 @@ def built_isas():
 def supported_isas():
     """The engine builds present that this CPU can run, fastest first."""
     level = x86_64_level()
-    return [
-        isa
-        for isa in built_isas()
-        if LEVELS[isa] <= level
-    ]
+    return [isa for isa in built_isas() if LEVELS[isa] <= level]
 
 
 def _load():
