@@ -81,7 +81,7 @@ class FullBatchObjective:
 
     def __init__(self, trainer, data, n_params):
         dtype = data.X.dtype
-        self.trainer, self.X, self.Y = trainer, data.X, data.Y
+        self.trainer, self.X, self.Y = trainer, data.engine_X, data.Y
         # the engine's convention for "no sample weights": an empty array
         sw = data.sample_weight
         self.sample_weight = np.empty(0, dtype) if sw is None else sw

@@ -34,6 +34,7 @@ from fastfit import losses as _losses
 from fastfit._engine import ACTIVATIONS, MAX_LAYERS, Network, Trainer, loss_gradient_py
 from fastfit._layout import Layout
 from fastfit._parallel import SingleThreadedBlas, effective_n_threads
+from fastfit._sparse import engine_input
 from fastfit._training import DIVERGENCE_PROBE_ROWS, Dataset, EarlyStopping, EpochLoop
 from fastfit.optimizers import OPTIMIZER_NAMES, Optimizer, resolve_optimizer
 from fastfit.schedules import SCHEDULE_NAMES, Schedule, resolve_schedule
@@ -289,6 +290,7 @@ class BaseMLP(BaseEstimator):
             X,
             y,
             reset=not continuing,
+            accept_sparse="csr",
             dtype=dtype,
             order="C",
             multi_output=True,
@@ -349,7 +351,7 @@ class BaseMLP(BaseEstimator):
         if not loss_fn.link.finite(probe):
             raise ValueError(
                 "The network's predictions overflow even at its initial weights: "
-                f"X is too large in magnitude (max |X| = {np.abs(X).max():.3g}) "
+                f"X is too large in magnitude (max |X| = {abs(X).max():.3g}) "
                 f"for loss={self.loss!r}. Scale X (e.g. StandardScaler)."
             )
         self._set_params_buffer(layout, params)
@@ -460,7 +462,9 @@ class BaseMLP(BaseEstimator):
         either way, so both give the same numbers up to that last rounding."""
         check_is_fitted(self, ["coefs_", "_layout"])
         float32_in = getattr(X, "dtype", None) == np.float32
-        X = validate_data(self, X, reset=False, dtype=self._fit_dtype, order="C")
+        X = validate_data(
+            self, X, reset=False, accept_sparse="csr", dtype=self._fit_dtype, order="C"
+        )
         raw = self._forward(X)
         out = np.float32 if float32_in and raw.dtype == np.float32 else np.float64
         return raw.astype(np.float64, copy=False), out
@@ -483,6 +487,7 @@ class BaseMLP(BaseEstimator):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.target_tags.multi_output = True
+        tags.input_tags.sparse = True
         return tags
 
 
@@ -494,8 +499,9 @@ def _store_params(estimator, values):
 
 
 def _raw_output(network, params, X, n_threads):
-    """Raw output of ``network`` with weights ``params`` on X, in chunks."""
-    X = np.ascontiguousarray(X, dtype=params.dtype)
+    """Raw output of ``network`` with weights ``params`` on X (dense or
+    sparse), in chunks."""
+    X = engine_input(X, params.dtype)
     out = np.empty((X.shape[0], network.sizes[-1]), dtype=params.dtype)
     width = max(int(network.sizes[1:].max()), 1)
     chunk = max(PREDICT_MIN_CHUNK, PREDICT_CHUNK_ELEMENTS // width)

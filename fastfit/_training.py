@@ -6,14 +6,17 @@ epoch's mini-batches in one call with the GIL released (or in a few calls, to
 draw a progress bar).
 """
 
+import functools
 import time
 import warnings
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.sparse as sp
 from sklearn.exceptions import ConvergenceWarning
 
 from fastfit._parallel import SingleThreadedBlas
+from fastfit._sparse import engine_input
 
 # rows of X forward-checked after each epoch when there is no validation set
 DIVERGENCE_PROBE_ROWS = 256
@@ -27,7 +30,8 @@ PROGRESS_PIECES = 20
 class Dataset:
     """Engine-ready data: C-contiguous arrays of the training dtype.
 
-    ``Y`` holds the encoded targets; ``sample_weight`` is None for unit
+    ``X`` may also be a scipy CSR matrix (``engine_X`` is what the engine
+    reads); ``Y`` holds the encoded targets; ``sample_weight`` is None for unit
     weights; ``y`` keeps the original targets (scoring).
     """
 
@@ -36,11 +40,16 @@ class Dataset:
     sample_weight: np.ndarray = None
     y: np.ndarray = None
 
+    @functools.cached_property
+    def engine_X(self):
+        """X as the engine takes it (a CSRInput for a sparse X)."""
+        return engine_input(self.X, self.X.dtype)
+
     def subset(self, idx):
         """The rows ``idx``, as new contiguous arrays."""
         sw = self.sample_weight
         return Dataset(
-            np.ascontiguousarray(self.X[idx]),
+            self.X[idx] if sp.issparse(self.X) else np.ascontiguousarray(self.X[idx]),
             np.ascontiguousarray(self.Y[idx]),
             None if sw is None else np.ascontiguousarray(sw[idx]),
             None if self.y is None else self.y[idx],
@@ -253,7 +262,7 @@ class EpochLoop:
         """Batches first..last-1 of the epoch in one engine call."""
         d, model = self.data, self.model
         obj_sum, w_sum, steps = self.trainer.run_batches(
-            self.params, d.X, d.Y, self.sw, order, first, last, lrs, model._opt_steps
+            self.params, d.engine_X, d.Y, self.sw, order, first, last, lrs, model._opt_steps
         )
         model._opt_steps += steps
         self._last_steps = steps

@@ -106,6 +106,15 @@ def _fit(X_, y_, **kw):
     return lambda est: est.fit(X_, y_, **kw)
 
 
+def _csr_with_column(X, column):
+    """X as CSR whose first entry claims a column outside the matrix (scipy's
+    constructor does not check column bounds)."""
+    csr = scipy.sparse.csr_matrix(X)
+    indices = csr.indices.copy()
+    indices[0] = column
+    return scipy.sparse.csr_matrix((csr.data, indices, csr.indptr), shape=X.shape)
+
+
 def _fit_then(method, X_):
     def run(est):
         est.fit(X, _y_for(type(est)))
@@ -131,7 +140,16 @@ def _data_cases(y):
         ("string-X", _fit(Xs, y), r"could not convert string to float"),
         ("object-X", _fit(Xo, y), r"float\(\) argument must be"),
         ("complex-X", _fit(X + 1j, y), r"Complex data not supported"),
-        ("sparse-X", _fit(scipy.sparse.csr_matrix(X), y), r"[Ss]parse"),
+        (
+            "sparse-X-nan",
+            _fit(scipy.sparse.csr_matrix(_with_nan(X)), y),
+            r"Input X contains NaN",
+        ),
+        (
+            "sparse-X-column-outside",
+            _fit(_csr_with_column(X, 7), y),
+            r"column indices must lie in \[0, 3\)",
+        ),
         (
             "predict-wrong-n-features",
             _fit_then("predict", X[:, :2]),

@@ -82,6 +82,7 @@ MAX_LAYERS = _core.LAYER_LIMIT
 OPTIMIZER_KINDS = _core.OPTIMIZER_KINDS
 STATE_BUFFERS = _core.STATE_BUFFERS
 HYPER_LENGTHS = _core.HYPER_LENGTHS
+CSRInput = _core.CSRInput
 Network = _core.Network
 Trainer = _core.Trainer
 gemm_py = _core.gemm_py

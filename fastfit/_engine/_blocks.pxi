@@ -34,6 +34,7 @@ cdef struct Task:
     int m, fan_in, fan_out
     const void* A         # layer input / A_prev
     const void* const* A_rows
+    const SparseRows* xs  # a first layer's sparse input, or NULL
     const void* W
     const void* b
     const void* D
@@ -82,9 +83,10 @@ cdef inline void _run_block(const Task* task, int t,
     cdef Py_ssize_t lo = t * task.width
     cdef Py_ssize_t hi = min(lo + task.width, task.extent)
     cdef int tid
+    cdef SparseRows chunk_rows
     if task.kind == TASK_FORWARD:
         _forward_block(task.activation, <const floating*> task.A,
-                       <const floating* const*> task.A_rows,
+                       <const floating* const*> task.A_rows, task.xs,
                        <const floating*> task.W, <const floating*> task.b,
                        <floating*> task.out, task.m, task.fan_in, task.fan_out,
                        lo, hi, task.row_invariant)
@@ -100,7 +102,7 @@ cdef inline void _run_block(const Task* task, int t,
     elif task.kind == TASK_BACKWARD_UPDATE:
         task.partial[t] = _update_task(
             <const floating*> task.A, <const floating* const*> task.A_rows,
-            <const floating*> task.D, task.m, task.fan_in, task.fan_out,
+            task.xs, <const floating*> task.D, task.m, task.fan_in, task.fan_out,
             <floating*> task.params, <floating*> task.grads,
             <floating*> task.state, task.w_off, task.b_off, task.rule,
             lo if t < task.n_blocks else -1, hi)
@@ -118,8 +120,13 @@ cdef inline void _run_block(const Task* task, int t,
                                          task.l1)
     else:  # TASK_PREDICT_CHUNK: blocks of task.width rows; hi unused
         tid = omp_get_thread_num()
+        if task.xs != NULL:
+            chunk_rows = task.xs[0]
+            chunk_rows.row0 += lo
         _forward_chunk(task.net, <const floating*> task.params,
-                       <const floating*> task.A + lo * task.fan_in,
+                       <const floating*> task.A + lo * task.fan_in
+                       if task.xs == NULL else NULL,
+                       &chunk_rows if task.xs != NULL else NULL,
                        <floating*> task.out + lo * task.fan_out,
                        <int> min(task.width, task.n_rows - lo), task.chunk_size,
                        <floating*> task.buf

@@ -9,6 +9,7 @@
 # _activations.pxi   hidden activations, fused with the bias add / derivative
 # _losses.pxi        output losses: value and gradient w.r.t. the raw output
 # _optim.pxi         the optimizer update rules (PyTorch's formulas)
+# _sparse.pxi        a sparse (CSR) input's first-layer products
 # _blocks.pxi        the one block-parallel loop every parallel task goes through
 # _network.pxi       dense layers, forward and backward passes
 # _trainer.pxi       the engine objects: Network and Trainer
@@ -33,6 +34,7 @@ include "_blas.pxi"
 include "_activations.pxi"
 include "_losses.pxi"
 include "_optim.pxi"
+include "_sparse.pxi"
 include "_blocks.pxi"
 include "_network.pxi"
 include "_trainer.pxi"

@@ -120,13 +120,16 @@ cdef inline Task _layer_task(int kind, int activation, int m, int fan_in,
 
 cdef inline void _forward_block(int activation, const floating* A,
                                 const floating* const* A_rows,
+                                const SparseRows* xs,
                                 const floating* W, const floating* b,
                                 floating* Z, int m, int fan_in, int fan_out,
                                 Py_ssize_t j0, Py_ssize_t j1,
                                 bint row_invariant) noexcept nogil:
     if j1 <= j0:
         return
-    if row_invariant:
+    if xs != NULL:
+        sparse_forward_block(xs, W, Z, m, fan_out, j0, j1)
+    elif row_invariant:
         gemm_rows(m, <int> (j1 - j0), fan_in, A, fan_in, W + j0, fan_out,
                   Z + j0, fan_out)
     elif m <= SMALL_BATCH:
@@ -139,20 +142,23 @@ cdef inline void _forward_block(int activation, const floating* A,
 
 
 cdef void dense_forward(int activation, const floating* A,
-                        const floating* const* A_rows, const floating* W,
-                        const floating* b, floating* Z, int m, int fan_in,
-                        int fan_out, int n_threads,
+                        const floating* const* A_rows, const SparseRows* xs,
+                        const floating* W, const floating* b, floating* Z,
+                        int m, int fan_in, int fan_out, int n_threads,
                         bint row_invariant) noexcept nogil:
     """Z = f(A @ W + b).
 
     IN: A (m, fan_in), W (fan_in, fan_out), b (fan_out). OUT: Z (m, fan_out).
     A_rows: NULL, or row pointers standing for A (A unused); only for products
-    that ``takes_row_pointers`` accepts. ``row_invariant``: each row of Z
-    computed independently of m (``gemm_rows``), as predictions need.
+    that ``takes_row_pointers`` accepts. xs: NULL, or the sparse rows standing
+    for A (``_sparse.pxi``). ``row_invariant``: each row of Z computed
+    independently of m (``gemm_rows``), as predictions need; sparse rows
+    always are.
     """
     cdef int n_blocks = column_blocks(m, fan_out, fan_in, n_threads)
     cdef Task task = _layer_task(TASK_FORWARD, activation, m, fan_in, fan_out)
     task.A, task.A_rows, task.W, task.b, task.out = A, <const void* const*> A_rows, W, b, Z
+    task.xs = xs
     task.width = block_width(fan_out, n_blocks, BLOCK_ALIGN)
     task.extent = fan_out
     task.row_invariant = row_invariant
@@ -241,7 +247,7 @@ cdef void dense_backward(int prev_activation, const floating* A_prev,
 
 cdef inline double _update_task(const floating* A_prev,
                                 const floating* const* A_rows,
-                                const floating* D,
+                                const SparseRows* xs, const floating* D,
                                 int m, int fan_in, int fan_out,
                                 floating* params, floating* grads,
                                 floating* state, Py_ssize_t w_off,
@@ -249,14 +255,17 @@ cdef inline double _update_task(const floating* A_prev,
                                 Py_ssize_t r0, Py_ssize_t r1) noexcept nogil:
     """Rows r0:r1 of dW, then the step on those rows of W (contiguous in
     params) while they are in cache; r0 < 0 is the bias task. Returns the
-    penalty over the rows."""
+    penalty over the rows. Without a rule (NULL), only the gradient."""
     if r0 < 0:
         _column_sums(D, grads + b_off, m, fan_out, 0, fan_out)
-        update_range(rule, params, grads, state, b_off, b_off + fan_out, False)
+        if rule != NULL:
+            update_range(rule, params, grads, state, b_off, b_off + fan_out, False)
         return 0.0
     if r1 <= r0:
         return 0.0
-    if m <= SMALL_BATCH:
+    if xs != NULL:
+        sparse_weight_grad_rows(xs, D, grads + w_off, m, fan_out, r0, r1)
+    elif m <= SMALL_BATCH:
         gemm_small(True, <int> (r1 - r0), fan_out, m,
                    A_prev + r0 if A_rows == NULL else NULL, fan_in, A_rows,
                    <int> r0, D,
@@ -265,13 +274,15 @@ cdef inline double _update_task(const floating* A_prev,
         gemm(True, False, <int> (r1 - r0), fan_out, m, <floating> 1.0,
              A_prev + r0, fan_in, D, fan_out, <floating> 0.0,
              grads + w_off + r0 * fan_out, fan_out)
+    if rule == NULL:
+        return 0.0
     return update_range(rule, params, grads, state, w_off + r0 * fan_out,
                         w_off + r1 * fan_out, True)
 
 
 cdef double dense_backward_update(int prev_activation, const floating* A_prev,
                                   const floating* const* A_rows,
-                                  const floating* D, floating* D_prev, int m,
+                                  const SparseRows* xs, const floating* D, floating* D_prev, int m,
                                   int fan_in, int fan_out, floating* params,
                                   floating* grads, floating* state,
                                   Py_ssize_t w_off, Py_ssize_t b_off,
@@ -285,8 +296,8 @@ cdef double dense_backward_update(int prev_activation, const floating* A_prev,
     rows it just computed: the gradient is read back from cache instead of
     memory, and no separate pass over all parameters follows the backward.
     Returns the penalty value over W (partial sums in block order: blocks
-    depend on the shapes only). A_rows: as in ``dense_forward``, for a first
-    layer (D_prev NULL).
+    depend on the shapes only). A_rows, xs: as in ``dense_forward``, for a
+    first layer (D_prev NULL). ``rule`` NULL: the gradient only, no step.
     """
     cdef int n_blocks = column_blocks(fan_out, fan_in, m, n_threads), t
     cdef double partial[MAX_COLUMN_BLOCKS + 1]
@@ -296,7 +307,7 @@ cdef double dense_backward_update(int prev_activation, const floating* A_prev,
     if D_prev != NULL:
         _input_grad(prev_activation, A_prev, params + w_off, D, D_prev, m,
                     fan_in, fan_out, n_threads)
-    task.A, task.A_rows, task.D = A_prev, <const void* const*> A_rows, D
+    task.A, task.A_rows, task.xs, task.D = A_prev, <const void* const*> A_rows, xs, D
     task.params, task.grads, task.state = params, grads, state
     task.w_off, task.b_off, task.rule = w_off, b_off, rule
     task.width = block_width(fan_in, n_blocks, BLOCK_ALIGN)
@@ -312,11 +323,12 @@ cdef double dense_backward_update(int prev_activation, const floating* A_prev,
 
 cdef void forward_pass(const Net* net, const floating* params,
                        const floating* X, const floating* const* X_rows,
-                       floating** acts, int m, int n_threads,
-                       bint row_invariant) noexcept nogil:
+                       const SparseRows* xs, floating** acts, int m,
+                       int n_threads, bint row_invariant) noexcept nogil:
     """Forward through every layer; the last layer's output is left raw.
 
-    IN: X (m, sizes[0]), or X_rows (m row pointers, X unused) when not NULL.
+    IN: X (m, sizes[0]), or X_rows (m row pointers, X unused) when not NULL,
+    or xs (sparse rows, X unused) when not NULL.
     OUT: acts[l] (m, sizes[l + 1]) for l < n_layers; the output transform
     (softmax, logistic, exp) belongs to the loss. ``row_invariant``: see
     ``dense_forward``.
@@ -325,20 +337,28 @@ cdef void forward_pass(const Net* net, const floating* params,
     cdef const floating* A = X
     for l in range(net.n_layers):
         dense_forward(net.activations[l], A, X_rows if l == 0 else NULL,
-                      params + net.w_off[l], params + net.b_off[l], acts[l], m,
+                      xs if l == 0 else NULL, params + net.w_off[l], params + net.b_off[l], acts[l], m,
                       <int> net.sizes[l], <int> net.sizes[l + 1], n_threads,
                       row_invariant)
         A = acts[l]
 
 
 cdef void backward_pass(const Net* net, const floating* params,
-                        floating* grads, const floating* X, int m,
-                        floating** acts, floating** deltas,
-                        int n_threads) noexcept nogil:
+                        floating* grads, const floating* X,
+                        const SparseRows* xs, int m, floating** acts,
+                        floating** deltas, int n_threads) noexcept nogil:
     """Gradients of the data loss w.r.t. every parameter into grads, from
-    deltas[n_layers - 1] = dLoss/d(raw output) and the forward's acts."""
+    deltas[n_layers - 1] = dLoss/d(raw output) and the forward's acts. The
+    input is X, or the sparse rows xs when not NULL."""
     cdef int l
     for l in range(net.n_layers - 1, -1, -1):
+        if l == 0 and xs != NULL:
+            # the sparse weight gradient comes in rows of dW, without a step
+            dense_backward_update(IDENTITY, NULL, NULL, xs, deltas[0], NULL, m,
+                                  <int> net.sizes[0], <int> net.sizes[1],
+                                  <floating*> params, grads, NULL,
+                                  net.w_off[0], net.b_off[0], NULL, n_threads)
+            break
         dense_backward(net.activations[l - 1] if l > 0 else IDENTITY,
                        X if l == 0 else acts[l - 1],
                        params + net.w_off[l], deltas[l],
@@ -350,7 +370,8 @@ cdef void backward_pass(const Net* net, const floating* params,
 cdef double backward_update_pass(const Net* net, floating* params,
                                  floating* grads, floating* state,
                                  const floating* X,
-                                 const floating* const* X_rows, int m,
+                                 const floating* const* X_rows,
+                                 const SparseRows* xs, int m,
                                  floating** acts, floating** deltas,
                                  const StepRule* rule,
                                  int n_threads) noexcept nogil:
@@ -364,18 +385,20 @@ cdef double backward_update_pass(const Net* net, floating* params,
         penalty += dense_backward_update(
             net.activations[l - 1] if l > 0 else IDENTITY,
             X if l == 0 else acts[l - 1], X_rows if l == 0 else NULL,
-            deltas[l], NULL if l == 0 else deltas[l - 1], m,
+            xs if l == 0 else NULL, deltas[l], NULL if l == 0 else deltas[l - 1], m,
             <int> net.sizes[l], <int> net.sizes[l + 1], params, grads, state,
             net.w_off[l], net.b_off[l], rule, n_threads)
     return penalty
 
 
 cdef void forward_rows(const Net* net, const floating* params,
-                       const floating* X, floating* out, Py_ssize_t n,
+                       const floating* X, const SparseRows* xs,
+                       floating* out, Py_ssize_t n,
                        Py_ssize_t chunk_size, floating* buf,
                        Py_ssize_t buf_width, void** acts,
                        int n_workers) noexcept nogil:
-    """Raw output of n rows of X into out, in chunks of chunk_size rows.
+    """Raw output of n rows of X (or of the sparse rows xs, when not NULL)
+    into out, in chunks of chunk_size rows.
 
     Rows are independent, and each is computed independently of the others
     (a prediction does not depend on the batch it is part of), so chunks go
@@ -388,6 +411,7 @@ cdef void forward_rows(const Net* net, const floating* params,
     memset(&task, 0, sizeof(Task))
     task.kind = TASK_PREDICT_CHUNK
     task.net, task.params, task.A, task.out = net, <void*> params, X, out
+    task.xs = xs
     task.fan_in, task.fan_out = <int> net.sizes[0], <int> net.sizes[net.n_layers]
     task.n_rows, task.chunk_size, task.width = n, chunk_size, chunk_size
     task.buf, task.buf_width, task.acts = buf, buf_width, acts
@@ -395,12 +419,14 @@ cdef void forward_rows(const Net* net, const floating* params,
 
 
 cdef void _forward_chunk(const Net* net, const floating* params,
-                         const floating* X, floating* out, int m,
-                         Py_ssize_t chunk_size, floating* buf,
-                         Py_ssize_t width, floating** acts) noexcept nogil:
-    """m rows of X through the network on one thread, into m rows of out."""
+                         const floating* X, const SparseRows* xs,
+                         floating* out, int m, Py_ssize_t chunk_size,
+                         floating* buf, Py_ssize_t width,
+                         floating** acts) noexcept nogil:
+    """m rows of X (or xs) through the network on one thread, into m rows
+    of out."""
     cdef Py_ssize_t l
     for l in range(net.n_layers - 1):
         acts[l] = buf + (l % 2) * chunk_size * width
     acts[net.n_layers - 1] = out
-    forward_pass(net, params, X, NULL, acts, m, 0, True)
+    forward_pass(net, params, X, NULL, xs, acts, m, 0, True)

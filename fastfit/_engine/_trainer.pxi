@@ -8,9 +8,11 @@
 # computed first, the hook runs, the gradient is clipped and one optimizer pass
 # updates every parameter. A shuffled batch is gathered into a buffer of the
 # Trainer, or, when it fits the small-batch kernel, read from X in place
-# through row pointers. Everything a step touches is allocated when the
-# Trainer is built: nothing is allocated and no Python object is touched per
-# batch, and a range of batches runs without the GIL.
+# through row pointers; the rows of a sparse X are always read in place
+# (``_sparse.pxi``). Everything a step touches is allocated when the
+# Trainer is built (the gather buffer on the first call that needs it):
+# nothing is allocated and no Python object is touched per batch, and a range
+# of batches runs without the GIL.
 
 
 ctypedef void (*GradientHook)(void* data, void* grads, Py_ssize_t n,
@@ -19,8 +21,9 @@ ctypedef void (*GradientHook)(void* data, void* grads, Py_ssize_t n,
 
 cdef struct Batch:
     # one mini-batch as the step reads it
-    const void* X             # (m, n_in), or NULL when read through X_rows
+    const void* X             # (m, n_in), or NULL when read through X_rows or xs
     const void* const* X_rows
+    SparseRows xs             # the batch's rows of a sparse X (indptr NULL: dense)
     const void* Y
     const void* sw            # NULL for unit weights
     double sw_sum
@@ -29,7 +32,8 @@ cdef struct Batch:
 
 cdef struct Epoch:
     # the data of one call to Trainer.run_batches, and the Trainer's buffers
-    const void* X
+    const void* X             # dense X, or NULL for a sparse one
+    SparseRows xs             # a sparse X, all rows (indptr NULL: dense)
     const void* Y
     const void* sw
     const Py_ssize_t* order   # rows to visit, or NULL for every row in turn
@@ -60,7 +64,8 @@ cdef struct StepContext:
 cdef void _load_batch(const Epoch* d, Py_ssize_t step, Batch* b,
                       const floating* tag) noexcept nogil:
     """Batch ``step`` of the epoch: gathered, read through row pointers, or a
-    slice of X when the rows are visited in order."""
+    slice of X when the rows are visited in order; a sparse X's rows are
+    named, not copied."""
     cdef Py_ssize_t start = step * d.batch_size, i, r
     cdef Py_ssize_t m = min(d.batch_size, d.n - start)
     cdef const floating* X = <const floating*> d.X
@@ -69,13 +74,17 @@ cdef void _load_batch(const Epoch* d, Py_ssize_t step, Batch* b,
     cdef floating* Xg = <floating*> d.Xg
     cdef floating* Yg = <floating*> d.Yg
     cdef floating* swg = <floating*> d.swg
-    b.m, b.X_rows = <int> m, NULL
+    cdef bint sparse = d.xs.indptr != NULL
+    b.m, b.X_rows, b.xs = <int> m, NULL, d.xs
+    if sparse:
+        b.xs.rows = d.order + start if d.order != NULL else NULL
+        b.xs.row0 = start
     if d.order != NULL:
         for i in range(m):
             r = d.order[start + i]
             if d.direct:
                 d.row_ptrs[i] = <size_t> (X + r * d.n_in)
-            else:
+            elif not sparse:
                 memcpy(Xg + i * d.n_in, X + r * d.n_in, d.n_in * sizeof(floating))
             memcpy(Yg + i * d.ky, Y + r * d.ky, d.ky * sizeof(floating))
             swg[i] = sw[r] if sw != NULL else 1
@@ -83,7 +92,7 @@ cdef void _load_batch(const Epoch* d, Py_ssize_t step, Batch* b,
         if d.direct:
             b.X, b.X_rows = NULL, <const void* const*> d.row_ptrs
     else:
-        b.X, b.Y = X + start * d.n_in, Y + start * d.ky
+        b.X, b.Y = X + start * d.n_in if not sparse else NULL, Y + start * d.ky
         b.sw = sw + start if sw != NULL else NULL
     b.sw_sum = _weight_sum(<const floating*> b.sw, m)
 
@@ -108,8 +117,8 @@ cdef double _forward_loss(const StepContext* c, const Batch* b,
     cdef floating** acts = <floating**> c.acts
     cdef floating** deltas = <floating**> c.deltas
     forward_pass(net, params, <const floating*> b.X,
-                 <const floating* const*> b.X_rows, acts, b.m, c.n_threads,
-                 False)
+                 <const floating* const*> b.X_rows, sparse_or_null(&b.xs), acts,
+                 b.m, c.n_threads, False)
     return loss_gradient(net.loss, acts[L - 1], <const floating*> b.Y,
                          <const floating*> b.sw, b.sw_sum, b.m, net.sizes[L],
                          net.loss_param, deltas[L - 1])
@@ -122,8 +131,8 @@ cdef double _whole_gradient_update(StepContext* c, const Batch* b,
     cdef floating* grads = <floating*> c.grads
     cdef Py_ssize_t n_weights = c.net.b_off[0]
     cdef double norm
-    backward_pass(c.net, params, grads, <const floating*> b.X, b.m,
-                  <floating**> c.acts, <floating**> c.deltas, c.n_threads)
+    backward_pass(c.net, params, grads, <const floating*> b.X,
+                  sparse_or_null(&b.xs), b.m, <floating**> c.acts, <floating**> c.deltas, c.n_threads)
     # The gradient of the data loss is complete and not yet applied: the hook
     # point of the step (a gradient allreduce across processes, callbacks).
     if c.gradient_hook != NULL:
@@ -155,8 +164,8 @@ cdef bint _train_step(StepContext* c, const Batch* b, double lr, long t,
         c.rule.gscale = 1.0
         penalty = backward_update_pass(
             c.net, params, <floating*> c.grads, <floating*> c.state,
-            <const floating*> b.X, <const floating* const*> b.X_rows, b.m,
-            <floating**> c.acts, <floating**> c.deltas, &c.rule, c.n_threads)
+            <const floating*> b.X, <const floating* const*> b.X_rows,
+            sparse_or_null(&b.xs), b.m, <floating**> c.acts, <floating**> c.deltas, &c.rule, c.n_threads)
     objective[0] = data_loss + penalty
     return True
 
@@ -181,6 +190,21 @@ cdef Py_ssize_t _run_steps(StepContext* c, const Epoch* d, Py_ssize_t first,
         if not isfinite(objective):
             break
     return n_steps
+
+
+cdef int _bind_input(X, const floating** dense, SparseRows* xs,
+                     const floating* tag) except -1:
+    """Point ``dense`` at the rows of a C-contiguous X of ``tag``'s dtype
+    (NULL when it has none), or ``xs`` at the rows of a CSRInput (``dense``
+    NULL then). X must outlive the pointers."""
+    cdef const floating[:, ::1] view
+    xs[0] = sparse_rows_of(X, tag)
+    dense[0] = NULL
+    if xs.indptr == NULL:
+        view = X
+        if view.shape[0]:
+            dense[0] = &view[0, 0]
+    return 0
 
 
 cdef class LayerBuffers:
@@ -303,17 +327,20 @@ cdef class Network:
                 raise ValueError(f"class indices must be integers in "
                                  f"[0, {self.sizes[-1]})")
 
-    def forward(self, const floating[::1] params, const floating[:, ::1] X,
-                floating[:, ::1] out, Py_ssize_t chunk_size, int n_threads):
+    def forward(self, const floating[::1] params, X, floating[:, ::1] out,
+                Py_ssize_t chunk_size, int n_threads):
         """Raw output (before the loss's output transform) for every row of X.
 
-        IN: X (n, sizes[0]). OUT: out (n, sizes[-1]). Chunks of
+        IN: X (n, sizes[0]), C-contiguous or a CSRInput. OUT: out (n, sizes[-1]). Chunks of
         ``chunk_size`` rows go to the threads whole; memory beyond ``out`` is
         2 * chunk_size * (widest hidden layer) per thread, whatever n is.
         """
         cdef Py_ssize_t n = X.shape[0], width = 1, n_chunks, l
         cdef int n_workers
+        cdef const floating* X_dense
+        cdef SparseRows xs
         self.check_params(params)
+        _bind_input(X, &X_dense, &xs, &params[0])
         self.check_data(X)
         if out.shape[0] != n or out.shape[1] != self.sizes[self.n_layers]:
             raise ValueError("out must have shape (n_rows, n_outputs)")
@@ -329,7 +356,8 @@ cdef class Network:
         slots_np = np.empty(n_workers * MAX_LAYERS, dtype=np.uintp)
         cdef size_t[::1] slots = slots_np
         with nogil:
-            forward_rows(&self.net, &params[0], &X[0, 0], &out[0, 0], n,
+            forward_rows(&self.net, &params[0], X_dense, sparse_or_null(&xs),
+                         &out[0, 0], n,
                          chunk_size, &buf[0, 0], width, <void**> &slots[0],
                          n_workers)
 
@@ -399,8 +427,6 @@ cdef class Trainer:
         self.grads = aligned_empty(network.n_params, self.dtype)
         self.grads[...] = 0
         self.batch_buffers = LayerBuffers(network.sizes, batch_size, self.dtype)
-        n_in, ky = network.sizes[0], network.n_targets
-        self.gathered = np.empty(batch_size * (n_in + ky + 1), dtype=self.dtype)
         self.row_ptrs = np.empty(batch_size, dtype=np.uintp)
         self._init_context()
 
@@ -414,8 +440,7 @@ cdef class Trainer:
         self.ctx.alpha, self.ctx.l1_ratio = self.alpha, self.l1_ratio
         self.ctx.clip_norm, self.ctx.n_threads = self.clip_norm, self.n_threads
 
-    def run_batches(self, floating[::1] params, const floating[:, ::1] X,
-                    const floating[:, ::1] Y, const floating[::1] sample_weight,
+    def run_batches(self, floating[::1] params, X, const floating[:, ::1] Y, const floating[::1] sample_weight,
                     const Py_ssize_t[::1] order, Py_ssize_t first,
                     Py_ssize_t last, const double[::1] lrs, long t0):
         """Train on batches ``first..last-1`` of one epoch; parameters and
@@ -424,7 +449,8 @@ cdef class Trainer:
         Parameters
         ----------
         params : the flat parameter buffer (INOUT).
-        X, Y : inputs (n, sizes[0]) and encoded targets (n, n_targets).
+        X, Y : inputs (n, sizes[0]), C-contiguous or a CSRInput, and encoded
+            targets (n, n_targets).
         sample_weight : (n,), or empty for unit weights.
         order : rows to visit, in order (e.g. a permutation), or empty for
             every row in turn. The epoch's batches are consecutive runs of
@@ -454,45 +480,55 @@ cdef class Trainer:
                                  &params[0])
         return sums[0], sums[1], n_steps
 
-    cdef int _bind(self, floating[::1] params, const floating[:, ::1] X,
-                   const floating[:, ::1] Y, const floating[::1] sample_weight,
+    cdef int _bind(self, floating[::1] params, X, const floating[:, ::1] Y, const floating[::1] sample_weight,
                    const Py_ssize_t[::1] order, Epoch* d) except -1:
         """Check one call's arrays and point the step and the epoch at them."""
         cdef floating[:, ::1] state = self.state
-        cdef floating[::1] grads = self.grads, gathered = self.gathered
+        cdef floating[::1] grads = self.grads, gathered
         cdef size_t[::1] row_ptrs = self.row_ptrs
         cdef Network net = self.network
-        cdef Py_ssize_t rows
+        cdef Py_ssize_t rows, x_width, size
+        cdef const floating* X_dense
+        cdef SparseRows xs
         net.check_params(np.asarray(params))
-        net.check_data(np.asarray(X), np.asarray(Y), np.asarray(sample_weight))
+        _bind_input(X, &X_dense, &xs, &params[0])
+        net.check_data(X, np.asarray(Y), np.asarray(sample_weight))
         if order.shape[0] and not (0 <= np.min(order) and np.max(order) < X.shape[0]):
             raise ValueError("order holds rows outside X")
         rows = order.shape[0] if order.shape[0] else X.shape[0]
         if rows == 0:
             raise ValueError("no rows to train on")
         memset(d, 0, sizeof(Epoch))
-        d.X, d.Y = &X[0, 0], &Y[0, 0]
+        d.X, d.xs, d.Y = X_dense, xs, &Y[0, 0]
         d.sw = &sample_weight[0] if sample_weight.shape[0] else NULL
         d.order = &order[0] if order.shape[0] else NULL
         d.n, d.n_in, d.ky, d.batch_size = rows, X.shape[1], Y.shape[1], self.batch_size
-        d.direct = (d.order != NULL and self.ctx.clip_norm == 0
+        d.direct = (d.order != NULL and X_dense != NULL and self.ctx.clip_norm == 0
                     and self.ctx.gradient_hook == NULL
                     and takes_row_pointers(<int> min(self.batch_size, rows),
                                            <int> net.sizes[1], floating is float))
+        # shuffled batches are gathered here (X only when dense and not read
+        # in place), allocated on first need: a sparse X may be 10^5 wide
+        x_width = 0 if d.direct or X_dense == NULL else d.n_in
+        size = self.batch_size * (x_width + d.ky + 1)
+        if self.gathered is None or self.gathered.shape[0] < size:
+            self.gathered = np.empty(size, dtype=self.dtype)
+        gathered = self.gathered
         d.Xg = &gathered[0]
-        d.Yg = &gathered[0] + self.batch_size * (0 if d.direct else d.n_in)
+        d.Yg = &gathered[0] + self.batch_size * x_width
         d.swg = <floating*> d.Yg + self.batch_size * d.ky
         d.row_ptrs = &row_ptrs[0]
         self.ctx.params, self.ctx.grads, self.ctx.state = &params[0], &grads[0], &state[0, 0]
         self.ctx.acts, self.ctx.deltas = self.batch_buffers.acts, self.batch_buffers.deltas
         return 0
 
-    def objective_gradient(self, const floating[::1] params,
-                           const floating[:, ::1] X, const floating[:, ::1] Y,
+    def objective_gradient(self, const floating[::1] params, X,
+                           const floating[:, ::1] Y,
                            const floating[::1] sample_weight,
                            floating[::1] grads):
-        """Objective of all of X as one batch (data loss + penalty) and its
-        full gradient into ``grads``; nothing is updated.
+        """Objective of all of X (C-contiguous or a CSRInput) as one batch
+        (data loss + penalty) and its full gradient into ``grads``; nothing is
+        updated.
 
         The same forward, loss and backward as a training step; for full-batch
         optimizers and gradient checks.
@@ -500,22 +536,25 @@ cdef class Trainer:
         cdef Batch b
         cdef double data_loss
         cdef Py_ssize_t n = X.shape[0]
+        cdef const floating* X_dense
         net = self.network
         net.check_params(np.asarray(params))
         net.check_params(np.asarray(grads))
-        net.check_data(np.asarray(X), np.asarray(Y), np.asarray(sample_weight))
+        memset(&b, 0, sizeof(Batch))
+        _bind_input(X, &X_dense, &b.xs, &params[0])
+        net.check_data(X, np.asarray(Y), np.asarray(sample_weight))
         if n == 0:
             raise ValueError("no rows")
         if self.full_buffers is None or self.full_buffers.rows < n:
             self.full_buffers = LayerBuffers(net.sizes, n, self.dtype)
-        b.X, b.X_rows, b.Y, b.m = &X[0, 0], NULL, &Y[0, 0], <int> n
+        b.X, b.X_rows, b.Y, b.m = X_dense, NULL, &Y[0, 0], <int> n
         b.sw = &sample_weight[0] if sample_weight.shape[0] else NULL
         b.sw_sum = _weight_sum(<const floating*> b.sw, n)
         self.ctx.acts, self.ctx.deltas = self.full_buffers.acts, self.full_buffers.deltas
         with nogil:
             data_loss = _forward_loss(&self.ctx, &b, &params[0])
-            backward_pass(&self.network.net, &params[0], &grads[0], &X[0, 0],
-                          <int> n, <floating**> self.ctx.acts,
+            backward_pass(&self.network.net, &params[0], &grads[0], X_dense,
+                          sparse_or_null(&b.xs), <int> n, <floating**> self.ctx.acts,
                           <floating**> self.ctx.deltas, self.n_threads)
         return data_loss + _add_penalty(params, grads, self.network.n_weights,
                                         self.alpha * (1.0 - self.l1_ratio) / b.sw_sum,
