@@ -262,7 +262,15 @@ class EpochLoop:
         """Batches first..last-1 of the epoch in one engine call."""
         d, model = self.data, self.model
         obj_sum, w_sum, steps = self.trainer.run_batches(
-            self.params, d.engine_X, d.Y, self.sw, order, first, last, lrs, model._opt_steps
+            self.params,
+            d.engine_X,
+            d.Y,
+            self.sw,
+            order,
+            first,
+            last,
+            lrs,
+            model._opt_steps,
         )
         model._opt_steps += steps
         self._last_steps = steps
