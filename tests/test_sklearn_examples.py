@@ -12,6 +12,7 @@ import pytest
 from sklearn.datasets import load_digits, make_circles, make_classification, make_moons
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
+from sklearn.neural_network import MLPClassifier as SkMLPClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import MinMaxScaler, StandardScaler
 
@@ -73,7 +74,6 @@ def test_varying_regularization(alpha):
     # "Varying regularization in Multi-layer Perceptron": lbfgs on three data
     # sets; in float64 fastfit lands where scikit-learn does (alpha=10
     # underfits in both, as the example shows)
-    from sklearn.neural_network import MLPClassifier as SkMLPClassifier
 
     datasets = [
         make_moons(noise=0.3, random_state=0),
@@ -137,3 +137,74 @@ def test_visualization_of_mlp_weights():
     vmin, vmax = mlp.coefs_[0].min(), mlp.coefs_[0].max()
     images = [coef.reshape(8, 8) for coef in mlp.coefs_[0].T[:16]]
     assert len(images) == 16 and vmin < 0 < vmax
+
+
+def _documents(n, seed):
+    """Short synthetic documents of three topics, each with its own words
+    over a shared vocabulary (no corpus download)."""
+    rng = np.random.RandomState(seed)
+    vocabulary = np.array([f"w{i}" for i in range(3000)])
+    topics = [rng.choice(3000, 150, replace=False) for _ in range(3)]
+    labels = rng.randint(0, 3, n)
+    docs = []
+    for label in labels:
+        n_words = rng.randint(15, 40)
+        own = rng.choice(topics[label], n_words // 3)
+        common = rng.randint(0, 3000, n_words - n_words // 3)
+        docs.append(" ".join(vocabulary[np.r_[own, common]]))
+    return docs, np.array(["sports", "politics", "science"])[labels]
+
+
+def test_text_classification_with_a_tfidf_pipeline():
+    # a TfidfVectorizer -> MLPClassifier pipeline (X is CSR, 3000 wide)
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    docs, labels = _documents(900, seed=0)
+    d_train, d_test, y_train, y_test = train_test_split(docs, labels, random_state=0)
+    kw = dict(hidden_layer_sizes=(32,), max_iter=20, random_state=0)
+    ours = make_pipeline(TfidfVectorizer(), MLPClassifier(**kw)).fit(d_train, y_train)
+    theirs = make_pipeline(TfidfVectorizer(), SkMLPClassifier(**kw)).fit(
+        d_train, y_train
+    )
+    assert ours[0].transform(d_test[:1]).format == "csr"
+    assert set(ours.predict(d_test)) <= set(labels)
+    ours_score, theirs_score = ours.score(d_test, y_test), theirs.score(d_test, y_test)
+    assert ours_score > 0.9
+    assert abs(ours_score - theirs_score) <= 0.05
+
+
+def test_column_transformer_with_a_high_cardinality_one_hot_column():
+    # a ColumnTransformer whose one-hot output of 400 categories turns sparse
+    import pandas as pd
+    from sklearn.compose import ColumnTransformer
+    from sklearn.preprocessing import OneHotEncoder
+
+    rng = np.random.RandomState(0)
+    n = 3000
+    city = rng.randint(0, 400, n)
+    city_effect = rng.randn(400)
+    frame = pd.DataFrame(
+        {
+            "city": [f"city-{c}" for c in city],
+            "age": rng.uniform(18, 80, n),
+            "income": rng.lognormal(10, 1, n),
+        }
+    )
+    y = (city_effect[city] + (frame["age"] - 50) / 15 + rng.randn(n) * 0.3) > 0
+    preprocess = ColumnTransformer(
+        [
+            ("city", OneHotEncoder(handle_unknown="ignore"), ["city"]),
+            ("numbers", StandardScaler(), ["age", "income"]),
+        ]
+    )
+    assert preprocess.fit_transform(frame).format == "csr"
+    X_train, X_test, y_train, y_test = train_test_split(frame, y, random_state=0)
+    kw = dict(hidden_layer_sizes=(16,), max_iter=50, random_state=0)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=ConvergenceWarning)
+        ours = make_pipeline(preprocess, MLPClassifier(**kw)).fit(X_train, y_train)
+        theirs = make_pipeline(preprocess, SkMLPClassifier(**kw)).fit(X_train, y_train)
+    ours_score, theirs_score = ours.score(X_test, y_test), theirs.score(X_test, y_test)
+    assert ours_score > 0.8
+    assert abs(ours_score - theirs_score) <= 0.05
+    assert ours.predict_proba(X_test).shape == (len(X_test), 2)
