@@ -36,6 +36,11 @@ import types
 import numpy as np
 
 from benchmarks.probes import CpuProbe, fit_memory, predict_memory, sgemm_peak
+from benchmarks.scikit_learn_paths import (
+    lbfgs_time_to_loss,
+    sparse_epochs,
+    sparse_fit_memory,
+)
 from benchmarks.trainers import TRAINERS, Predictor, time_epochs, time_predict
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -47,6 +52,9 @@ JOBS = {
     "predict": time_predict,
     "fit_memory": fit_memory,
     "predict_memory": predict_memory,
+    "lbfgs": lbfgs_time_to_loss,
+    "sparse_epochs": sparse_epochs,
+    "sparse_fit_memory": sparse_fit_memory,
 }
 
 

@@ -200,3 +200,42 @@ def test_objective_reuses_its_buffers():
     assert grad is grad2 is objective.grads
     assert value == value2
     assert value == pytest.approx(est.loss_, rel=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("sparse", [False, True], ids=["dense", "sparse"])
+def test_objective_in_row_blocks_is_bit_identical_for_any_thread_count(dtype, sparse):
+    import scipy.sparse as sp
+
+    X, y = _digits()  # 1797 rows: the full batch is split into row blocks
+    X = X.astype(dtype)
+    est = _quiet(MLPClassifier((24,), optimizer="lbfgs", max_iter=1, dtype=dtype), X, y)
+    est.set_params(alpha=0.0)  # the halves below add up without the penalty
+    Xin = sp.csr_matrix(np.where(np.abs(X) > 1, X, 0)) if sparse else X
+    data = Dataset(Xin, y.astype(dtype).reshape(-1, 1), None, y)
+    sw = np.random.RandomState(0).uniform(0.5, 2, len(y)).astype(dtype)
+    results = []
+    for n_threads in (1, 2):
+        trainer = _trainer(est, n_threads)
+        grads = np.empty_like(est._params)
+        value = trainer.objective_gradient(
+            est._params, data.engine_X, data.Y, sw, grads
+        )
+        results.append((value, grads))
+    assert results[0][0] == results[1][0]
+    np.testing.assert_array_equal(results[0][1], results[1][1])
+    # and the blocks add up to the gradient of the rows taken in one piece
+    whole = np.zeros_like(est._params)
+    halves = []
+    for rows in (slice(0, 200), slice(200, None)):
+        part = Dataset(Xin[rows], data.Y[rows], None, y[rows])
+        g = np.empty_like(est._params)
+        value = _trainer(est, 1).objective_gradient(
+            est._params, part.engine_X, part.Y, sw[rows], g
+        )
+        halves.append((value, g, sw[rows].sum()))
+    total = sum(h[2] for h in halves)
+    for _value, g, weight in halves:
+        whole += g * (weight / total)
+    tol = 1e-4 if dtype == np.float32 else 1e-10
+    np.testing.assert_allclose(results[0][1], whole, rtol=tol, atol=tol)

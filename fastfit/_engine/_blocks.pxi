@@ -2,7 +2,8 @@
 #
 # Each parallel operation of the engine (a product's column blocks, a weight
 # gradient's row blocks fused with their update, a pass of the optimizer, the
-# gradient norm, the chunks of the prediction pass) is a ``Task``: its operands
+# gradient norm, the chunks of the prediction pass, the row blocks of a full
+# batch) is a ``Task``: its operands
 # and block geometry, and ``_run_block`` computes block ``t`` of it. The blocks
 # depend on the shapes (and the machine's core count) only, never on the thread
 # count; partial sums are kept per block and added in block order by the
@@ -20,6 +21,7 @@ cdef enum TaskKind:
     TASK_PARAM_UPDATE     # the step on a block of the flat buffer
     TASK_GRAD_NORM        # squared norm of a block of the effective gradient
     TASK_PREDICT_CHUNK    # a chunk of rows through the whole network
+    TASK_OBJECTIVE_ROWS   # loss and gradient of a block of a full batch's rows
 
 
 cdef struct Task:
@@ -51,7 +53,10 @@ cdef struct Task:
     const Net* net
     Py_ssize_t n_rows, chunk_size, buf_width
     void* buf             # per thread: two (chunk_size, buf_width) buffers
-    void** acts           # per thread: MAX_LAYERS slots
+    void** acts           # per thread (prediction) or block: MAX_LAYERS slots
+    # a full batch in row blocks
+    const void* batches   # one Batch per block
+    void** block_grads    # one gradient buffer per block
 
 
 cdef inline Py_ssize_t block_width(Py_ssize_t n, int n_blocks,
@@ -118,6 +123,8 @@ cdef inline void _run_block(const Task* task, int t,
                                          <const floating*> task.grads,
                                          task.n_weights, lo, hi, task.l2,
                                          task.l1)
+    elif task.kind == TASK_OBJECTIVE_ROWS:
+        task.partial[t] = objective_rows(task, t, dtype_tag)
     else:  # TASK_PREDICT_CHUNK: blocks of task.width rows; hi unused
         tid = omp_get_thread_num()
         if task.xs != NULL:

@@ -192,6 +192,36 @@ cdef Py_ssize_t _run_steps(StepContext* c, const Epoch* d, Py_ssize_t first,
     return n_steps
 
 
+# A full batch (``Trainer.objective_gradient``) is split into blocks of at
+# least this many rows, at most one per core: each block's forward, loss and
+# backward run on one thread into the block's own gradient buffer, and the
+# buffers are added in block order. Column blocks alone would leave one thread
+# idle on the narrow layers full-batch fits are used for.
+cdef Py_ssize_t OBJECTIVE_MIN_ROWS = 256
+
+
+cdef double objective_rows(const Task* task, int t,
+                           const floating* tag) noexcept nogil:
+    """Block t of a full batch: its loss, and its gradient into the
+    block's buffer (``TASK_OBJECTIVE_ROWS``)."""
+    cdef const Batch* b = (<const Batch*> task.batches) + t
+    cdef const Net* net = task.net
+    cdef const floating* params = <const floating*> task.params
+    cdef floating** acts = <floating**> task.acts + 2 * t * MAX_LAYERS
+    cdef floating** deltas = acts + MAX_LAYERS
+    cdef int L = net.n_layers
+    cdef double loss
+    forward_pass(net, params, <const floating*> b.X, NULL,
+                 sparse_or_null(&b.xs), acts, b.m, 0, False)
+    loss = loss_gradient(net.loss, acts[L - 1], <const floating*> b.Y,
+                         <const floating*> b.sw, b.sw_sum, b.m, net.sizes[L],
+                         net.loss_param, deltas[L - 1])
+    backward_pass(net, params, <floating*> task.block_grads[t],
+                  <const floating*> b.X, sparse_or_null(&b.xs), b.m, acts,
+                  deltas, 0)
+    return loss
+
+
 cdef int _bind_input(X, const floating** dense, SparseRows* xs,
                      const floating* tag) except -1:
     """Point ``dense`` at the rows of a C-contiguous X of ``tag``'s dtype
@@ -403,7 +433,7 @@ cdef class Trainer:
     cdef readonly double alpha, l1_ratio, clip_norm
     cdef readonly int optimizer, n_threads
     cdef LayerBuffers batch_buffers, full_buffers
-    cdef object gathered, row_ptrs
+    cdef object gathered, row_ptrs, block_grads
     cdef StepContext ctx
 
     def __cinit__(self, Network network, int optimizer, hyper, state,
@@ -530,35 +560,74 @@ cdef class Trainer:
         (data loss + penalty) and its full gradient into ``grads``; nothing is
         updated.
 
-        The same forward, loss and backward as a training step; for full-batch
-        optimizers and gradient checks.
+        The forward, loss and backward of a training step, over blocks of rows
+        (``OBJECTIVE_MIN_ROWS``) that run in parallel; their gradients are
+        added in block order, so the result does not depend on the thread
+        count. For full-batch optimizers and gradient checks.
         """
-        cdef Batch b
-        cdef double data_loss
-        cdef Py_ssize_t n = X.shape[0]
+        cdef Py_ssize_t n = X.shape[0], n_params = self.network.n_params
+        cdef Py_ssize_t width, r0, i, l, k
+        cdef int t, n_blocks, L = self.network.n_layers
         cdef const floating* X_dense
+        cdef SparseRows xs
+        cdef double sw_sum, data_loss = 0.0
+        cdef double partial[MAX_COLUMN_BLOCKS]
+        cdef Task task
         net = self.network
         net.check_params(np.asarray(params))
         net.check_params(np.asarray(grads))
-        memset(&b, 0, sizeof(Batch))
-        _bind_input(X, &X_dense, &b.xs, &params[0])
+        _bind_input(X, &X_dense, &xs, &params[0])
         net.check_data(X, np.asarray(Y), np.asarray(sample_weight))
         if n == 0:
             raise ValueError("no rows")
         if self.full_buffers is None or self.full_buffers.rows < n:
             self.full_buffers = LayerBuffers(net.sizes, n, self.dtype)
-        b.X, b.X_rows, b.Y, b.m = X_dense, NULL, &Y[0, 0], <int> n
-        b.sw = &sample_weight[0] if sample_weight.shape[0] else NULL
-        b.sw_sum = _weight_sum(<const floating*> b.sw, n)
-        self.ctx.acts, self.ctx.deltas = self.full_buffers.acts, self.full_buffers.deltas
+        n_blocks = <int> max(1, min(<Py_ssize_t> max_column_blocks, n // OBJECTIVE_MIN_ROWS))
+        width = (n + n_blocks - 1) // n_blocks
+        if self.block_grads is None or self.block_grads.shape[0] < n_blocks - 1:
+            self.block_grads = aligned_empty((n_blocks - 1) * n_params, self.dtype).reshape(
+                n_blocks - 1, n_params)
+        batches_np = np.zeros(n_blocks * sizeof(Batch), dtype=np.uint8)
+        slots_np = np.zeros(n_blocks * (2 * MAX_LAYERS + 1), dtype=np.uintp)
+        cdef Batch* batches = <Batch*> <Py_ssize_t> batches_np.ctypes.data
+        cdef size_t* slots = <size_t*> <Py_ssize_t> slots_np.ctypes.data
+        cdef void** block_grads = <void**> (slots + n_blocks * 2 * MAX_LAYERS)
+        cdef floating[:, ::1] more_grads = self.block_grads
+        cdef const floating* sw = (&sample_weight[0] if sample_weight.shape[0]
+                                   else NULL)
+        cdef Py_ssize_t ky = Y.shape[1], n_in = X.shape[1]
+        sw_sum = _weight_sum(sw, n)
+        for t in range(n_blocks):
+            r0 = t * width
+            batches[t].m = <int> min(width, n - r0)
+            batches[t].X = X_dense + r0 * n_in if X_dense != NULL else NULL
+            batches[t].xs = xs
+            batches[t].xs.row0 = r0
+            batches[t].Y = &Y[0, 0] + r0 * ky
+            batches[t].sw = sw + r0 if sw != NULL else NULL
+            batches[t].sw_sum = sw_sum
+            for l in range(L):
+                k = net.sizes[l + 1]
+                slots[2 * t * MAX_LAYERS + l] = (
+                    <size_t> self.full_buffers.acts[l] + r0 * k * sizeof(floating))
+                slots[(2 * t + 1) * MAX_LAYERS + l] = (
+                    <size_t> self.full_buffers.deltas[l] + r0 * k * sizeof(floating))
+            block_grads[t] = <void*> (&grads[0] if t == 0 else &more_grads[t - 1, 0])
+        memset(&task, 0, sizeof(Task))
+        task.kind = TASK_OBJECTIVE_ROWS
+        task.net, task.params = &self.network.net, <void*> &params[0]
+        task.batches, task.acts, task.block_grads = batches, <void**> slots, block_grads
+        task.partial = partial
         with nogil:
-            data_loss = _forward_loss(&self.ctx, &b, &params[0])
-            backward_pass(&self.network.net, &params[0], &grads[0], X_dense,
-                          sparse_or_null(&b.xs), <int> n, <floating**> self.ctx.acts,
-                          <floating**> self.ctx.deltas, self.n_threads)
+            run_blocks(&task, n_blocks, self.n_threads, &params[0])
+            for t in range(n_blocks):
+                data_loss += partial[t]
+            for t in range(1, n_blocks):
+                for i in range(n_params):
+                    grads[i] += more_grads[t - 1, i]
         return data_loss + _add_penalty(params, grads, self.network.n_weights,
-                                        self.alpha * (1.0 - self.l1_ratio) / b.sw_sum,
-                                        self.alpha * self.l1_ratio / b.sw_sum)
+                                        self.alpha * (1.0 - self.l1_ratio) / sw_sum,
+                                        self.alpha * self.l1_ratio / sw_sum)
 
 
 cdef double _add_penalty(const floating[::1] params, floating[::1] grads,
