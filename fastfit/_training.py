@@ -24,6 +24,10 @@ DIVERGENCE_PROBE_ROWS = 256
 # after each of PROGRESS_PIECES engine calls.
 PROGRESS_MIN_BATCHES = 50
 PROGRESS_PIECES = 20
+# An epoch runs as engine calls of about this many seconds, sized from the
+# batches timed so far: Python (and so Ctrl-C) gets control between calls, a
+# few microseconds each.
+CALL_SECONDS = 0.1
 
 
 @dataclass
@@ -174,6 +178,7 @@ class EpochLoop:
         )
         self.params = model._params
         self.last_good = self.params.copy()
+        self.call_batches = 4  # batches of the first call, then sized
 
     def run(self, max_iter, incremental):
         """Up to ``max_iter`` epochs (one, incremental, for ``partial_fit``)."""
@@ -221,20 +226,23 @@ class EpochLoop:
             else np.empty(0, dtype=np.intp)
         )
         lrs = np.full(self.n_batches, lr)
-        if model.verbose >= 2 and self.n_batches >= PROGRESS_MIN_BATCHES:
-            obj_sum, w_sum = self._run_with_progress(order, lrs)
-        else:
-            obj_sum, w_sum = self._run(order, lrs, 0, self.n_batches)
+        obj_sum, w_sum, stopped = self._run_epoch(order, lrs)
         loss = obj_sum / w_sum if w_sum > 0 else np.nan
-        probe = self._probe(loss)
+        probe = None if stopped >= 0 else self._probe(loss)
         if probe is None:
             self.params[...] = self.last_good
+            where = (
+                f" at batch {stopped + 1} of {self.n_batches} (its loss was not "
+                "finite; the epoch's remaining batches were not trained)"
+                if stopped >= 0
+                else ""
+            )
             warnings.warn(
-                f"Training diverged in epoch {model.n_iter_ + 1}: the loss, the "
-                "weights or the predictions became NaN or infinite. The weights "
-                "of the last finite epoch were restored. Try a smaller "
-                "learning_rate_init, standardised inputs (StandardScaler), "
-                "clip_norm, or a different optimizer.",
+                f"Training diverged in epoch {model.n_iter_ + 1}{where}: the "
+                "loss, the weights or the predictions became NaN or infinite. "
+                "The weights of the last finite epoch were restored. Try a "
+                "smaller learning_rate_init, standardised inputs "
+                "(StandardScaler), clip_norm, or a different optimizer.",
                 ConvergenceWarning,
             )
             return False
@@ -259,40 +267,43 @@ class EpochLoop:
         return True
 
     def _run(self, order, lrs, first, last):
-        """Batches first..last-1 of the epoch in one engine call."""
+        """Batches first..last-1 of the epoch in one engine call; returns
+        (objective_sum, weight_sum, stopped_at)."""
         d, model = self.data, self.model
-        obj_sum, w_sum, steps = self.trainer.run_batches(
-            self.params,
-            d.engine_X,
-            d.Y,
-            self.sw,
-            order,
-            first,
-            last,
-            lrs,
+        obj_sum, w_sum, steps, stopped = self.trainer.run_batches(
+            self.params, d.engine_X, d.Y, self.sw, order, first, last, lrs,
             model._opt_steps,
-        )
+        )  # fmt: skip
         model._opt_steps += steps
-        self._last_steps = steps
-        return obj_sum, w_sum
+        return obj_sum, w_sum, stopped
 
-    def _run_with_progress(self, order, lrs):
-        """The epoch as a few engine calls on batch boundaries, with a bar."""
-        totals = [0.0, 0.0]
-        bar = _ProgressBar(self.n_batches, f"epoch {self.model.n_iter_ + 1}")
+    def _run_epoch(self, order, lrs):
+        """The epoch's batches as engine calls of about CALL_SECONDS each,
+        with a progress bar under verbose=2 in long epochs; returns
+        (objective_sum, weight_sum, stopped_at) as ``Trainer.run_batches``."""
+        bar, bar_step = None, self.n_batches
+        if self.model.verbose >= 2 and self.n_batches >= PROGRESS_MIN_BATCHES:
+            bar = _ProgressBar(self.n_batches, f"epoch {self.model.n_iter_ + 1}")
+            bar_step = -(-self.n_batches // PROGRESS_PIECES)
+        totals, first, stopped = [0.0, 0.0], 0, -1
         try:
-            for piece in np.array_split(np.arange(self.n_batches), PROGRESS_PIECES):
-                if len(piece) == 0:
-                    continue
-                obj, w = self._run(order, lrs, piece[0], piece[-1] + 1)
+            while first < self.n_batches and stopped < 0:
+                last = min(self.n_batches, first + min(self.call_batches, bar_step))
+                start = time.perf_counter()
+                obj, w, stopped = self._run(order, lrs, first, last)
+                seconds = time.perf_counter() - start
                 totals[0] += obj
                 totals[1] += w
-                bar.update(len(piece))
-                if self._last_steps < len(piece):
-                    break
+                if bar is not None:
+                    bar.update(last - first)
+                self.call_batches = max(
+                    1, int(CALL_SECONDS * (last - first) / max(seconds, 1e-9))
+                )
+                first = last
         finally:
-            bar.close()
-        return totals
+            if bar is not None:
+                bar.close()
+        return totals[0], totals[1], stopped
 
     def _probe(self, loss):
         """(raw, val_loss) of the weights after the epoch, or None if the

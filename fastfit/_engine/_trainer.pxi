@@ -172,22 +172,28 @@ cdef bint _train_step(StepContext* c, const Batch* b, double lr, long t,
 
 cdef Py_ssize_t _run_steps(StepContext* c, const Epoch* d, Py_ssize_t first,
                            Py_ssize_t last, const double* lrs, long t0,
-                           double* sums, const floating* tag) noexcept nogil:
+                           double* sums, Py_ssize_t* stopped,
+                           const floating* tag) noexcept nogil:
     """Batches first..last-1 of the epoch; returns the steps taken and adds
-    objective * weight and weight of each into sums[0], sums[1]."""
+    objective * weight and weight of each into sums[0], sums[1]. A batch whose
+    objective is not finite ends the run: ``stopped`` gets its index (else
+    -1), so the caller knows the rest of the range was not trained."""
     cdef Py_ssize_t step, n_steps = 0
     cdef Batch b
     cdef double objective
+    stopped[0] = -1
     for step in range(first, last):
         _load_batch(d, step, &b, tag)
         if not b.sw_sum > 0:
             continue  # a batch of zero weight carries no gradient
         if not _train_step(c, &b, lrs[step], t0 + n_steps + 1, &objective, tag):
+            stopped[0] = step
             break
         n_steps += 1
         sums[0] += objective * b.sw_sum
         sums[1] += b.sw_sum
         if not isfinite(objective):
+            stopped[0] = step
             break
     return n_steps
 
@@ -493,12 +499,15 @@ cdef class Trainer:
         -------
         objective_sum : sum over steps of (batch objective * batch weight sum).
         weight_sum : sum of the batch weight sums of the steps taken.
-        n_steps : steps taken; fewer than planned when the objective stopped
-            being finite (that step is not applied).
+        n_steps : steps taken (batches of zero weight take none).
+        stopped_at : -1 if every batch of the range ran; else the batch whose
+            objective was not finite, where the call stopped (its step is not
+            applied when its loss was not finite; the batches after it are
+            not run).
         """
         cdef Epoch d
         cdef double sums[2]
-        cdef Py_ssize_t n_steps
+        cdef Py_ssize_t n_steps, stopped
         self._bind(params, X, Y, sample_weight, order, &d)
         if not 0 <= first <= last <= (d.n + self.batch_size - 1) // self.batch_size:
             raise ValueError(f"batches {first}..{last} are not within the epoch")
@@ -507,8 +516,8 @@ cdef class Trainer:
         sums[0] = sums[1] = 0.0
         with nogil:
             n_steps = _run_steps(&self.ctx, &d, first, last, &lrs[0], t0, sums,
-                                 &params[0])
-        return sums[0], sums[1], n_steps
+                                 &stopped, &params[0])
+        return sums[0], sums[1], n_steps, stopped
 
     cdef int _bind(self, floating[::1] params, X, const floating[:, ::1] Y, const floating[::1] sample_weight,
                    const Py_ssize_t[::1] order, Epoch* d) except -1:
