@@ -6,6 +6,7 @@ prediction.
 :class:`fastfit._training.EpochLoop`.
 """
 
+import os
 import warnings
 from numbers import Integral, Real
 
@@ -38,6 +39,9 @@ from fastfit._sparse import engine_input
 from fastfit._training import DIVERGENCE_PROBE_ROWS, Dataset, EarlyStopping, EpochLoop
 from fastfit.optimizers import OPTIMIZER_NAMES, Optimizer, resolve_optimizer
 from fastfit.schedules import SCHEDULE_NAMES, Schedule, resolve_schedule
+
+# The engine indexes a layer's units with C ints.
+MAX_LAYER_WIDTH = 2**31 - 1
 
 # Rows per chunk of the prediction forward pass (bounded memory for any n, and
 # the unit of work of a thread): about this many activations per buffer, with
@@ -120,6 +124,11 @@ class BaseMLP(BaseEstimator):
             )
         if len(sizes) > MAX_LAYERS - 1:
             raise ValueError(f"at most {MAX_LAYERS - 1} hidden layers are supported")
+        if max(sizes, default=1) > MAX_LAYER_WIDTH:
+            raise ValueError(
+                f"hidden_layer_sizes: at most {MAX_LAYER_WIDTH} units per layer, "
+                f"got {max(sizes)}"
+            )
         return [int(s) for s in sizes]
 
     def _dtype(self):
@@ -198,6 +207,10 @@ class BaseMLP(BaseEstimator):
 
     # -------------------------------------------------------------- fitting
     def _fit(self, X, y, sample_weight=None, incremental=False, classes=None):
+        if incremental and hasattr(self, "_layout"):
+            # scikit-learn validates only the first partial_fit; parameters set
+            # since then reach the engine too
+            self._validate_params()
         if incremental and self.early_stopping:
             # scikit-learn's rule: a stream has no held-out validation set
             raise ValueError("partial_fit does not support early_stopping=True")
@@ -209,11 +222,13 @@ class BaseMLP(BaseEstimator):
         data, loss_fn = self._fit_data(
             X, y, sample_weight, continuing, classes, same_classes=not incremental
         )
-        layout = Layout(
+        widths = (
             [data.X.shape[1]]
             + self._hidden_sizes()
             + [loss_fn.n_outputs(data.Y, len(getattr(self, "classes_", ())))]
         )
+        _check_fits_in_memory(widths, self._batch_size(data.X.shape[0]), data.X.dtype)
+        layout = Layout(widths)
         if continuing:
             self._check_same_shape(layout)
         if _lbfgs.is_lbfgs(self.optimizer):
@@ -284,7 +299,12 @@ class BaseMLP(BaseEstimator):
         ``same_classes``: a continued ``fit`` (warm start) must see exactly the
         classes of the previous fit; ``partial_fit`` may see a subset.
         """
-        dtype = self._fit_dtype if continuing else self._dtype()
+        dtype = self._dtype()
+        if continuing and dtype != self._fit_dtype:
+            raise ValueError(
+                f"dtype changed since the last fit ({np.dtype(self._fit_dtype)} -> "
+                f"{np.dtype(dtype)}); use warm_start=False to start over."
+            )
         X, y = validate_data(
             self,
             X,
@@ -461,6 +481,11 @@ class BaseMLP(BaseEstimator):
         MLPs keep float32), else float64. Output transforms run in float64
         either way, so both give the same numbers up to that last rounding."""
         check_is_fitted(self, ["coefs_", "_layout"])
+        if getattr(self, "out_activation_", None) != self._loss_fn.link.name:
+            raise ValueError(
+                f"out_activation_ is {getattr(self, 'out_activation_', None)!r}, "
+                f"but the model was fitted with {self._loss_fn.link.name!r}"
+            )
         float32_in = getattr(X, "dtype", None) == np.float32
         X = validate_data(
             self, X, reset=False, accept_sparse="csr", dtype=self._fit_dtype, order="C"
@@ -489,6 +514,34 @@ class BaseMLP(BaseEstimator):
         tags.target_tags.multi_output = True
         tags.input_tags.sparse = True
         return tags
+
+
+def _check_fits_in_memory(widths, batch_size, dtype):
+    """Refuse, before allocating, a network whose parameter and batch buffers
+    exceed the machine's memory.
+
+    Counts the parameters and the buffers of their size (gradient, up to three
+    optimizer moments, the last-good and best-epoch copies: 7 in all) and a
+    batch's activations and deltas, in Python integers (no overflow).
+
+    Raises
+    ------
+    MemoryError
+        With the size needed and the memory present, in GiB.
+    """
+    n_params = sum((a + 1) * b for a, b in zip(widths[:-1], widths[1:]))
+    itemsize = np.dtype(dtype).itemsize
+    needed = itemsize * (7 * n_params + 2 * batch_size * sum(widths[1:]))
+    try:
+        present = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return
+    if needed > present:
+        raise MemoryError(
+            f"a network of widths {widths} with batch_size={batch_size} needs "
+            f"{needed / 2**30:.1f} GiB for its parameters, optimizer state and "
+            f"batch buffers; this machine has {present / 2**30:.1f} GiB"
+        )
 
 
 def _store_params(estimator, values):

@@ -1,0 +1,65 @@
+"""State a user can set after a fit ends in a clear exception, never in a
+crash, a wrong answer or an allocation the machine cannot hold."""
+
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_iris
+
+from fastfit import MLPClassifier, MLPRegressor
+
+
+def _iris():
+    X, y = load_iris(return_X_y=True)
+    return X, y
+
+
+def _fitted(cls=MLPClassifier, **kw):
+    X, y = _iris()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return cls(hidden_layer_sizes=(4,), max_iter=2, **kw).fit(X, y)
+
+
+def test_partial_fit_after_fit_validates_parameters_set_since():
+    est = _fitted()
+    est.set_params(batch_size=0)
+    X, y = _iris()
+    with pytest.raises(ValueError, match="batch_size"):
+        est.partial_fit(X, y)
+
+
+@pytest.mark.parametrize("width", [2**31, 2**63, 2**80])
+def test_absurd_layer_widths_are_a_value_error(width):
+    X, y = _iris()
+    with pytest.raises(ValueError, match="at most 2147483647 units"):
+        MLPClassifier(hidden_layer_sizes=(width,)).fit(X, y)
+
+
+def test_a_network_beyond_the_machines_memory_is_refused_at_once():
+    X, y = _iris()
+    # 3 x 10^10 weights: hundreds of GiB, refused before anything is allocated
+    est = MLPRegressor(hidden_layer_sizes=(100_000, 300_000), max_iter=1)
+    with pytest.raises(MemoryError, match=r"needs \d+\.\d GiB .* has \d+\.\d GiB"):
+        est.fit(X, y.astype(float))
+
+
+def test_warm_start_with_another_dtype_is_refused():
+    est = _fitted(warm_start=True)
+    est.set_params(dtype=np.float64)
+    X, y = _iris()
+    with pytest.raises(ValueError, match="dtype changed since the last fit"):
+        est.fit(X, y)
+    with pytest.raises(ValueError, match="dtype changed"):
+        est.partial_fit(X, y)
+
+
+@pytest.mark.parametrize("value", ["garbage", "identity", None])
+def test_tampered_out_activation_is_refused(value):
+    est = _fitted()
+    est.out_activation_ = value
+    X, _ = _iris()
+    for method in (est.predict, est.predict_proba, est.predict_log_proba):
+        with pytest.raises(ValueError, match="out_activation_ is"):
+            method(X)
