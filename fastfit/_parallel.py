@@ -3,25 +3,57 @@
 The engine parallelises with its own OpenMP threads, over blocks that depend on
 the shapes only. BLAS threads on top would fight them for the cores and change
 the rounding, so every engine call runs inside :class:`SingleThreadedBlas`.
+
+A process forked after the engine may have run threads trains and predicts on
+one thread (see :func:`effective_n_threads`).
 """
 
 import ctypes
 import os
 import threading
+import warnings
 
 import scipy
 from threadpoolctl import ThreadpoolController
 
 from fastfit._engine import openmp_max_threads
 
+# Why: GNU OpenMP (libgomp) keeps the threads of its first parallel region for
+# the life of the process, and a forked child inherits that pool's state but not
+# its threads: the child's first parallel region waits for them forever, and
+# the child cannot reset the pool. A single thread never enters libgomp
+# (run_blocks runs the blocks in a plain loop), so such a child is safe on one
+# thread. Before the first multi-threaded engine call there is no pool and a
+# child may use threads. An at-fork hook marks a child forked after it, as
+# OpenBLAS and PyTorch do for their own pools. Only fastfit's own calls are
+# tracked: a pool that other code started in the same libgomp is not seen.
+_threads_started = False  # this process (or a parent before fork) ran > 1 thread
+_forked_after_threads = False  # forked after that: engine limited to one thread
+_fork_warned = False
+
 
 def effective_n_threads(n_threads):
-    """Threads for the engine: ``n_threads``, or what OpenMP allows (None).
+    """Threads for the engine's next fit or predict call.
 
-    OpenMP's limit honours OMP_NUM_THREADS, threadpoolctl and joblib (which sets
-    it in its workers so that parallel fits do not oversubscribe the cores).
-    Negative values count back from that limit (-1: all of it).
+    Parameters
+    ----------
+    n_threads : int or None
+        The estimator's ``n_threads``: a positive count (capped at OpenMP's
+        limit), None for OpenMP's limit, or a negative count back from it (-1:
+        all of it). OpenMP's limit honours OMP_NUM_THREADS, threadpoolctl and
+        joblib (which sets it in its workers so that parallel fits do not
+        oversubscribe the cores).
+
+    Returns
+    -------
+    int
+        At least 1. Always 1 in a process forked (``os.fork``,
+        ``multiprocessing``'s "fork" start method) after its parent, or an
+        earlier ancestor, was given more than one here: GNU OpenMP cannot run
+        threads in such a child. A :class:`RuntimeWarning` says so, once per
+        process, when an explicit ``n_threads`` is cut to 1 this way.
     """
+    global _threads_started, _fork_warned
     if n_threads == 0:
         raise ValueError(
             "n_threads must be a positive int, a negative int "
@@ -29,10 +61,37 @@ def effective_n_threads(n_threads):
         )
     max_threads = openmp_max_threads()
     if n_threads is None:
-        return max(1, max_threads)
-    if n_threads < 0:
-        return max(1, max_threads + 1 + n_threads)
-    return max(1, min(int(n_threads), max_threads) if max_threads > 1 else 1)
+        n = max(1, max_threads)
+    elif n_threads < 0:
+        n = max(1, max_threads + 1 + n_threads)
+    else:
+        n = max(1, min(int(n_threads), max_threads) if max_threads > 1 else 1)
+    if n > 1:
+        if _forked_after_threads:
+            if n_threads is not None and not _fork_warned:
+                _fork_warned = True
+                warnings.warn(
+                    f"n_threads={n_threads!r}: this process was forked after "
+                    "fastfit may have run OpenMP threads, and GNU OpenMP cannot "
+                    "start threads in a forked child, so fastfit uses one "
+                    "thread here. For multi-threaded workers start them with "
+                    "'spawn' or 'forkserver' (joblib's default backend, loky, "
+                    "starts fresh processes).",
+                    RuntimeWarning,
+                )
+            return 1
+        # set before the engine can enter a parallel region
+        _threads_started = True
+    return n
+
+
+def _after_fork_in_child():
+    """os.register_at_fork hook: mark the child, reset per-process state."""
+    global _forked_after_threads, _fork_warned
+    if _threads_started:
+        _forked_after_threads = True
+    _fork_warned = False
+    SingleThreadedBlas._after_fork_in_child()
 
 
 def _engine_blas_controllers():
@@ -111,3 +170,17 @@ class SingleThreadedBlas:
                     set_threads(n)
                 cls._saved = ()
         return False
+
+    @classmethod
+    def _after_fork_in_child(cls):
+        """Forget fits that other threads were running at fork: they do not go
+        on in the child, so their lock and count would block or pin it."""
+        cls._lock = threading.Lock()
+        if cls._users:
+            for (_, set_threads), n in zip(cls._setters, cls._saved):
+                set_threads(n)
+        cls._users, cls._saved = 0, ()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
