@@ -448,7 +448,16 @@ class BaseMLP(BaseEstimator):
         )
         idx_train.sort()
         idx_val.sort()
-        return data.subset(idx_train), data.subset(idx_val)
+        train, validation = data.subset(idx_train), data.subset(idx_val)
+        for name, part in (("validation", validation), ("training", train)):
+            if part.sample_weight is not None and not part.sample_weight.sum() > 0:
+                raise ValueError(
+                    f"The {name} set drawn for early stopping has zero total "
+                    "sample weight: nothing to score or train on. Change "
+                    "'validation_fraction' or random_state, or set "
+                    "early_stopping=False."
+                )
+        return train, validation
 
     def _sample_weights(self, X, y, sample_weight, dtype):
         sw = None

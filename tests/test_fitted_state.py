@@ -63,3 +63,17 @@ def test_tampered_out_activation_is_refused(value):
     for method in (est.predict, est.predict_proba, est.predict_log_proba):
         with pytest.raises(ValueError, match="out_activation_ is"):
             method(X)
+
+
+def test_early_stopping_with_a_weightless_validation_set_raises():
+    # scikit-learn raises rather than score a set of zero weight; fastfit
+    # returned an untrained model with a "diverged" warning
+    X, y = _iris()
+    sw = np.zeros(len(y))
+    sw[[0, 50, 100]] = 1  # the 30 validation rows (random_state=0) miss these
+    est = MLPClassifier(
+        hidden_layer_sizes=(4,), early_stopping=True, validation_fraction=0.2,
+        random_state=0,
+    )  # fmt: skip
+    with pytest.raises(ValueError, match="validation set drawn for early stopping"):
+        est.fit(X, y, sample_weight=sw)
