@@ -259,7 +259,9 @@ cdef inline double _update_task(const floating* A_prev,
     if r0 < 0:
         _column_sums(D, grads + b_off, m, fan_out, 0, fan_out)
         if rule != NULL:
-            update_range(rule, params, grads, state, b_off, b_off + fan_out, False)
+            # 0, or NaN for a non-finite update
+            return update_range(rule, params, grads, state, b_off,
+                                b_off + fan_out, False)
         return 0.0
     if r1 <= r0:
         return 0.0
@@ -296,7 +298,7 @@ cdef double dense_backward_update(int prev_activation, const floating* A_prev,
     rows it just computed: the gradient is read back from cache instead of
     memory, and no separate pass over all parameters follows the backward.
     Returns the penalty value over W (partial sums in block order: blocks
-    depend on the shapes only). A_rows, xs: as in ``dense_forward``, for a
+    depend on the shapes only), NaN if an updated parameter is not finite. A_rows, xs: as in ``dense_forward``, for a
     first layer (D_prev NULL). ``rule`` NULL: the gradient only, no step.
     """
     cdef int n_blocks = column_blocks(fan_out, fan_in, m, n_threads), t
@@ -316,7 +318,7 @@ cdef double dense_backward_update(int prev_activation, const floating* A_prev,
     task.partial = partial
     # blocks t < n_blocks: rows of W; block n_blocks: the bias
     run_blocks(&task, n_blocks + 1, n_threads if n_blocks > 1 else 1, params)
-    for t in range(n_blocks):
+    for t in range(n_blocks + 1):
         penalty += partial[t]
     return penalty
 

@@ -130,6 +130,18 @@ cdef inline floating _sign(floating w) noexcept nogil:
     return (w > 0) - (w < 0)
 
 
+cdef inline bint _all_finite(const floating* x, Py_ssize_t lo,
+                             Py_ssize_t hi) noexcept nogil:
+    # x - x is NaN for inf and NaN; an integer AND of it vectorises, unlike a
+    # floating-point sum. A pass of its own: inside the update loops it stops
+    # gcc from vectorising them. The range was just written, so it is in cache.
+    cdef Py_ssize_t i
+    cdef bint finite = True
+    for i in range(lo, hi):
+        finite &= (x[i] - x[i]) == 0
+    return finite
+
+
 cdef inline floating _effective_grad(floating g, floating w, floating l2,
                                     floating l1, floating gscale) noexcept nogil:
     # the gradient with the coupled penalty, clipped
@@ -250,7 +262,10 @@ cdef double update_range(const StepRule* rule, floating* params,
                          Py_ssize_t hi, bint weights) noexcept nogil:
     """Update params[lo:hi] by ``rule``; the penalty and decoupled decay apply
     when the range holds weights. Returns the penalty value
-    ``l2/2 * sum(w^2) + l1 * sum(|w|)`` over the range, before the update.
+    ``l2/2 * sum(w^2) + l1 * sum(|w|)`` over the range, before the update, or
+    NaN if an updated parameter is not finite: the step's objective then
+    says the step failed (a batch's loss can be finite while its gradient
+    overflows).
 
     The one entry to the rules: ``optimizer_step`` calls it per block of the
     flat buffer, and the fused backward per block of a layer's rows, right
@@ -275,6 +290,8 @@ cdef double update_range(const StepRule* rule, floating* params,
     else:  # ADAM, ADAMW
         _adam_range(rule, params, grads, state, lo, hi, <floating> l2,
                     <floating> l1, weights)
+    if not _all_finite(params, lo, hi):
+        return NAN
     return 0.5 * l2 * penalty_l2 + l1 * penalty_l1
 
 
@@ -284,9 +301,9 @@ cdef inline double _update_block(const StepRule* rule, floating* params,
                                  Py_ssize_t hi) noexcept nogil:
     # Split the block at the weights / biases boundary: biases are not penalised.
     cdef Py_ssize_t mid = min(max(lo, n_weights), hi)
-    cdef double penalty = update_range(rule, params, grads, state, lo, mid, True)
-    update_range(rule, params, grads, state, mid, hi, False)
-    return penalty
+    # the biases' "penalty" is 0, or NaN for a non-finite update
+    return (update_range(rule, params, grads, state, lo, mid, True)
+            + update_range(rule, params, grads, state, mid, hi, False))
 
 
 cdef inline int _param_blocks(Py_ssize_t n) noexcept nogil:
