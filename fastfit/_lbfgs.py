@@ -171,7 +171,7 @@ def fit(estimator, data, loss_fn, layout, continuing):
     for name in _EPOCH_RECORD:
         estimator.__dict__.pop(name, None)
     estimator._start_weights(layout, loss_fn, data.X, continuing, False, n_threads)
-    estimator._loss_fn = loss_fn
+    estimator._loss_fn, estimator._activation = loss_fn, estimator.activation
     objective = FullBatchObjective(
         _trainer(estimator, n_threads), data, layout.n_params
     )

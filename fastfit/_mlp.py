@@ -9,6 +9,7 @@ prediction.
 import os
 import warnings
 from numbers import Integral, Real
+from typing import NamedTuple
 
 import numpy as np
 from sklearn.base import (
@@ -32,13 +33,19 @@ from sklearn.utils.validation import (
 
 from fastfit import _lbfgs
 from fastfit import losses as _losses
+from fastfit._concurrency import check_not_fitting, exclusive_fit, fit_count
 from fastfit._engine import ACTIVATIONS, MAX_LAYERS, Network, Trainer, loss_gradient_py
 from fastfit._layout import Layout
 from fastfit._parallel import SingleThreadedBlas, effective_n_threads
 from fastfit._sparse import engine_input
 from fastfit._training import DIVERGENCE_PROBE_ROWS, Dataset, EarlyStopping, EpochLoop
 from fastfit.optimizers import OPTIMIZER_NAMES, Optimizer, resolve_optimizer
-from fastfit.schedules import SCHEDULE_NAMES, Schedule, resolve_schedule
+from fastfit.schedules import (
+    SCHEDULE_NAMES,
+    Schedule,
+    ScheduleRunner,
+    resolve_schedule,
+)
 
 # The engine indexes a layer's units with C ints.
 MAX_LAYER_WIDTH = 2**31 - 1
@@ -48,6 +55,19 @@ MAX_LAYER_WIDTH = 2**31 - 1
 # at least PREDICT_MIN_CHUNK rows so the gemms stay efficient.
 PREDICT_CHUNK_ELEMENTS = 1 << 18
 PREDICT_MIN_CHUNK = 64
+
+_Y_TYPES = ("binary", "multiclass", "multilabel-indicator")
+
+
+class FittedModel(NamedTuple):
+    """What a prediction reads from an estimator, taken in one step and
+    checked for consistency (:meth:`BaseMLP._fitted_model`)."""
+
+    network: Network
+    params: np.ndarray
+    loss_fn: _losses.Loss
+    classes: np.ndarray = None  # classifiers only
+    y_type: str = None  # classifiers only
 
 
 class BaseMLP(BaseEstimator):
@@ -157,12 +177,12 @@ class BaseMLP(BaseEstimator):
     def _penalty_l1_ratio(self):
         return {"l2": 0.0, "l1": 1.0}.get(self.penalty, float(self.l1_ratio))
 
-    def _network(self, layout=None, loss_fn=None):
+    def _network(self, layout=None, loss_fn=None, activation=None):
         """The engine's description of the network (``layout``, ``loss_fn``:
-        those of the fitted model by default)."""
+        those of the fitted model by default; ``activation``: the parameter's)."""
         layout = self._layout if layout is None else layout
         loss_fn = self._loss_fn if loss_fn is None else loss_fn
-        hidden = ACTIVATIONS[self.activation]
+        hidden = ACTIVATIONS[self.activation if activation is None else activation]
         activations = [hidden] * (layout.n_layers - 1) + [ACTIVATIONS["identity"]]
         return Network(layout.sizes, activations, loss_fn.kernel_id, loss_fn.param)
 
@@ -181,25 +201,37 @@ class BaseMLP(BaseEstimator):
         self._params = params
         self.coefs_, self.intercepts_ = layout.views(params)
 
-    def _packed_params(self):
-        """The flat buffer behind coefs_/intercepts_, rebuilt if they were replaced."""
-        layout = self._layout
-        if (
-            len(self.coefs_) != layout.n_layers
-            or len(self.intercepts_) != layout.n_layers
+    def _packed_params(self, state=None):
+        """The flat buffer behind coefs_/intercepts_, rebuilt if they were
+        replaced (``state``: the estimator's attributes, read once)."""
+        state = vars(self) if state is None else state
+        layout, coefs, intercepts = state["_layout"], state["coefs_"], state["intercepts_"]
+        if not (
+            isinstance(coefs, (list, tuple))
+            and isinstance(intercepts, (list, tuple))
+            and len(coefs) == layout.n_layers
+            and len(intercepts) == layout.n_layers
         ):
-            raise ValueError("coefs_ and intercepts_ must have one entry per layer")
-        params = getattr(self, "_params", None)
-        if params is not None and layout.is_view(params, self.coefs_, self.intercepts_):
+            raise ValueError(
+                "coefs_ and intercepts_ must be lists with one entry per layer "
+                f"({layout.n_layers})"
+            )
+        params = state.get("_params")
+        if (
+            isinstance(params, np.ndarray)
+            and params.dtype == state["_fit_dtype"]
+            and params.shape == (layout.n_params,)
+            and layout.is_view(params, coefs, intercepts)
+        ):
             return params
-        for l, (c, b) in enumerate(zip(self.coefs_, self.intercepts_)):
+        for l, (c, b) in enumerate(zip(coefs, intercepts)):
             shape_c = (int(layout.sizes[l]), int(layout.sizes[l + 1]))
             if np.shape(c) != shape_c or np.shape(b) != shape_c[1:]:
                 raise ValueError(
                     f"coefs_[{l}] / intercepts_[{l}] must have shapes {shape_c} "
                     f"and {shape_c[1:]}, got {np.shape(c)} and {np.shape(b)}"
                 )
-        params = layout.pack(self.coefs_, self.intercepts_, self._fit_dtype)
+        params = layout.pack(coefs, intercepts, state["_fit_dtype"])
         if not np.isfinite(params).all():
             raise ValueError("coefs_ / intercepts_ contain NaN or infinity")
         self._set_params_buffer(layout, params)
@@ -207,6 +239,10 @@ class BaseMLP(BaseEstimator):
 
     # -------------------------------------------------------------- fitting
     def _fit(self, X, y, sample_weight=None, incremental=False, classes=None):
+        with exclusive_fit(self):
+            return self._fit_exclusive(X, y, sample_weight, incremental, classes)
+
+    def _fit_exclusive(self, X, y, sample_weight, incremental, classes):
         if incremental and hasattr(self, "_layout"):
             # scikit-learn validates only the first partial_fit; parameters set
             # since then reach the engine too
@@ -219,6 +255,12 @@ class BaseMLP(BaseEstimator):
         continuing = fitted and (incremental or self.warm_start)
         # keep the optimizer state, schedule and stopping rule too (partial_fit)
         resuming = fitted and incremental
+        if continuing:
+            # what the previous fit left (or a user or a pickle set) is checked
+            # before its classes encode y or its weights reach the engine
+            self._fitted_model()
+        if resuming:
+            self._check_resumable()
         data, loss_fn = self._fit_data(
             X, y, sample_weight, continuing, classes, same_classes=not incremental
         )
@@ -260,7 +302,7 @@ class BaseMLP(BaseEstimator):
                 incremental,
                 n_threads,
             )
-        self._loss_fn = loss_fn
+        self._loss_fn, self._activation = loss_fn, self.activation
         validation = None
         if self.early_stopping and not incremental:
             data, validation = self._validation_split(data)
@@ -379,6 +421,29 @@ class BaseMLP(BaseEstimator):
         self.n_outputs_ = int(layout.sizes[-1])
         self.out_activation_ = loss_fn.link.name
 
+    def _check_resumable(self):
+        """Raise ValueError unless the training state partial_fit continues is
+        one a fit left (types and counts; the engine checks the state's shape)."""
+        state = getattr(self, "_optimizer_state", None)
+        steps = getattr(self, "_opt_steps", None)
+        if not (
+            isinstance(state, np.ndarray)
+            and state.ndim == 2
+            and state.dtype == self._fit_dtype
+        ):
+            raise ValueError(
+                "_optimizer_state must be a 2-d array of the model's dtype, got "
+                f"{type(state).__name__} {getattr(state, 'shape', '')}"
+            )
+        if isinstance(steps, bool) or not isinstance(steps, Integral) or steps < 0:
+            raise ValueError(f"_opt_steps must be a count of steps, got {steps!r}")
+        for name, cls in (
+            ("_schedule_runner", ScheduleRunner),
+            ("_early_stopping_rule", EarlyStopping),
+        ):
+            if not isinstance(getattr(self, name, None), cls):
+                raise ValueError(f"{name} is not a {cls.__name__}")
+
     def _resume(self, layout, optimizer):
         """partial_fit after a fit: keep the state, unless the optimizer changed."""
         self._packed_params()
@@ -479,29 +544,91 @@ class BaseMLP(BaseEstimator):
 
     # ----------------------------------------------------------- prediction
     def _forward(self, X, n_threads=None):
-        """Raw network output (before the output transform) for validated X."""
+        """Raw network output (before the output transform) for validated X,
+        by the network being trained."""
         if n_threads is None:
             n_threads = effective_n_threads(self.n_threads)
         return _raw_output(self._network(), self._packed_params(), X, n_threads)
 
-    def _validated_raw(self, X):
-        """Raw output for user X, as float64, and the dtype predictions are
-        returned in: float32 when the model and X both are (as scikit-learn's
-        MLPs keep float32), else float64. Output transforms run in float64
-        either way, so both give the same numbers up to that last rounding."""
+    def _fitted_model(self):
+        """The fitted model as prediction uses it.
+
+        The estimator's attributes are read once (one copy of its ``__dict__``:
+        an assignment from another thread lands wholly before or after it) and
+        checked against each other in O(layers): whatever a user assigned or a
+        pickle held, the engine gets a network and a buffer that agree.
+
+        Raises
+        ------
+        ValueError
+            Naming the attribute that disagrees with the fitted network.
+        """
         check_is_fitted(self, ["coefs_", "_layout"])
-        if getattr(self, "out_activation_", None) != self._loss_fn.link.name:
+        state = dict(vars(self))
+        layout, loss_fn = state["_layout"], state.get("_loss_fn")
+        if not isinstance(layout, Layout) or not isinstance(loss_fn, _losses.Loss):
+            raise ValueError("the fitted state (_layout, _loss_fn) is not a model's")
+        if state.get("_fit_dtype") not in (np.float32, np.float64):
+            raise ValueError(f"_fit_dtype is {state.get('_fit_dtype')!r}")
+        activation = state.get("_activation")
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"_activation is {activation!r}, not an activation")
+        if state.get("out_activation_") != loss_fn.link.name:
             raise ValueError(
-                f"out_activation_ is {getattr(self, 'out_activation_', None)!r}, "
-                f"but the model was fitted with {self._loss_fn.link.name!r}"
+                f"out_activation_ is {state.get('out_activation_')!r}, "
+                f"but the model was fitted with {loss_fn.link.name!r}"
             )
+        sizes = layout.sizes
+        for name, value in (
+            ("n_features_in_", sizes[0]),
+            ("n_outputs_", sizes[-1]),
+            ("n_layers_", len(sizes)),
+        ):
+            if state.get(name) != value:
+                raise ValueError(
+                    f"{name} is {state.get(name)!r}, but the fitted network "
+                    f"(widths {sizes.tolist()}) has {int(value)}"
+                )
+        return FittedModel(
+            self._network(layout, loss_fn, activation),
+            self._packed_params(state),
+            loss_fn,
+            *self._fitted_targets(state, loss_fn, int(sizes[-1])),
+        )
+
+    def _fitted_targets(self, state, loss_fn, n_outputs):
+        """The fitted target encoding (``FittedModel``'s last fields)."""
+        return ()
+
+    def _validated_raw(self, X):
+        """The fitted model, its raw output for user X as float64, and the
+        dtype predictions are returned in: float32 when the model and X both
+        are (as scikit-learn's MLPs keep float32), else float64. Output
+        transforms run in float64 either way, so both give the same numbers up
+        to that last rounding.
+
+        Raises
+        ------
+        RuntimeError
+            If another thread fitted this estimator meanwhile.
+        """
+        before = fit_count(self)
+        model = self._fitted_model()
         float32_in = getattr(X, "dtype", None) == np.float32
         X = validate_data(
-            self, X, reset=False, accept_sparse="csr", dtype=self._fit_dtype, order="C"
+            self,
+            X,
+            reset=False,
+            accept_sparse="csr",
+            dtype=model.params.dtype,
+            order="C",
         )
-        raw = self._forward(X)
+        raw = _raw_output(
+            model.network, model.params, X, effective_n_threads(self.n_threads)
+        )
+        check_not_fitting(self, before)
         out = np.float32 if float32_in and raw.dtype == np.float32 else np.float64
-        return raw.astype(np.float64, copy=False), out
+        return model, raw.astype(np.float64, copy=False), out
 
     def _loss_value(self, raw, Y, sw):
         G = np.empty_like(raw)
@@ -782,20 +909,48 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
                 f"`y` has {labels}"
             )
 
+    def _fitted_targets(self, state, loss_fn, n_outputs):
+        classes, y_type = state.get("classes_"), state.get("_y_type")
+        if y_type not in _Y_TYPES or loss_fn.takes_class_indices != (
+            y_type == "multiclass"
+        ):
+            raise ValueError(f"_y_type is {y_type!r}, not the fitted loss's")
+        if not isinstance(classes, np.ndarray) or classes.ndim != 1:
+            raise ValueError("classes_ must be a 1-d array of the fitted labels")
+        expected = (1, 2) if y_type == "binary" else (n_outputs,)
+        if len(classes) not in expected:
+            raise ValueError(
+                f"classes_ has {len(classes)} labels, but the fitted network "
+                f"has {n_outputs} outputs for {y_type!r} targets"
+            )
+        try:
+            sorted_unique = np.array_equal(np.unique(classes), classes)
+        except TypeError:
+            sorted_unique = False
+        if not sorted_unique:
+            # the encoding of y and of predictions is the position in classes_
+            raise ValueError(
+                f"classes_ must be sorted and unique (as fit sets it), got {classes}"
+            )
+        return classes, y_type
+
     def _score_raw(self, raw, y, sample_weight):
         return accuracy_score(
-            y, self._labels_from_raw(raw), sample_weight=sample_weight
-        )
+            y, self._labels_from_raw(raw, self._fitted_model()),
+            sample_weight=sample_weight,
+        )  # fmt: skip
 
-    def _labels_from_raw(self, raw):
-        if self._loss_fn.takes_class_indices:
-            return self.classes_[np.argmax(raw, axis=1)]
-        if self._y_type == "multilabel-indicator":
+    @staticmethod
+    def _labels_from_raw(raw, model):
+        classes = model.classes
+        if model.loss_fn.takes_class_indices:
+            return classes[np.argmax(raw, axis=1)]
+        if model.y_type == "multilabel-indicator":
             return (raw > 0).astype(int)
-        if len(self.classes_) == 1:
+        if len(classes) == 1:
             # one class seen (scikit-learn fits it): every prediction is it
-            return np.full(raw.shape[0], self.classes_[0])
-        return self.classes_[(raw[:, 0] > 0).astype(int)]
+            return np.full(raw.shape[0], classes[0])
+        return classes[(raw[:, 0] > 0).astype(int)]
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, sample_weight=None):
@@ -856,26 +1011,27 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
 
     def predict(self, X):
         """Predict class labels (or a multilabel indicator matrix) for X."""
-        return self._labels_from_raw(self._validated_raw(X)[0])
+        model, raw, _ = self._validated_raw(X)
+        return self._labels_from_raw(raw, model)
 
     def predict_proba(self, X):
         """Class probabilities, shape (n_samples, n_classes)."""
-        raw, dtype = self._validated_raw(X)
-        if len(self.classes_) == 1:
+        model, raw, dtype = self._validated_raw(X)
+        if len(model.classes) == 1:
             # one class seen: it is certain
             return np.ones((raw.shape[0], 1), dtype=dtype)
-        proba = self._loss_fn.link.inverse(raw)
-        if self._y_type == "binary":
+        proba = model.loss_fn.link.inverse(raw)
+        if model.y_type == "binary":
             proba = np.hstack([1 - proba, proba])
         return proba.astype(dtype, copy=False)
 
     def predict_log_proba(self, X):
         """Logarithm of the class probabilities, computed stably from the raw output."""
-        raw, dtype = self._validated_raw(X)
-        if len(self.classes_) == 1:
+        model, raw, dtype = self._validated_raw(X)
+        if len(model.classes) == 1:
             return np.zeros((raw.shape[0], 1), dtype=dtype)
-        log_inverse = self._loss_fn.link.log_inverse
-        if self._y_type == "binary":
+        log_inverse = model.loss_fn.link.log_inverse
+        if model.y_type == "binary":
             log_proba = np.hstack([log_inverse(-raw), log_inverse(raw)])
         else:
             log_proba = log_inverse(raw)
@@ -969,10 +1125,13 @@ class MLPRegressor(RegressorMixin, BaseMLP):
         return Y, loss_fn
 
     def _score_raw(self, raw, y, sample_weight):
-        return r2_score(y, self._predict_from_raw(raw), sample_weight=sample_weight)
+        return r2_score(
+            y, self._predict_from_raw(raw, self._loss_fn), sample_weight=sample_weight
+        )
 
-    def _predict_from_raw(self, raw):
-        pred = self._loss_fn.link.inverse(raw)
+    @staticmethod
+    def _predict_from_raw(raw, loss_fn):
+        pred = loss_fn.link.inverse(raw)
         return pred.ravel() if pred.shape[1] == 1 else pred
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -1010,5 +1169,5 @@ class MLPRegressor(RegressorMixin, BaseMLP):
 
     def predict(self, X):
         """Predict using the multi-layer perceptron model."""
-        raw, dtype = self._validated_raw(X)
-        return self._predict_from_raw(raw).astype(dtype, copy=False)
+        model, raw, dtype = self._validated_raw(X)
+        return self._predict_from_raw(raw, model.loss_fn).astype(dtype, copy=False)
