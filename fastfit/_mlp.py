@@ -205,7 +205,11 @@ class BaseMLP(BaseEstimator):
         """The flat buffer behind coefs_/intercepts_, rebuilt if they were
         replaced (``state``: the estimator's attributes, read once)."""
         state = vars(self) if state is None else state
-        layout, coefs, intercepts = state["_layout"], state["coefs_"], state["intercepts_"]
+        layout, coefs, intercepts = (
+            state["_layout"],
+            state["coefs_"],
+            state["intercepts_"],
+        )
         if not (
             isinstance(coefs, (list, tuple))
             and isinstance(intercepts, (list, tuple))
