@@ -14,6 +14,12 @@ Environment variables:
 ``FASTFIT_DEBUG=1``
     Build one engine with Cython bounds checks on and ``-O0 -g``, for hunting
     memory errors.
+``FASTFIT_ASAN=1``
+    Build one engine with AddressSanitizer (``-fsanitize=address -O1 -g``),
+    Cython's checks off as in a release build, to see the memory errors a
+    release build hides. Python is not built with it: load the runtime first
+    (``LD_PRELOAD=$(gcc -print-file-name=libasan.so)
+    ASAN_OPTIONS=detect_leaks=0``); ``tests/test_sanitizer.py`` does.
 ``FASTFIT_NO_OPENMP=1``
     Build the engine serial. It is also serial when the compiler does not take
     ``-fopenmp`` (``cython.parallel.prange`` then compiles to a plain loop).
@@ -73,7 +79,7 @@ def _sources_digest():
 
 def code_paths(debug, native):
     """(name, compiler flags) of each engine build."""
-    if debug:
+    if debug or ASAN:
         return [("baseline", [])]
     if native and _compiler_takes(["-march=native"]):
         return [("native", ["-march=native"])]
@@ -89,6 +95,7 @@ def code_paths(debug, native):
 
 
 DEBUG = _env_flag("FASTFIT_DEBUG")
+ASAN = _env_flag("FASTFIT_ASAN")
 OPENMP = not _env_flag("FASTFIT_NO_OPENMP") and _compiler_takes(
     ["-fopenmp"],
     "#include <omp.h>\nint main(void){return omp_get_max_threads() > 0 ? 0 : 1;}\n",
@@ -103,6 +110,10 @@ if not OPENMP:
 # the optimizer loops; the engine never reads errno.
 base_args = ["-O0", "-g"] if DEBUG else ["-O3", "-fno-math-errno"]
 link_args = ["-fopenmp"] if OPENMP else []
+if ASAN:
+    sanitize = ["-fsanitize=address", "-fno-omit-frame-pointer"]
+    base_args = ["-O1", "-g", "-fno-math-errno"] + sanitize
+    link_args += sanitize
 if OPENMP:
     base_args.append("-fopenmp")
 

@@ -446,7 +446,7 @@ class BaseMLP(BaseEstimator):
             ("_early_stopping_rule", EarlyStopping),
         ):
             if not isinstance(getattr(self, name, None), cls):
-                raise ValueError(f"{name} is not a {cls.__name__}")
+                raise ValueError(f"{name} is not an instance of {cls.__name__}")
 
     def _resume(self, layout, optimizer):
         """partial_fit after a fit: keep the state, unless the optimizer changed."""

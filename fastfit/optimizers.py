@@ -60,7 +60,13 @@ class Optimizer(BaseEstimator):
     @property
     def _engine_kind(self):
         """The engine's id of this update rule."""
-        return _engine.OPTIMIZER_KINDS[self._kind]
+        try:
+            return _engine.OPTIMIZER_KINDS[self._kind]
+        except (KeyError, TypeError):
+            raise ValueError(
+                f"{type(self).__name__}._kind is {self._kind!r}; the engine's "
+                f"update rules are {sorted(_engine.OPTIMIZER_KINDS)}"
+            ) from None
 
     def _hyper(self):
         """The rule's hyperparameters in the order the kernel reads them."""

@@ -18,16 +18,13 @@ so it only runs when asked::
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
 import numpy as np
 import pytest
-
-REPO = Path(__file__).resolve().parent.parent
+from engine_builds import REPO, build_copy
 
 pytestmark = pytest.mark.skipif(
     os.environ.get("FASTFIT_TEST_DEBUG_BUILD") != "1",
@@ -165,30 +162,8 @@ def _run(import_dir, mode, timeout):
 @pytest.fixture(scope="module")
 def debug_copy(tmp_path_factory):
     root = tmp_path_factory.mktemp("fastfit-debug")
-    for name in ("setup.py", "pyproject.toml", "README.md"):
-        if (REPO / name).exists():
-            shutil.copy2(REPO / name, root / name)
-    shutil.copytree(
-        REPO / "fastfit",
-        root / "fastfit",
-        ignore=shutil.ignore_patterns(
-            "*.so", "*.pyd", "*.c", "*.html", "__pycache__", "build"
-        ),
-    )
-    env = dict(os.environ, FASTFIT_DEBUG="1")
-    proc = subprocess.run(
-        [sys.executable, "setup.py", "build_ext", "--inplace", "--parallel", "2"],
-        cwd=root,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=3600,
-    )
-    assert proc.returncode == 0, (
-        f"debug build failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}"
-    )
-    assert "-O0" in proc.stdout + proc.stderr, "the build did not use -O0"
-    assert list((root / "fastfit" / "_engine").glob("_core_*.so"))
+    log = build_copy(root, FASTFIT_DEBUG="1")
+    assert "-O0" in log, "the build did not use -O0"
     return root
 
 

@@ -94,3 +94,4 @@ gradient_norm_sq_py = _core.gradient_norm_sq_py
 openmp_enabled = _core.openmp_enabled
 openmp_max_threads = _core.openmp_max_threads
 bounds_checked = _core.bounds_checked
+address_sanitized = _core.address_sanitized

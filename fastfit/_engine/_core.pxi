@@ -50,6 +50,28 @@ def openmp_max_threads():
     return omp_get_max_threads()
 
 
+cdef extern from *:
+    """
+    #if defined(__SANITIZE_ADDRESS__)
+    #define FASTFIT_ASAN 1
+    #elif defined(__has_feature)
+    #if __has_feature(address_sanitizer)
+    #define FASTFIT_ASAN 1
+    #endif
+    #endif
+    #ifndef FASTFIT_ASAN
+    #define FASTFIT_ASAN 0
+    #endif
+    """
+    bint FASTFIT_ASAN
+
+
+def address_sanitized():
+    """Whether this build is instrumented by AddressSanitizer
+    (``FASTFIT_ASAN=1``)."""
+    return bool(FASTFIT_ASAN)
+
+
 def bounds_checked():
     """Whether this build checks memoryview bounds (the ``FASTFIT_DEBUG=1``
     build does); reads inside allocated memory either way."""
