@@ -12,6 +12,7 @@ from numbers import Integral, Real
 from typing import NamedTuple
 
 import numpy as np
+import scipy.sparse as sp
 from sklearn.base import (
     BaseEstimator,
     ClassifierMixin,
@@ -362,6 +363,7 @@ class BaseMLP(BaseEstimator):
             multi_output=True,
             y_numeric=not is_classifier(self),
         )
+        _check_trainable_magnitude(X)
         Y, loss_fn = self._encode_targets(
             y, not continuing, classes, dtype, same_classes
         )
@@ -681,6 +683,32 @@ def _check_fits_in_memory(widths, batch_size, dtype):
             f"a network of widths {widths} with batch_size={batch_size} needs "
             f"{needed / 2**30:.1f} GiB for its parameters, optimizer state and "
             f"batch buffers; this machine has {present / 2**30:.1f} GiB"
+        )
+
+
+def _check_trainable_magnitude(X):
+    """Refuse X (already of the training dtype) with entries whose squares
+    overflow that dtype: beyond ``sqrt(finfo.max)`` (1.8e19 in float32), the
+    products of backpropagation (an input times its error, itself of the
+    input's order) and the second moments of the adaptive rules are infinite,
+    so a batch holding such a row cannot be trained. O(data), no copy.
+
+    Raises
+    ------
+    ValueError
+        With the largest magnitude and the bound.
+    """
+    values = X.data if sp.issparse(X) else X
+    if values.size == 0:
+        return
+    largest = max(float(values.max()), -float(values.min()))
+    bound = float(np.sqrt(np.finfo(values.dtype).max))
+    if largest > bound:
+        raise ValueError(
+            f"X has values up to {largest:.3g} in magnitude: training in "
+            f"{values.dtype} squares products of them (gradients, second "
+            f"moments), which overflow beyond {bound:.3g}. Scale X (e.g. "
+            "StandardScaler), or use dtype=np.float64 for float32 data."
         )
 
 

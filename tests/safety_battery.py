@@ -150,14 +150,23 @@ def _cases(np, fastfit):
         raise AssertionError("the forked child hung")
 
     def overflowing_row():
-        Xf = rng.randn(300, 5).astype(np.float32)
-        Xf[280] = 3e38
+        r = np.random.RandomState(0)  # the data of tests/test_interruptions.py
+        Xf = r.randn(300, 5).astype(np.float32)
+        Xf[280] = 3e38  # finite, but its square is not: refused at validation
+        try:
+            MLPRegressor().fit(Xf, np.ones(300))
+        except ValueError:
+            pass
+        else:
+            raise AssertionError("a row beyond sqrt(float32 max) was accepted")
+        # a valid row whose Poisson output overflows: the batch is named
+        Xf[280] = 1e5
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             est = MLPRegressor(
-                hidden_layer_sizes=(8,), shuffle=False, batch_size=20, max_iter=3,
-                random_state=0,
-            ).fit(Xf, rng.randn(300))  # fmt: skip
+                hidden_layer_sizes=(8,), loss="poisson", shuffle=False,
+                batch_size=20, max_iter=3, random_state=2,
+            ).fit(Xf, np.abs(r.randn(300)))  # fmt: skip
         if est.t_ != 0 or not any(
             "at batch 15 of 15" in str(w.message) for w in caught
         ):

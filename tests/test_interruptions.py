@@ -19,21 +19,39 @@ import pytest
 from sklearn.exceptions import ConvergenceWarning
 
 from fastfit import MLPRegressor
+from fastfit.optimizers import resolve_optimizer
 
 
 def _overflowing_row_data():
-    # finite in float32, but its first-layer products overflow
+    # valid input, but with these initial weights row 280's Poisson output
+    # exp(raw) overflows: the loss of its batch (15 of 15) is not finite
     rng = np.random.RandomState(0)
     X = rng.randn(300, 5).astype(np.float32)
-    X[280] = 3e38
-    return X, rng.randn(300)
+    X[280] = 1e5
+    return X, np.abs(rng.randn(300))
+
+
+def _regressor(**kw):
+    return MLPRegressor(
+        **{"hidden_layer_sizes": (8,), "loss": "poisson", "batch_size": 20,
+           "random_state": 2, **kw}
+    )  # fmt: skip
+
+
+def test_a_row_whose_squares_overflow_is_refused_at_validation():
+    X, y = _overflowing_row_data()
+    X[280] = 3e38  # finite in float32; squared, it is not
+    with pytest.raises(ValueError, match=r"up to 3e\+38 in magnitude.*1.84e\+19"):
+        MLPRegressor().fit(X, y)
+    # float64 has the room
+    MLPRegressor(dtype=np.float64, max_iter=1, hidden_layer_sizes=(2,)).fit(
+        X.astype(np.float64) / 1e30, y
+    )
 
 
 def test_a_batch_that_overflows_is_named_and_nothing_of_the_epoch_is_kept():
     X, y = _overflowing_row_data()
-    est = MLPRegressor(
-        hidden_layer_sizes=(8,), shuffle=False, batch_size=20, max_iter=5
-    )
+    est = _regressor(shuffle=False, max_iter=5)
     with pytest.warns(ConvergenceWarning, match=r"epoch 1 at batch 15 of 15"):
         est.fit(X, y)
     # the epoch was not accepted as trained: no epoch, no sample counted
@@ -44,10 +62,7 @@ def test_a_batch_that_overflows_is_named_and_nothing_of_the_epoch_is_kept():
 def test_later_epochs_keep_what_was_trained_before_the_bad_batch():
     X, y = _overflowing_row_data()
     X_good, y_good = X[:280], y[:280]
-    est = MLPRegressor(
-        hidden_layer_sizes=(8,), shuffle=False, batch_size=20, max_iter=3,
-        random_state=0,
-    )  # fmt: skip
+    est = _regressor(shuffle=False, max_iter=3)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         est.fit(X_good, y_good)
@@ -61,10 +76,27 @@ def test_later_epochs_keep_what_was_trained_before_the_bad_batch():
         np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.parametrize("name", ["sgd", "momentum", "adagrad", "rmsprop", "adam"])
+@pytest.mark.parametrize("where", ["weight", "bias"])
+def test_an_update_that_leaves_a_parameter_non_finite_fails_the_step(name, where):
+    # a batch's loss can be finite while its gradient overflows; the update
+    # pass then returns a NaN penalty, which ends the engine call at that
+    # batch like a non-finite loss
+    opt = resolve_optimizer(name)
+    n, n_weights = 5000, 4000
+    params = np.ones(n, np.float32)
+    grads = np.zeros(n, np.float32)
+    state = opt._init_state(n, np.float32)
+    step = dict(lr=1e-3, t=1, n_weights=n_weights, l2=1e-4, n_threads=2)
+    assert np.isfinite(opt._step(params, grads, state, **step))
+    grads[n_weights - 7 if where == "weight" else n - 3] = np.inf
+    assert np.isnan(opt._step(params, grads, state, **{**step, "t": 2}))
+
+
 def test_shuffled_epochs_are_not_silently_truncated():
     X, y = _overflowing_row_data()
     with pytest.warns(ConvergenceWarning, match=r"epoch 1 at batch \d+ of 15"):
-        MLPRegressor(hidden_layer_sizes=(8,), batch_size=20, max_iter=3).fit(X, y)
+        _regressor(max_iter=3).fit(X, y)
 
 
 _LONG_FIT = textwrap.dedent(
