@@ -231,6 +231,9 @@ class EpochLoop:
         probe = None if stopped >= 0 else self._probe(loss)
         if probe is None:
             self.params[...] = self.last_good
+            # scikit-learn leaves the diverged epoch's loss in loss_; keep an
+            # earlier epoch's if there was one
+            model.__dict__.setdefault("loss_", float(loss))
             where = (
                 f" at batch {stopped + 1} of {self.n_batches} (its loss was not "
                 "finite; the epoch's remaining batches were not trained)"

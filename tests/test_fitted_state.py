@@ -77,3 +77,20 @@ def test_early_stopping_with_a_weightless_validation_set_raises():
     )  # fmt: skip
     with pytest.raises(ValueError, match="validation set drawn for early stopping"):
         est.fit(X, y, sample_weight=sw)
+
+
+def test_a_regressor_whose_first_epoch_diverges_still_has_loss_():
+    from fastfit.optimizers import SGD
+
+    rng = np.random.RandomState(0)
+    X = rng.randn(100, 3)
+    est = MLPRegressor(
+        optimizer=SGD(), learning_rate_init=1e30, max_iter=3, random_state=0
+    )
+    with pytest.warns(Warning, match="diverged in epoch 1"):
+        est.fit(X, X.sum(1) * 1e3)
+    # scikit-learn keeps the diverged epoch's loss; the weights are the last
+    # finite ones (here the initial weights)
+    assert est.n_iter_ == 0 and est.loss_curve_ == []
+    assert isinstance(est.loss_, float) and est.loss_ > 0
+    assert all(np.isfinite(c).all() for c in est.coefs_)
