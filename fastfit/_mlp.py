@@ -531,22 +531,34 @@ class BaseMLP(BaseEstimator):
         return train, validation
 
     def _sample_weights(self, X, y, sample_weight, dtype):
+        # combined in float64, then rounded once to the training dtype
         sw = None
         if sample_weight is not None:
             sw = _check_sample_weight(
-                sample_weight, X, dtype=dtype, ensure_non_negative=True
+                sample_weight, X, dtype=np.float64, ensure_non_negative=True
             )
         class_weight = getattr(self, "class_weight", None)
         if class_weight is not None:
-            cw = compute_sample_weight(class_weight, y).astype(dtype)
+            cw = compute_sample_weight(class_weight, y)
             sw = cw if sw is None else sw * cw
-        if sw is not None:
-            if not np.all(np.isfinite(sw)):
-                raise ValueError("sample_weight must be finite")
-            if sw.sum() <= 0:
-                raise ValueError("sample_weight must have a positive sum")
-            sw = np.ascontiguousarray(sw, dtype=dtype)
-        return sw
+        if sw is None:
+            return None
+        if not np.all(np.isfinite(sw)):
+            raise ValueError("sample_weight must be finite")
+        if not sw.sum() > 0:
+            raise ValueError("sample_weight must have a positive sum")
+        rounded = np.ascontiguousarray(sw, dtype=dtype)
+        if not (np.isfinite(rounded).all() and rounded.sum() > 0):
+            info = np.finfo(dtype)
+            raise ValueError(
+                f"sample_weight does not fit {np.dtype(dtype).name} (its "
+                f"positive values lie in [{info.smallest_subnormal:.2g}, "
+                f"{info.max:.2g}]; got weights up to {sw.max():.3g}). Rescale "
+                "sample_weight (the loss depends on relative weights only; the "
+                "penalty is divided by each batch's weight sum) or use "
+                "dtype=np.float64."
+            )
+        return rounded
 
     # ----------------------------------------------------------- prediction
     def _forward(self, X, n_threads=None):

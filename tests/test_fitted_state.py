@@ -94,3 +94,17 @@ def test_a_regressor_whose_first_epoch_diverges_still_has_loss_():
     assert est.n_iter_ == 0 and est.loss_curve_ == []
     assert isinstance(est.loss_, float) and est.loss_ > 0
     assert all(np.isfinite(c).all() for c in est.coefs_)
+
+
+@pytest.mark.parametrize("scale", [1e-300, 1e300])
+def test_sample_weights_beyond_float32_are_named(scale):
+    X, y = _iris()
+    sw = np.full(len(y), scale)
+    with pytest.raises(ValueError, match="sample_weight does not fit float32"):
+        MLPClassifier(hidden_layer_sizes=(4,), max_iter=1).fit(X, y, sample_weight=sw)
+    # float64 holds them; only relative weights matter to the loss
+    est = MLPClassifier(hidden_layer_sizes=(4,), max_iter=1, dtype=np.float64)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est.fit(X, y, sample_weight=sw)
+    assert np.isfinite(est.loss_)
