@@ -78,9 +78,12 @@ class Optimizer(BaseEstimator):
         Validates the hyperparameters first, so no kernel runs on invalid ones.
         """
         self._validate_params()
-        return np.zeros(
-            (_engine.STATE_BUFFERS[self._engine_kind], n_params), dtype=dtype
-        )
+        state = np.empty((_engine.STATE_BUFFERS[self._engine_kind], n_params), dtype)
+        # written, not calloc'd: the update loops may read a buffer the rule's
+        # options leave unused, and reading untouched pages (all mapped to the
+        # kernel's one zero page) made RMSprop's pass 25x slower on AMD Zen
+        state.fill(0)
+        return state
 
     def _step(
         self,
