@@ -60,6 +60,28 @@ PREDICT_MIN_CHUNK = 64
 _Y_TYPES = ("binary", "multiclass", "multilabel-indicator")
 
 
+def _uniform(bound):
+    return lambda rng, shape: rng.uniform(-bound, bound, shape)
+
+
+def _normal(std):
+    return lambda rng, shape: rng.normal(0.0, std, shape)
+
+
+# init name -> (fan_in, fan_out, hidden activation) -> draw(rng, shape).
+# 'glorot_uniform' is scikit-learn's (its bound uses 2 instead of 6 for the
+# logistic activation); the others are torch.nn.init's (normals untruncated).
+INITIALIZERS = {
+    "glorot_uniform": lambda a, b, act: _uniform(
+        np.sqrt((2.0 if act == "logistic" else 6.0) / (a + b))
+    ),
+    "glorot_normal": lambda a, b, act: _normal(np.sqrt(2.0 / (a + b))),
+    "he_uniform": lambda a, b, act: _uniform(np.sqrt(6.0 / a)),
+    "he_normal": lambda a, b, act: _normal(np.sqrt(2.0 / a)),
+    "lecun_normal": lambda a, b, act: _normal(np.sqrt(1.0 / a)),
+}
+
+
 class FittedModel(NamedTuple):
     """What a prediction reads from an estimator, taken in one step and
     checked for consistency (:meth:`BaseMLP._fitted_model`)."""
@@ -114,6 +136,8 @@ class BaseMLP(BaseEstimator):
         "clip_norm": [None, Interval(Real, 0, None, closed="neither")],
         "dtype": "no_validation",  # any spelling of float32/float64: see _dtype()
         "n_threads": [None, Interval(Integral, None, None, closed="neither")],
+        "init": [StrOptions(set(INITIALIZERS))],
+        "bias_init": [StrOptions({"init", "zeros"})],
     }
 
     # ------------------------------------------------------------------ setup
@@ -187,14 +211,17 @@ class BaseMLP(BaseEstimator):
         activations = [hidden] * (layout.n_layers - 1) + [ACTIVATIONS["identity"]]
         return Network(layout.sizes, activations, loss_fn.kernel_id, loss_fn.param)
 
-    def _glorot_init(self, layout, rng, dtype):
-        # scikit-learn's order and bounds, so equal seeds give equal starts.
-        factor = 2.0 if self.activation == "logistic" else 6.0
+    def _initial_params(self, layout, rng, dtype):
+        """Fresh weights drawn by ``init`` (and biases by ``bias_init``), layer
+        by layer, weights then biases: scikit-learn's order, so the default
+        gives scikit-learn's start for an equal seed."""
         coefs, intercepts = [], []
         for fan_in, fan_out in zip(layout.sizes[:-1], layout.sizes[1:]):
-            bound = np.sqrt(factor / (fan_in + fan_out))
-            coefs.append(rng.uniform(-bound, bound, (fan_in, fan_out)))
-            intercepts.append(rng.uniform(-bound, bound, fan_out))
+            draw = INITIALIZERS[self.init](int(fan_in), int(fan_out), self.activation)
+            coefs.append(draw(rng, (fan_in, fan_out)))
+            intercepts.append(
+                draw(rng, fan_out) if self.bias_init == "init" else np.zeros(fan_out)
+            )
         return layout.pack(coefs, intercepts, dtype)
 
     def _set_params_buffer(self, layout, params):
@@ -412,7 +439,7 @@ class BaseMLP(BaseEstimator):
             self._layout = layout
             params = self._packed_params()
         else:
-            params = self._glorot_init(layout, self._random_state, self._fit_dtype)
+            params = self._initial_params(layout, self._random_state, self._fit_dtype)
         probe = _raw_output(
             self._network(layout, loss_fn), params, X[:DIVERGENCE_PROBE_ROWS], n_threads
         )
@@ -828,6 +855,18 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
     n_threads : int or None, default=None
         Threads of the engine; None uses what OpenMP allows (all cores unless
         limited by OMP_NUM_THREADS, threadpoolctl or joblib).
+    init : {'glorot_uniform', 'glorot_normal', 'he_uniform', 'he_normal', \
+            'lecun_normal'}, default='glorot_uniform'
+        Distribution of the initial weights, from ``random_state``:
+        'glorot_uniform' is scikit-learn's (``U(-b, b)``, ``b = sqrt(6 /
+        (fan_in + fan_out))``, 2 instead of 6 for ``activation='logistic'``);
+        'glorot_normal' ``N(0, 2 / (fan_in + fan_out))``, 'he_uniform'
+        ``U(-sqrt(6 / fan_in), sqrt(6 / fan_in))``, 'he_normal' ``N(0, 2 /
+        fan_in)`` (for ReLU), 'lecun_normal' ``N(0, 1 / fan_in)``: the
+        ``torch.nn.init`` formulas, normals untruncated.
+    bias_init : {'init', 'zeros'}, default='init'
+        Initial biases: drawn like the weights of their layer (scikit-learn's
+        choice), or zero.
 
     Attributes
     ----------
@@ -893,6 +932,8 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         clip_norm=None,
         dtype=np.float32,
         n_threads=None,
+        init="glorot_uniform",
+        bias_init="init",
     ):
         _store_params(self, locals())
 
@@ -1146,6 +1187,8 @@ class MLPRegressor(RegressorMixin, BaseMLP):
         clip_norm=None,
         dtype=np.float32,
         n_threads=None,
+        init="glorot_uniform",
+        bias_init="init",
     ):
         _store_params(self, locals())
 
