@@ -848,6 +848,12 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         evaluations (each one pass over all samples).
     class_weight : dict, 'balanced' or None, default=None
         Weights of the classes, multiplied into the sample weights.
+    label_smoothing : float in [0, 1), default=0
+        Train against smoothed targets, as PyTorch's ``CrossEntropyLoss``
+        does: ``(1 - eps) * onehot + eps / n_classes`` for a softmax output,
+        ``(1 - eps) * y + eps / 2`` for logistic outputs (binary, multilabel).
+        ``loss_`` is the cross-entropy against them; predictions are unchanged
+        in kind (probabilities of the model).
     clip_norm : float or None, default=None
         Clip the global gradient norm (penalty included) before every step.
     dtype : {np.float32, np.float64}, default=np.float32
@@ -896,6 +902,7 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         **BaseMLP._parameter_constraints,
         "loss": [StrOptions(set(_losses.CLASSIFIER_LOSSES))],
         "class_weight": [dict, StrOptions({"balanced"}), None],
+        "label_smoothing": [Interval(Real, 0, 1, closed="left")],
     }
 
     def __init__(
@@ -929,6 +936,7 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         n_iter_no_change=10,
         max_fun=15000,
         class_weight=None,
+        label_smoothing=0.0,
         clip_norm=None,
         dtype=np.float32,
         n_threads=None,
@@ -981,7 +989,9 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
             idx = np.searchsorted(self.classes_, y1)
             Y = idx.astype(dtype).reshape(-1, 1)
         loss_fn = _losses.classifier_loss(
-            self.loss, "multiclass" if self._y_type == "multiclass" else "binary"
+            self.loss,
+            "multiclass" if self._y_type == "multiclass" else "binary",
+            self.label_smoothing,
         )
         return np.ascontiguousarray(Y), loss_fn
 

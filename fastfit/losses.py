@@ -136,10 +136,10 @@ class Loss:
 
 # One entry per name: the factory of its Loss.
 _CLASSIFIER_FACTORIES = {
-    "log_loss": lambda y_type: (
-        Loss("log_loss", "softmax_cross_entropy", "softmax")
+    "log_loss": lambda y_type, eps: (
+        Loss("log_loss", "softmax_cross_entropy", "softmax", param=eps)
         if y_type == "multiclass"
-        else Loss("log_loss", "sigmoid_log_loss", "logistic")
+        else Loss("log_loss", "sigmoid_log_loss", "logistic", param=eps)
     ),
 }
 _REGRESSOR_FACTORIES = {
@@ -156,11 +156,13 @@ CLASSIFIER_LOSSES = tuple(_CLASSIFIER_FACTORIES)
 REGRESSOR_LOSSES = tuple(_REGRESSOR_FACTORIES)
 
 
-def classifier_loss(name, y_type):
-    """The Loss of a classifier, given the target type ('multiclass' or not)."""
+def classifier_loss(name, y_type, label_smoothing=0.0):
+    """The Loss of a classifier, given the target type ('multiclass' or not)
+    and the label smoothing (the kernel's parameter: softmax targets
+    ``(1 - eps) onehot + eps / K``, sigmoid targets ``(1 - eps) y + eps / 2``)."""
     if name not in _CLASSIFIER_FACTORIES:
         raise ValueError(f"loss must be one of {CLASSIFIER_LOSSES}, got {name!r}")
-    return _CLASSIFIER_FACTORIES[name](y_type)
+    return _CLASSIFIER_FACTORIES[name](y_type, float(label_smoothing))
 
 
 def regressor_loss(name, huber_delta=1.0):

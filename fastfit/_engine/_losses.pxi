@@ -11,8 +11,10 @@
 # ==========================  ============================================  ==================
 # loss                        loss_i (summed over the outputs k)            dloss_i / dz
 # ==========================  ============================================  ==================
-# softmax cross-entropy       logsumexp(z) - z[y]   (y: class index)        softmax(z) - onehot(y)
-# sigmoid log loss            log(1 + exp(-|z|)) + max(z, 0) - y z          sigmoid(z) - y
+# softmax cross-entropy       logsumexp(z) - sum_k q_k z_k                  softmax(z) - q
+#   (y: class index; q = (1 - eps) onehot(y) + eps / K, label smoothing eps = param)
+# sigmoid log loss            log(1 + exp(-|z|)) + max(z, 0) - t z          sigmoid(z) - t
+#   (t = (1 - eps) y + eps / 2)
 # squared error               (z - y)^2 / 2                                 z - y
 # absolute error              |z - y|                                       sign(z - y)
 # huber (delta)               r^2/2 if |r| <= delta else delta(|r| - delta/2)   clip(r, -delta, delta)
@@ -46,19 +48,24 @@ MAX_EXP_ARG = MAX_EXP_ARG_C
 
 
 cdef inline double _softmax_row(const floating* z, Py_ssize_t n_out, Py_ssize_t y,
-                                double scale, floating* g) noexcept nogil:
+                                double scale, double eps, floating* g) noexcept nogil:
+    # cross-entropy against q = (1 - eps) onehot(y) + eps / n_out (PyTorch's
+    # label_smoothing): -sum_k q_k log p_k = lse - (1 - eps) z_y - eps mean(z)
     cdef Py_ssize_t k
-    cdef double zmax = z[0], total = 0.0, zy = z[y], lse
+    cdef double zmax = z[0], total = 0.0, zsum = 0.0, lse, spread = eps / n_out
     for k in range(1, n_out):
         if z[k] > zmax:
             zmax = z[k]
     for k in range(n_out):
         total += exp(z[k] - zmax)
+        zsum += z[k]
     lse = zmax + log(total)
     for k in range(n_out):
-        g[k] = <floating> (exp(z[k] - lse) * scale)
-    g[y] = <floating> (g[y] - scale)
-    return lse - zy
+        g[k] = <floating> ((exp(z[k] - lse) - spread) * scale)
+    g[y] = <floating> (g[y] - (1.0 - eps) * scale)
+    if eps == 0.0:
+        return lse - z[y]
+    return lse - (1.0 - eps) * z[y] - spread * zsum
 
 
 cdef double loss_gradient(int loss, const floating* Z, const floating* Y,
@@ -69,7 +76,8 @@ cdef double loss_gradient(int loss, const floating* Z, const floating* Y,
 
     IN: Z (m, n_out) raw outputs; Y (m, 1) class indices for softmax
     cross-entropy, else (m, n_out) targets; sw (m) sample weights or NULL;
-    sw_sum = sum of sw (or m); param = huber's delta.
+    sw_sum = sum of sw (or m); param = huber's delta, the label smoothing
+    of the two classification losses.
     OUT: G (m, n_out), may alias Z.
     """
     cdef Py_ssize_t i, k
@@ -84,13 +92,14 @@ cdef double loss_gradient(int loss, const floating* Z, const floating* Y,
         gi = G + i * n_out
         row = 0.0
         if loss == SOFTMAX_CROSS_ENTROPY:
-            row = _softmax_row(zi, n_out, <Py_ssize_t> Y[i], s, gi)
+            row = _softmax_row(zi, n_out, <Py_ssize_t> Y[i], s, param, gi)
         else:
             yi = Y + i * n_out
             for k in range(n_out):
                 z = zi[k]
                 y = yi[k]
                 if loss == SIGMOID_LOG_LOSS:
+                    y = (1.0 - param) * y + 0.5 * param
                     e = exp(-fabs(z))
                     row += log1p(e) + (z if z > 0 else 0.0) - y * z
                     # sigmoid(z) from e = exp(-|z|), stable for either sign
