@@ -782,8 +782,11 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
     ----------
     hidden_layer_sizes : array-like of shape (n_layers - 2,), default=(100,)
         Width of each hidden layer.
-    activation : {'identity', 'logistic', 'tanh', 'relu'}, default='relu'
-        Hidden-layer activation.
+    activation : {'identity', 'logistic', 'tanh', 'relu', 'leaky_relu', 'elu', \
+            'selu', 'softplus'}, default='relu'
+        Hidden-layer activation: scikit-learn's four, or torch.nn.functional's
+        ``leaky_relu`` (slope 0.01), ``elu`` (alpha 1), ``selu`` and
+        ``softplus`` (beta 1).
     loss : {'log_loss'}, default='log_loss'
         Training loss.
     optimizer : str or Optimizer, default='adam'

@@ -59,6 +59,33 @@ def relu(z):
     return np.maximum(np.asarray(z, dtype=np.float64), 0.0)
 
 
+def leaky_relu(z, slope=0.01):
+    """Leaky ReLU ``a = z if z > 0 else slope * z`` (PyTorch's slope)."""
+    z = np.asarray(z, dtype=np.float64)
+    return np.where(z > 0, z, slope * z)
+
+
+def elu(z):
+    """ELU ``a = z if z > 0 else exp(z) - 1``."""
+    z = np.asarray(z, dtype=np.float64)
+    return np.where(z > 0, z, np.expm1(np.minimum(z, 0)))
+
+
+SELU_SCALE, SELU_ALPHA = 1.0507009873554805, 1.6732632423543772
+
+
+def selu(z):
+    """SELU ``a = scale * elu_alpha(z)`` with PyTorch's constants."""
+    z = np.asarray(z, dtype=np.float64)
+    return SELU_SCALE * np.where(z > 0, z, SELU_ALPHA * np.expm1(np.minimum(z, 0)))
+
+
+def softplus(z):
+    """Softplus ``a = log(1 + exp(z))``, stable for large ``|z|``."""
+    z = np.asarray(z, dtype=np.float64)
+    return np.logaddexp(0.0, z)
+
+
 def softmax(z):
     """Row-wise softmax, shifted by the row maximum for stability."""
     z = np.asarray(z, dtype=np.float64)
@@ -91,11 +118,35 @@ def relu_derivative(a):
     return (a > 0).astype(np.float64)
 
 
+def leaky_relu_derivative(a, slope=0.01):
+    """From the output: ``1`` where ``a > 0`` else ``slope``."""
+    return np.where(a > 0, 1.0, slope)
+
+
+def elu_derivative(a):
+    """From the output: ``1`` where ``a > 0`` else ``exp(z) = a + 1``."""
+    return np.where(a > 0, 1.0, a + 1.0)
+
+
+def selu_derivative(a):
+    """From the output: ``scale`` where ``a > 0`` else ``scale * alpha * exp(z)``."""
+    return np.where(a > 0, SELU_SCALE, a + SELU_SCALE * SELU_ALPHA)
+
+
+def softplus_derivative(a):
+    """From the output: ``sigmoid(z) = 1 - exp(-a)``."""
+    return -np.expm1(-a)
+
+
 ACTIVATIONS = {
     "identity": identity,
     "logistic": logistic,
     "tanh": tanh,
     "relu": relu,
+    "leaky_relu": leaky_relu,
+    "elu": elu,
+    "selu": selu,
+    "softplus": softplus,
     "softmax": softmax,
     "exp": exp,
 }
@@ -105,9 +156,22 @@ DERIVATIVES = {
     "logistic": logistic_derivative,
     "tanh": tanh_derivative,
     "relu": relu_derivative,
+    "leaky_relu": leaky_relu_derivative,
+    "elu": elu_derivative,
+    "selu": selu_derivative,
+    "softplus": softplus_derivative,
 }
 
-HIDDEN_ACTIVATIONS = ("identity", "logistic", "tanh", "relu")
+HIDDEN_ACTIVATIONS = (
+    "identity",
+    "logistic",
+    "tanh",
+    "relu",
+    "leaky_relu",
+    "elu",
+    "selu",
+    "softplus",
+)
 OUTPUT_ACTIVATIONS = ("identity", "logistic", "softmax", "exp")
 
 

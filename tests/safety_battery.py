@@ -261,6 +261,7 @@ def _sweep(np, n_configs, seed=0):
     import scipy.sparse as sp
 
     from fastfit import MLPClassifier, MLPRegressor
+    from fastfit._engine import ACTIVATIONS
     from fastfit.optimizers import OPTIMIZER_NAMES
     from fastfit.schedules import SCHEDULE_NAMES
 
@@ -271,7 +272,7 @@ def _sweep(np, n_configs, seed=0):
             hidden_layer_sizes=tuple(
                 int(w) for w in rng.choice([1, 3, 16, 33, 64], rng.randint(0, 4))
             ),
-            activation=str(rng.choice(["identity", "logistic", "tanh", "relu"])),
+            activation=str(rng.choice(sorted(ACTIVATIONS))),
             optimizer=str(rng.choice(list(OPTIMIZER_NAMES))),
             schedule=str(rng.choice(list(SCHEDULE_NAMES))),
             batch_size=int(rng.choice([1, 7, 32, 64, 200])),

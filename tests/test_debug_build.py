@@ -85,7 +85,8 @@ SCRIPT = textwrap.dedent(r"""
             record(f"reg-{sched}-{d}", est.predict(X))
         # every loss and activation
         for loss in ("squared_error", "absolute_error", "huber", "poisson"):
-            for act in ("identity", "logistic", "tanh", "relu"):
+            for act in ("identity", "logistic", "tanh", "relu", "leaky_relu",
+                        "elu", "selu", "softplus"):
                 y = np.abs(yr) if loss == "poisson" else yr
                 est = MLPRegressor(loss=loss, activation=act, **common).fit(X, y)
                 record(f"reg-{loss}-{act}-{d}", est.predict(X))

@@ -492,6 +492,10 @@ def _torch_objective(
         "logistic": torch.sigmoid,
         "tanh": torch.tanh,
         "relu": torch.relu,
+        "leaky_relu": torch.nn.functional.leaky_relu,
+        "elu": torch.nn.functional.elu,
+        "selu": torch.nn.functional.selu,
+        "softplus": torch.nn.functional.softplus,
     }[activation]
     a = torch.tensor(X)
     for i in range(n_layers):

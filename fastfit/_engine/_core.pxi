@@ -24,7 +24,8 @@ from fastfit._layout import Layout, aligned_empty
 
 from cython cimport floating
 from cython.parallel cimport prange
-from libc.math cimport exp, expf, fabs, isfinite, log, NAN, log1p, pow, sqrt, sqrtf, tanh, tanhf
+from libc.math cimport (exp, expf, expm1, expm1f, fabs, fabsf, isfinite, log,
+                       log1p, log1pf, NAN, pow, sqrt, sqrtf, tanh, tanhf)
 from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy, memset
 from scipy.linalg.cython_blas cimport dgemm, sgemm

@@ -31,7 +31,8 @@
 # results are bit-identical whatever the number of threads (``_blocks.pxi``).
 
 ACTIVATIONS = {"identity": IDENTITY, "logistic": LOGISTIC, "tanh": TANH,
-               "relu": RELU}
+               "relu": RELU, "leaky_relu": LEAKY_RELU, "elu": ELU,
+               "selu": SELU, "softplus": SOFTPLUS}
 
 # A block holds at least this many multiply-adds (~10 microseconds of gemm),
 # so scheduling it costs little next to computing it; smaller products stay
