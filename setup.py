@@ -77,9 +77,10 @@ def _sources_digest():
     return digest.hexdigest()[:16]
 
 
-def code_paths(debug, native):
-    """(name, compiler flags) of each engine build."""
-    if debug or ASAN:
+def code_paths(single, native):
+    """(name, compiler flags) of each engine build (``single``: one baseline
+    build, as the debug and sanitizer builds are)."""
+    if single:
         return [("baseline", [])]
     if native and _compiler_takes(["-march=native"]):
         return [("native", ["-march=native"])]
@@ -151,7 +152,7 @@ def _engine_extension(name, flags):
 
 extensions = [
     _engine_extension(name, flags)
-    for name, flags in code_paths(DEBUG, _env_flag("FASTFIT_NATIVE"))
+    for name, flags in code_paths(DEBUG or ASAN, _env_flag("FASTFIT_NATIVE"))
 ]
 # the CPU probe that chooses between them runs on any CPU: baseline flags
 extensions.append(

@@ -1033,17 +1033,15 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         return classes, y_type
 
     def _score_raw(self, raw, y, sample_weight):
-        return accuracy_score(
-            y, self._labels_from_raw(raw, self._fitted_model()),
-            sample_weight=sample_weight,
-        )  # fmt: skip
+        # within a fit: the encoding this fit set (or checked) itself
+        labels = self._labels_from_raw(raw, self._loss_fn, self.classes_, self._y_type)
+        return accuracy_score(y, labels, sample_weight=sample_weight)
 
     @staticmethod
-    def _labels_from_raw(raw, model):
-        classes = model.classes
-        if model.loss_fn.takes_class_indices:
+    def _labels_from_raw(raw, loss_fn, classes, y_type):
+        if loss_fn.takes_class_indices:
             return classes[np.argmax(raw, axis=1)]
-        if model.y_type == "multilabel-indicator":
+        if y_type == "multilabel-indicator":
             return (raw > 0).astype(int)
         if len(classes) == 1:
             # one class seen (scikit-learn fits it): every prediction is it
@@ -1110,7 +1108,7 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
     def predict(self, X):
         """Predict class labels (or a multilabel indicator matrix) for X."""
         model, raw, _ = self._validated_raw(X)
-        return self._labels_from_raw(raw, model)
+        return self._labels_from_raw(raw, model.loss_fn, model.classes, model.y_type)
 
     def predict_proba(self, X):
         """Class probabilities, shape (n_samples, n_classes)."""

@@ -25,8 +25,14 @@ from fastfit import MLPClassifier
 from fastfit._concurrency import fit_count
 
 BATTERY = os.path.join(os.path.dirname(__file__), "safety_battery.py")
-CLEAN = ("ValueError", "TypeError", "RuntimeError", "MemoryError")
-CLEAN = CLEAN + ("InvalidParameterError",)  # scikit-learn's ValueError
+# InvalidParameterError: scikit-learn's ValueError
+CLEAN = (
+    "ValueError",
+    "TypeError",
+    "RuntimeError",
+    "MemoryError",
+    "InvalidParameterError",
+)
 
 
 def run_battery(*args, env=None, timeout=600):

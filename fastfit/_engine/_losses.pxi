@@ -63,8 +63,6 @@ cdef inline double _softmax_row(const floating* z, Py_ssize_t n_out, Py_ssize_t 
     for k in range(n_out):
         g[k] = <floating> ((exp(z[k] - lse) - spread) * scale)
     g[y] = <floating> (g[y] - (1.0 - eps) * scale)
-    if eps == 0.0:
-        return lse - z[y]
     return lse - (1.0 - eps) * z[y] - spread * zsum
 
 

@@ -299,8 +299,9 @@ cdef double dense_backward_update(int prev_activation, const floating* A_prev,
     rows it just computed: the gradient is read back from cache instead of
     memory, and no separate pass over all parameters follows the backward.
     Returns the penalty value over W (partial sums in block order: blocks
-    depend on the shapes only), NaN if an updated parameter is not finite. A_rows, xs: as in ``dense_forward``, for a
-    first layer (D_prev NULL). ``rule`` NULL: the gradient only, no step.
+    depend on the shapes only), NaN if an updated parameter is not finite.
+    A_rows, xs: as in ``dense_forward``, for a first layer (D_prev NULL).
+    ``rule`` NULL: the gradient only, no step.
     """
     cdef int n_blocks = column_blocks(fan_out, fan_in, m, n_threads), t
     cdef double partial[MAX_COLUMN_BLOCKS + 1]
