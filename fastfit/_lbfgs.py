@@ -164,6 +164,11 @@ def fit(estimator, data, loss_fn, layout, continuing):
         scikit-learn's, when L-BFGS stops before converging (``max_iter`` or
         ``max_fun`` reached, or a line search failure).
     """
+    if any(estimator._architecture(layout.n_layers - 1)[2]):
+        raise ValueError(
+            "dropout needs a stochastic optimizer: L-BFGS minimises one fixed "
+            "objective. Set dropout=0 or choose another optimizer."
+        )
     n_threads = effective_n_threads(estimator.n_threads)
     if not continuing:
         estimator._fit_dtype = data.X.dtype.type
@@ -171,7 +176,10 @@ def fit(estimator, data, loss_fn, layout, continuing):
     for name in _EPOCH_RECORD:
         estimator.__dict__.pop(name, None)
     estimator._start_weights(layout, loss_fn, data.X, continuing, False, n_threads)
-    estimator._loss_fn, estimator._activation = loss_fn, estimator.activation
+    estimator._loss_fn = loss_fn
+    estimator._activation, estimator._negative_slope, _ = estimator._architecture(
+        layout.n_layers - 1
+    )
     objective = FullBatchObjective(
         _trainer(estimator, n_threads), data, layout.n_params
     )

@@ -101,7 +101,9 @@ class BaseMLP(BaseEstimator):
             "array-like",
             Interval(Integral, 1, None, closed="left"),
         ],
-        "activation": [StrOptions(set(ACTIVATIONS))],
+        "activation": [StrOptions(set(ACTIVATIONS)), list, tuple],
+        "negative_slope": [Interval(Real, None, None, closed="neither")],
+        "dropout": [Interval(Real, 0, 1, closed="left"), list, tuple],
         # 'lbfgs' is not an update rule: scipy drives the fit (fastfit._lbfgs)
         "optimizer": [StrOptions({*OPTIMIZER_NAMES, _lbfgs.LBFGS}), Optimizer],
         "schedule": [StrOptions(set(SCHEDULE_NAMES)), Schedule],
@@ -199,25 +201,55 @@ class BaseMLP(BaseEstimator):
             )
         return min(int(self.batch_size), n_samples)
 
+    def _architecture(self, n_hidden):
+        """(activation names, leaky_relu slope, dropout rates) of the
+        ``n_hidden`` hidden layers, from ``activation``, ``negative_slope`` and
+        ``dropout`` (a value for every hidden layer, or one per layer)."""
+        names = _per_layer(self.activation, n_hidden, "activation", str)
+        unknown = [a for a in names if a not in ACTIVATIONS]
+        if unknown:
+            raise ValueError(
+                f"activation: {unknown[0]!r} is not one of {sorted(ACTIVATIONS)}"
+            )
+        rates = _per_layer(self.dropout, n_hidden, "dropout", Real)
+        if not all(0 <= r < 1 for r in rates):
+            raise ValueError(f"dropout rates must be in [0, 1), got {list(rates)}")
+        return names, float(self.negative_slope), tuple(float(r) for r in rates)
+
     def _penalty_l1_ratio(self):
         return {"l2": 0.0, "l1": 1.0}.get(self.penalty, float(self.l1_ratio))
 
-    def _network(self, layout=None, loss_fn=None, activation=None):
+    def _network(
+        self, layout=None, loss_fn=None, activations=None, slope=None, dropout=()
+    ):
         """The engine's description of the network (``layout``, ``loss_fn``:
-        those of the fitted model by default; ``activation``: the parameter's)."""
+        those of the fitted model by default; ``activations``, ``slope``: the
+        parameters'; ``dropout``: the hidden layers' rates, none by default)."""
         layout = self._layout if layout is None else layout
         loss_fn = self._loss_fn if loss_fn is None else loss_fn
-        hidden = ACTIVATIONS[self.activation if activation is None else activation]
-        activations = [hidden] * (layout.n_layers - 1) + [ACTIVATIONS["identity"]]
-        return Network(layout.sizes, activations, loss_fn.kernel_id, loss_fn.param)
+        if activations is None:
+            activations, slope, _ = self._architecture(layout.n_layers - 1)
+        ids = [ACTIVATIONS[a] for a in activations] + [ACTIVATIONS["identity"]]
+        return Network(
+            layout.sizes,
+            ids,
+            loss_fn.kernel_id,
+            loss_fn.param,
+            list(dropout) + [0.0] * (layout.n_layers - len(dropout)),
+            [slope] * layout.n_layers,
+        )
 
     def _initial_params(self, layout, rng, dtype):
         """Fresh weights drawn by ``init`` (and biases by ``bias_init``), layer
         by layer, weights then biases: scikit-learn's order, so the default
         gives scikit-learn's start for an equal seed."""
         coefs, intercepts = [], []
-        for fan_in, fan_out in zip(layout.sizes[:-1], layout.sizes[1:]):
-            draw = INITIALIZERS[self.init](int(fan_in), int(fan_out), self.activation)
+        names, _, _ = self._architecture(layout.n_layers - 1)
+        for l, (fan_in, fan_out) in enumerate(zip(layout.sizes[:-1], layout.sizes[1:])):
+            # a layer's gain follows the activation of its outputs; the
+            # output layer's, the last hidden one's (scikit-learn's)
+            act = names[min(l, len(names) - 1)] if names else "identity"
+            draw = INITIALIZERS[self.init](int(fan_in), int(fan_out), act)
             coefs.append(draw(rng, (fan_in, fan_out)))
             intercepts.append(
                 draw(rng, fan_out) if self.bias_init == "init" else np.zeros(fan_out)
@@ -309,6 +341,7 @@ class BaseMLP(BaseEstimator):
             if incremental:
                 _lbfgs.check_stochastic(self)
             return _lbfgs.fit(self, data, loss_fn, layout, continuing)
+        architecture = self._architecture(layout.n_layers - 1)
         optimizer = self._resolved_optimizer()
         # everything that can reject a hyperparameter runs before any state is set
         runner = (
@@ -334,7 +367,8 @@ class BaseMLP(BaseEstimator):
                 incremental,
                 n_threads,
             )
-        self._loss_fn, self._activation = loss_fn, self.activation
+        self._loss_fn = loss_fn
+        self._activation, self._negative_slope, _ = architecture
         validation = None
         if self.early_stopping and not incremental:
             data, validation = self._validation_split(data)
@@ -347,8 +381,9 @@ class BaseMLP(BaseEstimator):
 
     def _trainer(self, optimizer, n_rows, n_threads):
         """The engine's Trainer for this fit's network, rule and penalty."""
+        activations, slope, dropout = self._architecture(self._layout.n_layers - 1)
         return Trainer(
-            self._network(),
+            self._network(None, None, activations, slope, dropout),
             optimizer._engine_kind,
             optimizer._hyper(),
             self._optimizer_state,
@@ -357,7 +392,17 @@ class BaseMLP(BaseEstimator):
             self._penalty_l1_ratio(),
             0.0 if self.clip_norm is None else float(self.clip_norm),
             n_threads,
+            self._dropout_key() if any(dropout) else 0,
         )
+
+    def _dropout_key(self):
+        """The key of this model's dropout masks, drawn once (on the first fit
+        that drops units, so a fit without dropout draws what it always did)."""
+        if getattr(self, "_dropout_seed", None) is None:
+            self._dropout_seed = int(
+                self._random_state.randint(0, 2**32, dtype=np.int64)
+            )
+        return self._dropout_seed
 
     def _check_same_shape(self, layout):
         if not np.array_equal(layout.sizes, self._layout.sizes):
@@ -470,6 +515,13 @@ class BaseMLP(BaseEstimator):
             )
         if isinstance(steps, bool) or not isinstance(steps, Integral) or steps < 0:
             raise ValueError(f"_opt_steps must be a count of steps, got {steps!r}")
+        seed = getattr(self, "_dropout_seed", None)
+        if seed is not None and (
+            isinstance(seed, bool)
+            or not isinstance(seed, Integral)
+            or not 0 <= seed < 2**32
+        ):
+            raise ValueError(f"_dropout_seed must be a 32-bit key, got {seed!r}")
         for name, cls in (
             ("_schedule_runner", ScheduleRunner),
             ("_early_stopping_rule", EarlyStopping),
@@ -615,9 +667,21 @@ class BaseMLP(BaseEstimator):
             raise ValueError("the fitted state (_layout, _loss_fn) is not a model's")
         if state.get("_fit_dtype") not in (np.float32, np.float64):
             raise ValueError(f"_fit_dtype is {state.get('_fit_dtype')!r}")
-        activation = state.get("_activation")
-        if activation not in ACTIVATIONS:
-            raise ValueError(f"_activation is {activation!r}, not an activation")
+        activations, slope = state.get("_activation"), state.get("_negative_slope")
+        if not (
+            isinstance(activations, tuple)
+            and len(activations) == layout.n_layers - 1
+            and all(isinstance(a, str) and a in ACTIVATIONS for a in activations)
+        ):
+            raise ValueError(
+                f"_activation is {activations!r}, not one activation per hidden layer"
+            )
+        if (
+            isinstance(slope, bool)
+            or not isinstance(slope, Real)
+            or not np.isfinite(slope)
+        ):
+            raise ValueError(f"_negative_slope is {slope!r}, not a finite number")
         if state.get("out_activation_") != loss_fn.link.name:
             raise ValueError(
                 f"out_activation_ is {state.get('out_activation_')!r}, "
@@ -635,7 +699,7 @@ class BaseMLP(BaseEstimator):
                     f"(widths {sizes.tolist()}) has {int(value)}"
                 )
         return FittedModel(
-            self._network(layout, loss_fn, activation),
+            self._network(layout, loss_fn, activations, float(slope)),
             self._packed_params(state),
             loss_fn,
             *self._fitted_targets(state, loss_fn, int(sizes[-1])),
@@ -695,6 +759,22 @@ class BaseMLP(BaseEstimator):
         tags.target_tags.multi_output = True
         tags.input_tags.sparse = True
         return tags
+
+
+def _per_layer(value, n_layers, name, kind):
+    """``value`` for each of ``n_layers`` layers: one ``kind`` for all, or a
+    sequence of one per layer."""
+    if isinstance(value, kind) and not isinstance(value, bool):
+        return (value,) * n_layers
+    values = tuple(value)
+    if len(values) != n_layers or not all(
+        isinstance(v, kind) and not isinstance(v, bool) for v in values
+    ):
+        raise ValueError(
+            f"{name} must be one value or one per hidden layer ({n_layers}), "
+            f"got {value!r}"
+        )
+    return values
 
 
 def _check_fits_in_memory(widths, batch_size, dtype):
@@ -782,11 +862,24 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
     ----------
     hidden_layer_sizes : array-like of shape (n_layers - 2,), default=(100,)
         Width of each hidden layer.
-    activation : {'identity', 'logistic', 'tanh', 'relu', 'leaky_relu', 'elu', \
-            'selu', 'softplus'}, default='relu'
-        Hidden-layer activation: scikit-learn's four, or torch.nn.functional's
-        ``leaky_relu`` (slope 0.01), ``elu`` (alpha 1), ``selu`` and
-        ``softplus`` (beta 1).
+    activation : str or list of str, default='relu'
+        Hidden-layer activation, or one per hidden layer: scikit-learn's
+        'identity', 'logistic', 'tanh', 'relu', or torch.nn.functional's
+        'leaky_relu' (slope ``negative_slope``), 'elu' (alpha 1), 'selu',
+        'softplus' (beta 1), 'gelu' (exact, by erf), 'gelu_tanh' (GELU's tanh
+        approximation), 'silu' (swish) and 'mish'.
+    negative_slope : float, default=0.01
+        Slope of 'leaky_relu' for negative inputs (torch's default).
+    dropout : float or list of float, default=0
+        Inverted dropout on the outputs of every hidden layer (or one rate per
+        hidden layer), in [0, 1): in training each unit is zeroed with this
+        probability and the kept ones scaled by ``1 / (1 - rate)``
+        (``torch.nn.Dropout``); predictions, the validation score and the
+        divergence probe use no mask. The masks are a hash of a key drawn from
+        ``random_state`` (on the first fit with dropout), the optimizer step,
+        the layer, the row's place in its batch and the unit: a fit is
+        reproducible and the same for any ``n_threads``. Not with
+        ``optimizer='lbfgs'``.
     loss : {'log_loss'}, default='log_loss'
         Training loss.
     optimizer : str or Optimizer, default='adam'
@@ -913,6 +1006,8 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         hidden_layer_sizes=(100,),
         activation="relu",
         *,
+        negative_slope=0.01,
+        dropout=0.0,
         loss="log_loss",
         optimizer="adam",
         schedule="constant",
@@ -1169,6 +1264,8 @@ class MLPRegressor(RegressorMixin, BaseMLP):
         hidden_layer_sizes=(100,),
         activation="relu",
         *,
+        negative_slope=0.01,
+        dropout=0.0,
         loss="squared_error",
         optimizer="adam",
         schedule="constant",

@@ -86,6 +86,39 @@ def softplus(z):
     return np.logaddexp(0.0, z)
 
 
+def _normal_cdf(z):
+    from scipy.special import ndtr
+
+    return ndtr(z)
+
+
+def gelu(z):
+    """GELU ``a = z Phi(z)``, Phi the standard normal CDF (PyTorch's default)."""
+    z = np.asarray(z, dtype=np.float64)
+    return z * _normal_cdf(z)
+
+
+GELU_K, GELU_C = np.sqrt(2.0 / np.pi), 0.044715
+
+
+def gelu_tanh(z):
+    """GELU's tanh approximation ``a = z (1 + tanh(k (z + 0.044715 z^3))) / 2``."""
+    z = np.asarray(z, dtype=np.float64)
+    return 0.5 * z * (1.0 + np.tanh(GELU_K * (z + GELU_C * z**3)))
+
+
+def silu(z):
+    """SiLU (swish) ``a = z sigmoid(z)``."""
+    z = np.asarray(z, dtype=np.float64)
+    return z * logistic(z)
+
+
+def mish(z):
+    """Mish ``a = z tanh(softplus(z))``."""
+    z = np.asarray(z, dtype=np.float64)
+    return z * np.tanh(softplus(z))
+
+
 def softmax(z):
     """Row-wise softmax, shifted by the row maximum for stability."""
     z = np.asarray(z, dtype=np.float64)
@@ -138,6 +171,31 @@ def softplus_derivative(a):
     return -np.expm1(-a)
 
 
+def gelu_derivative_z(z):
+    """d gelu / dz from the pre-activation: ``Phi(z) + z phi(z)``."""
+    return _normal_cdf(z) + z * np.exp(-0.5 * z * z) / np.sqrt(2.0 * np.pi)
+
+
+def gelu_tanh_derivative_z(z):
+    """d gelu_tanh / dz from the pre-activation."""
+    t = np.tanh(GELU_K * (z + GELU_C * z**3))
+    return 0.5 * (1.0 + t) + 0.5 * z * (1.0 - t * t) * GELU_K * (
+        1.0 + 3 * GELU_C * z * z
+    )
+
+
+def silu_derivative_z(z):
+    """d silu / dz: ``s (1 + z (1 - s))``, s = sigmoid(z)."""
+    s = logistic(z)
+    return s * (1.0 + z * (1.0 - s))
+
+
+def mish_derivative_z(z):
+    """d mish / dz: ``t + z sigmoid(z) (1 - t^2)``, t = tanh(softplus(z))."""
+    t = np.tanh(softplus(z))
+    return t + z * logistic(z) * (1.0 - t * t)
+
+
 ACTIVATIONS = {
     "identity": identity,
     "logistic": logistic,
@@ -147,6 +205,10 @@ ACTIVATIONS = {
     "elu": elu,
     "selu": selu,
     "softplus": softplus,
+    "gelu": gelu,
+    "gelu_tanh": gelu_tanh,
+    "silu": silu,
+    "mish": mish,
     "softmax": softmax,
     "exp": exp,
 }
@@ -162,6 +224,14 @@ DERIVATIVES = {
     "softplus": softplus_derivative,
 }
 
+# activations whose derivative needs the pre-activation z (not monotonic)
+DERIVATIVES_Z = {
+    "gelu": gelu_derivative_z,
+    "gelu_tanh": gelu_tanh_derivative_z,
+    "silu": silu_derivative_z,
+    "mish": mish_derivative_z,
+}
+
 HIDDEN_ACTIVATIONS = (
     "identity",
     "logistic",
@@ -171,6 +241,10 @@ HIDDEN_ACTIVATIONS = (
     "elu",
     "selu",
     "softplus",
+    "gelu",
+    "gelu_tanh",
+    "silu",
+    "mish",
 )
 OUTPUT_ACTIVATIONS = ("identity", "logistic", "softmax", "exp")
 
@@ -180,22 +254,47 @@ OUTPUT_ACTIVATIONS = ("identity", "logistic", "softmax", "exp")
 # ---------------------------------------------------------------------------
 
 
-def _forward_raw(coefs, intercepts, X, activation, out_activation):
-    """Return (activations, Z): activations as :func:`forward`, Z the raw output."""
-    if activation not in DERIVATIVES:
-        raise ValueError(f"unknown hidden activation {activation!r}")
+def hidden_activations(activation, n_hidden):
+    """One activation name per hidden layer, from a name or a sequence."""
+    names = [activation] * n_hidden if isinstance(activation, str) else list(activation)
+    if len(names) != n_hidden:
+        raise ValueError(f"{len(names)} activations for {n_hidden} hidden layers")
+    for name in names:
+        if name not in HIDDEN_ACTIVATIONS:
+            raise ValueError(f"unknown hidden activation {name!r}")
+    return names
+
+
+def _apply(name, z, slope):
+    return leaky_relu(z, slope) if name == "leaky_relu" else ACTIVATIONS[name](z)
+
+
+def _forward_raw(
+    coefs, intercepts, X, activation, out_activation, slope=0.01, masks=None
+):
+    """Return (activations, Z, pre): activations as :func:`forward`, Z the raw
+    output, pre the pre-activation of every layer.
+
+    ``masks``: None, or one (keep mask, keep probability) pair (or None) per
+    hidden layer: inverted dropout on its output.
+    """
     if out_activation not in OUTPUT_ACTIVATIONS:
         raise ValueError(f"unknown output activation {out_activation!r}")
-    a = np.asarray(X, dtype=np.float64)
-    activations = [a]
     n_layers = len(coefs)
+    names = hidden_activations(activation, n_layers - 1) + [out_activation]
+    masks = [None] * n_layers if masks is None else list(masks) + [None]
+    a = np.asarray(X, dtype=np.float64)
+    activations, pre = [a], []
     z = None
-    for i, (W, b) in enumerate(zip(coefs, intercepts)):
+    for W, b, name, mask in zip(coefs, intercepts, names, masks):
         z = a @ np.asarray(W, dtype=np.float64) + np.asarray(b, dtype=np.float64)
-        name = out_activation if i == n_layers - 1 else activation
-        a = ACTIVATIONS[name](z)
+        pre.append(z)
+        a = _apply(name, z, slope)
+        if mask is not None:
+            keep_mask, keep = mask
+            a = np.where(keep_mask, a / keep, 0.0)
         activations.append(a)
-    return activations, z
+    return activations, z, pre
 
 
 def forward(coefs, intercepts, X, activation, out_activation):
@@ -206,8 +305,9 @@ def forward(coefs, intercepts, X, activation, out_activation):
     coefs, intercepts : list of ndarray
         ``coefs[i]`` of shape (fan_in, fan_out), ``intercepts[i]`` of shape (fan_out,).
     X : ndarray of shape (n_samples, n_features)
-    activation : {"identity", "logistic", "tanh", "relu"}
-        Activation of every hidden layer.
+    activation : str or list of str
+        Activation of every hidden layer (``HIDDEN_ACTIVATIONS``), or one per
+        hidden layer.
     out_activation : {"identity", "logistic", "softmax", "exp"}
         Activation of the output layer.
 
@@ -383,6 +483,8 @@ def backprop(
     sample_weight=None,
     alpha=0.0,
     l1_ratio=0.0,
+    slope=0.01,
+    masks=None,
 ):
     """Loss (penalty included) and gradients of every parameter.
 
@@ -390,6 +492,8 @@ def backprop(
     softmax cross-entropy -> softmax, sigmoid log loss -> logistic,
     squared / absolute / huber -> identity, poisson -> exp.  ``y`` is the class
     index vector for softmax cross-entropy, else a (n, K) matrix (or vector for K=1).
+    ``activation``: a name or one per hidden layer; ``slope``: leaky_relu's;
+    ``masks``: dropout, as in :func:`_forward_raw`.
 
     Returns
     -------
@@ -403,7 +507,9 @@ def backprop(
     loss_fn, out_activation = LOSSES[loss]
     X = np.asarray(X, dtype=np.float64)
     coefs = [np.asarray(W, dtype=np.float64) for W in coefs]
-    activations, Z = _forward_raw(coefs, intercepts, X, activation, out_activation)
+    activations, Z, pre = _forward_raw(
+        coefs, intercepts, X, activation, out_activation, slope, masks
+    )
     value, delta = loss_fn(Z, y, sample_weight=sample_weight)
     sw_sum = X.shape[0] if sample_weight is None else float(np.sum(sample_weight))
     pen_value, pen_grads = penalty(coefs, alpha, l1_ratio, sw_sum)
@@ -411,12 +517,23 @@ def backprop(
     n_layers = len(coefs)
     coef_grads = [None] * n_layers
     intercept_grads = [None] * n_layers
-    deriv = DERIVATIVES[activation]
+    names = hidden_activations(activation, n_layers - 1)
+    masks = [None] * (n_layers - 1) if masks is None else list(masks)
     for i in range(n_layers - 1, -1, -1):
         coef_grads[i] = activations[i].T @ delta + pen_grads[i]
         intercept_grads[i] = delta.sum(axis=0)
         if i > 0:
-            delta = (delta @ coefs[i].T) * deriv(activations[i])
+            name, mask, z = names[i - 1], masks[i - 1], pre[i - 1]
+            if name in DERIVATIVES_Z:
+                deriv = DERIVATIVES_Z[name](z)
+            elif name == "leaky_relu":
+                deriv = np.where(z > 0, 1.0, slope)
+            else:
+                deriv = DERIVATIVES[name](_apply(name, z, slope))
+            if mask is not None:
+                keep_mask, keep = mask
+                deriv = np.where(keep_mask, deriv / keep, 0.0)
+            delta = (delta @ coefs[i].T) * deriv
     return value + pen_value, coef_grads, intercept_grads
 
 

@@ -31,7 +31,7 @@ cdef struct Task:
     int n_blocks          # of rows of W (TASK_BACKWARD_UPDATE; one more: bias)
     double* partial       # per-block sums (penalty, squared norm)
     # a dense layer
-    int activation        # of this layer (forward) or of the previous one
+    Unit unit             # of this layer (forward) or of the previous one
     bint row_invariant    # forward: rows computed independently of m
     int m, fan_in, fan_out
     const void* A         # layer input / A_prev
@@ -56,6 +56,7 @@ cdef struct Task:
     void** acts           # per thread (prediction) or block: MAX_LAYERS slots
     # a full batch in row blocks
     const void* batches   # one Batch per block
+    const Pass* ps        # the training pass each block's is made from
     void** block_grads    # one gradient buffer per block
 
 
@@ -90,13 +91,13 @@ cdef inline void _run_block(const Task* task, int t,
     cdef int tid
     cdef SparseRows chunk_rows
     if task.kind == TASK_FORWARD:
-        _forward_block(task.activation, <const floating*> task.A,
+        _forward_block(&task.unit, <const floating*> task.A,
                        <const floating* const*> task.A_rows, task.xs,
                        <const floating*> task.W, <const floating*> task.b,
                        <floating*> task.out, task.m, task.fan_in, task.fan_out,
                        lo, hi, task.row_invariant)
     elif task.kind == TASK_INPUT_GRAD:
-        _input_grad_block(task.activation, <const floating*> task.A,
+        _input_grad_block(&task.unit, <const floating*> task.A,
                           <const floating*> task.W, <const floating*> task.D,
                           <floating*> task.out, task.m, task.fan_in,
                           task.fan_out, lo, hi)

@@ -6,6 +6,7 @@
 # =================  ===========================================================
 # _openmp.pxi        the OpenMP runtime, or its serial stand-ins
 # _blas.pxi          row-major gemm over SciPy's BLAS; the small-batch kernel
+# _dropout.pxi       dropout masks from a counter-based hash
 # _activations.pxi   hidden activations, fused with the bias add / derivative
 # _losses.pxi        output losses: value and gradient w.r.t. the raw output
 # _optim.pxi         the optimizer update rules (PyTorch's formulas)
@@ -24,14 +25,15 @@ from fastfit._layout import Layout, aligned_empty
 
 from cython cimport floating
 from cython.parallel cimport prange
-from libc.math cimport (exp, expf, expm1, expm1f, fabs, fabsf, isfinite, log,
-                       log1p, log1pf, NAN, pow, sqrt, sqrtf, tanh, tanhf)
-from libc.stdlib cimport free, malloc
+from libc.math cimport (erf, erff, exp, expf, expm1, expm1f, fabs, fabsf,
+                       isfinite, log, log1p, log1pf, NAN, pow, sqrt, sqrtf, tanh, tanhf)
+from libc.stdlib cimport calloc, free, malloc
 from libc.string cimport memcpy, memset
 from scipy.linalg.cython_blas cimport dgemm, sgemm
 
 include "_openmp.pxi"
 include "_blas.pxi"
+include "_dropout.pxi"
 include "_activations.pxi"
 include "_losses.pxi"
 include "_optim.pxi"

@@ -32,7 +32,8 @@
 
 ACTIVATIONS = {"identity": IDENTITY, "logistic": LOGISTIC, "tanh": TANH,
                "relu": RELU, "leaky_relu": LEAKY_RELU, "elu": ELU,
-               "selu": SELU, "softplus": SOFTPLUS}
+               "selu": SELU, "softplus": SOFTPLUS, "gelu": GELU,
+               "gelu_tanh": GELU_TANH, "silu": SILU, "mish": MISH}
 
 # A block holds at least this many multiply-adds (~10 microseconds of gemm),
 # so scheduling it costs little next to computing it; smaller products stay
@@ -76,8 +77,29 @@ cdef struct Net:
     const Py_ssize_t* w_off       # offset of each layer's W in the buffer
     const Py_ssize_t* b_off       # offset of each layer's b
     const int* activations        # of each layer; the last one's is IDENTITY
+    const double* slopes          # of each layer's leaky_relu
+    const double* dropout         # rate of each layer's outputs; the last one's 0
     int loss
     double loss_param
+
+
+cdef inline Unit layer_unit(const Net* net, int l, const Pass* ps) noexcept nogil:
+    """Layer l's unit in a pass (``ps`` NULL: a prediction pass); l = -1, the
+    input, is the identity."""
+    cdef Unit u
+    memset(&u, 0, sizeof(Unit))
+    u.activation, u.keep = IDENTITY, 1.0
+    if l < 0:
+        return u
+    u.activation, u.slope = net.activations[l], net.slopes[l]
+    if ps != NULL:
+        if ps.pres != NULL:
+            u.pre = ps.pres[l]
+        if ps.dropout and net.dropout[l] > 0:
+            u.keep = 1.0 - net.dropout[l]
+            u.key = mix_key(ps.key, <uint64_t> l)
+            u.row0 = ps.row0
+    return u
 
 
 cdef bint takes_row_pointers(int m, int fan_out, bint is_float) noexcept nogil:
@@ -109,17 +131,17 @@ cdef int column_blocks(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
     return <int> min(nb, <Py_ssize_t> max_column_blocks)
 
 
-cdef inline Task _layer_task(int kind, int activation, int m, int fan_in,
+cdef inline Task _layer_task(int kind, const Unit* unit, int m, int fan_in,
                              int fan_out) noexcept nogil:
     cdef Task task
     memset(&task, 0, sizeof(Task))
     task.kind = kind
-    task.activation = activation
+    task.unit = unit[0]
     task.m, task.fan_in, task.fan_out = m, fan_in, fan_out
     return task
 
 
-cdef inline void _forward_block(int activation, const floating* A,
+cdef inline void _forward_block(const Unit* unit, const floating* A,
                                 const floating* const* A_rows,
                                 const SparseRows* xs,
                                 const floating* W, const floating* b,
@@ -139,15 +161,15 @@ cdef inline void _forward_block(int activation, const floating* A,
     else:
         gemm(False, False, m, <int> (j1 - j0), fan_in, <floating> 1.0,
              A, fan_in, W + j0, fan_out, <floating> 0.0, Z + j0, fan_out)
-    bias_activation(activation, Z, b, m, fan_out, j0, j1)
+    bias_activation(unit, Z, b, m, fan_out, j0, j1)
 
 
-cdef void dense_forward(int activation, const floating* A,
+cdef void dense_forward(const Unit* unit, const floating* A,
                         const floating* const* A_rows, const SparseRows* xs,
                         const floating* W, const floating* b, floating* Z,
                         int m, int fan_in, int fan_out, int n_threads,
                         bint row_invariant) noexcept nogil:
-    """Z = f(A @ W + b).
+    """Z = f(A @ W + b), then dropout (as ``unit`` says).
 
     IN: A (m, fan_in), W (fan_in, fan_out), b (fan_out). OUT: Z (m, fan_out).
     A_rows: NULL, or row pointers standing for A (A unused); only for products
@@ -157,7 +179,7 @@ cdef void dense_forward(int activation, const floating* A,
     always are.
     """
     cdef int n_blocks = column_blocks(m, fan_out, fan_in, n_threads)
-    cdef Task task = _layer_task(TASK_FORWARD, activation, m, fan_in, fan_out)
+    cdef Task task = _layer_task(TASK_FORWARD, unit, m, fan_in, fan_out)
     task.A, task.A_rows, task.W, task.b, task.out = A, <const void* const*> A_rows, W, b, Z
     task.xs = xs
     task.width = block_width(fan_out, n_blocks, BLOCK_ALIGN)
@@ -197,7 +219,7 @@ cdef inline void _weight_grad_block(const floating* A_prev, const floating* D,
     _column_sums(D, db, m, fan_out, j0, j1)
 
 
-cdef inline void _input_grad_block(int prev_activation, const floating* A_prev,
+cdef inline void _input_grad_block(const Unit* prev, const floating* A_prev,
                                    const floating* W, const floating* D,
                                    floating* D_prev, int m, int fan_in,
                                    int fan_out, Py_ssize_t j0,
@@ -207,23 +229,22 @@ cdef inline void _input_grad_block(int prev_activation, const floating* A_prev,
     gemm(False, True, m, <int> (j1 - j0), fan_out, <floating> 1.0,
          D, fan_out, W + j0 * fan_out, fan_out, <floating> 0.0,
          D_prev + j0, fan_in)
-    multiply_derivative(prev_activation, D_prev, A_prev, m, fan_in, j0, j1)
+    multiply_derivative(prev, D_prev, A_prev, m, fan_in, j0, j1)
 
 
-cdef void _input_grad(int prev_activation, const floating* A_prev,
+cdef void _input_grad(const Unit* prev, const floating* A_prev,
                       const floating* W, const floating* D, floating* D_prev,
                       int m, int fan_in, int fan_out, int n_threads) noexcept nogil:
     """D_prev = (D @ W^T) * f'(A_prev), in column blocks of D_prev."""
     cdef int n_blocks = column_blocks(m, fan_in, fan_out, n_threads)
-    cdef Task task = _layer_task(TASK_INPUT_GRAD, prev_activation, m, fan_in,
-                                 fan_out)
+    cdef Task task = _layer_task(TASK_INPUT_GRAD, prev, m, fan_in, fan_out)
     task.A, task.W, task.D, task.out = A_prev, W, D, D_prev
     task.width = block_width(fan_in, n_blocks, BLOCK_ALIGN)
     task.extent = fan_in
     run_blocks(&task, n_blocks, n_threads, W)
 
 
-cdef void dense_backward(int prev_activation, const floating* A_prev,
+cdef void dense_backward(const Unit* prev, const floating* A_prev,
                          const floating* W, const floating* D, floating* dW,
                          floating* db, floating* D_prev, int m, int fan_in,
                          int fan_out, int n_threads) noexcept nogil:
@@ -232,18 +253,16 @@ cdef void dense_backward(int prev_activation, const floating* A_prev,
     IN: A_prev (m, fan_in) = the layer input, W (fan_in, fan_out), D (m, fan_out).
     OUT: dW = A_prev^T @ D, db = column sums of D, and, unless D_prev is NULL,
     D_prev = (D @ W^T) * f'(A_prev), the gradient w.r.t. the previous layer's
-    pre-activation (f = prev_activation).
+    pre-activation (f and dropout: the previous layer's unit ``prev``).
     """
     cdef int n_blocks = column_blocks(fan_in, fan_out, m, n_threads)
-    cdef Task task = _layer_task(TASK_WEIGHT_GRAD, prev_activation, m, fan_in,
-                                 fan_out)
+    cdef Task task = _layer_task(TASK_WEIGHT_GRAD, prev, m, fan_in, fan_out)
     task.A, task.D, task.out, task.db = A_prev, D, dW, db
     task.width = block_width(fan_out, n_blocks, BLOCK_ALIGN)
     task.extent = fan_out
     run_blocks(&task, n_blocks, n_threads, W)
     if D_prev != NULL:
-        _input_grad(prev_activation, A_prev, W, D, D_prev, m, fan_in, fan_out,
-                    n_threads)
+        _input_grad(prev, A_prev, W, D, D_prev, m, fan_in, fan_out, n_threads)
 
 
 cdef inline double _update_task(const floating* A_prev,
@@ -283,7 +302,7 @@ cdef inline double _update_task(const floating* A_prev,
                         w_off + r1 * fan_out, True)
 
 
-cdef double dense_backward_update(int prev_activation, const floating* A_prev,
+cdef double dense_backward_update(const Unit* prev, const floating* A_prev,
                                   const floating* const* A_rows,
                                   const SparseRows* xs, const floating* D, floating* D_prev, int m,
                                   int fan_in, int fan_out, floating* params,
@@ -306,11 +325,10 @@ cdef double dense_backward_update(int prev_activation, const floating* A_prev,
     cdef int n_blocks = column_blocks(fan_out, fan_in, m, n_threads), t
     cdef double partial[MAX_COLUMN_BLOCKS + 1]
     cdef double penalty = 0.0
-    cdef Task task = _layer_task(TASK_BACKWARD_UPDATE, prev_activation, m,
-                                 fan_in, fan_out)
+    cdef Task task = _layer_task(TASK_BACKWARD_UPDATE, prev, m, fan_in, fan_out)
     if D_prev != NULL:
-        _input_grad(prev_activation, A_prev, params + w_off, D, D_prev, m,
-                    fan_in, fan_out, n_threads)
+        _input_grad(prev, A_prev, params + w_off, D, D_prev, m, fan_in, fan_out,
+                    n_threads)
     task.A, task.A_rows, task.xs, task.D = A_prev, <const void* const*> A_rows, xs, D
     task.params, task.grads, task.state = params, grads, state
     task.w_off, task.b_off, task.rule = w_off, b_off, rule
@@ -328,19 +346,23 @@ cdef double dense_backward_update(int prev_activation, const floating* A_prev,
 cdef void forward_pass(const Net* net, const floating* params,
                        const floating* X, const floating* const* X_rows,
                        const SparseRows* xs, floating** acts, int m,
-                       int n_threads, bint row_invariant) noexcept nogil:
+                       int n_threads, bint row_invariant,
+                       const Pass* ps) noexcept nogil:
     """Forward through every layer; the last layer's output is left raw.
 
     IN: X (m, sizes[0]), or X_rows (m row pointers, X unused) when not NULL,
     or xs (sparse rows, X unused) when not NULL.
     OUT: acts[l] (m, sizes[l + 1]) for l < n_layers; the output transform
     (softmax, logistic, exp) belongs to the loss. ``row_invariant``: see
-    ``dense_forward``.
+    ``dense_forward``. ``ps``: a training pass (pre-activations kept,
+    dropout), or NULL for a prediction.
     """
     cdef int l
     cdef const floating* A = X
+    cdef Unit unit
     for l in range(net.n_layers):
-        dense_forward(net.activations[l], A, X_rows if l == 0 else NULL,
+        unit = layer_unit(net, l, ps)
+        dense_forward(&unit, A, X_rows if l == 0 else NULL,
                       xs if l == 0 else NULL, params + net.w_off[l], params + net.b_off[l], acts[l], m,
                       <int> net.sizes[l], <int> net.sizes[l + 1], n_threads,
                       row_invariant)
@@ -350,21 +372,24 @@ cdef void forward_pass(const Net* net, const floating* params,
 cdef void backward_pass(const Net* net, const floating* params,
                         floating* grads, const floating* X,
                         const SparseRows* xs, int m, floating** acts,
-                        floating** deltas, int n_threads) noexcept nogil:
+                        floating** deltas, int n_threads,
+                        const Pass* ps) noexcept nogil:
     """Gradients of the data loss w.r.t. every parameter into grads, from
-    deltas[n_layers - 1] = dLoss/d(raw output) and the forward's acts. The
-    input is X, or the sparse rows xs when not NULL."""
+    deltas[n_layers - 1] = dLoss/d(raw output) and the forward's acts (of
+    the training pass ``ps``). The input is X, or the sparse rows xs when not
+    NULL."""
     cdef int l
+    cdef Unit prev
     for l in range(net.n_layers - 1, -1, -1):
+        prev = layer_unit(net, l - 1, ps)
         if l == 0 and xs != NULL:
             # the sparse weight gradient comes in rows of dW, without a step
-            dense_backward_update(IDENTITY, NULL, NULL, xs, deltas[0], NULL, m,
+            dense_backward_update(&prev, NULL, NULL, xs, deltas[0], NULL, m,
                                   <int> net.sizes[0], <int> net.sizes[1],
                                   <floating*> params, grads, NULL,
                                   net.w_off[0], net.b_off[0], NULL, n_threads)
             break
-        dense_backward(net.activations[l - 1] if l > 0 else IDENTITY,
-                       X if l == 0 else acts[l - 1],
+        dense_backward(&prev, X if l == 0 else acts[l - 1],
                        params + net.w_off[l], deltas[l],
                        grads + net.w_off[l], grads + net.b_off[l],
                        NULL if l == 0 else deltas[l - 1], m,
@@ -377,18 +402,19 @@ cdef double backward_update_pass(const Net* net, floating* params,
                                  const floating* const* X_rows,
                                  const SparseRows* xs, int m,
                                  floating** acts, floating** deltas,
-                                 const StepRule* rule,
-                                 int n_threads) noexcept nogil:
+                                 const StepRule* rule, int n_threads,
+                                 const Pass* ps) noexcept nogil:
     """Backward with each layer's optimizer step fused in; returns the penalty.
 
     Valid when the step needs nothing global of the gradient (no clipping).
     """
     cdef int l
     cdef double penalty = 0.0
+    cdef Unit prev
     for l in range(net.n_layers - 1, -1, -1):
+        prev = layer_unit(net, l - 1, ps)
         penalty += dense_backward_update(
-            net.activations[l - 1] if l > 0 else IDENTITY,
-            X if l == 0 else acts[l - 1], X_rows if l == 0 else NULL,
+            &prev, X if l == 0 else acts[l - 1], X_rows if l == 0 else NULL,
             xs if l == 0 else NULL, deltas[l], NULL if l == 0 else deltas[l - 1], m,
             <int> net.sizes[l], <int> net.sizes[l + 1], params, grads, state,
             net.w_off[l], net.b_off[l], rule, n_threads)
@@ -433,4 +459,4 @@ cdef void _forward_chunk(const Net* net, const floating* params,
     for l in range(net.n_layers - 1):
         acts[l] = buf + (l % 2) * chunk_size * width
     acts[net.n_layers - 1] = out
-    forward_pass(net, params, X, NULL, xs, acts, m, 0, True)
+    forward_pass(net, params, X, NULL, xs, acts, m, 0, True, NULL)

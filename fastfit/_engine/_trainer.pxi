@@ -28,6 +28,7 @@ cdef struct Batch:
     const void* sw            # NULL for unit weights
     double sw_sum
     int m
+    Py_ssize_t row0           # the number of its first row in the step's batch
 
 
 cdef struct Epoch:
@@ -57,6 +58,9 @@ cdef struct StepContext:
     int n_threads
     void** acts
     void** deltas
+    void** pres               # pre-activations of the layers that need them
+    bint dropout              # the network has dropout
+    uint32_t seed             # of the dropout masks
     GradientHook gradient_hook
     void* hook_data
 
@@ -75,7 +79,7 @@ cdef void _load_batch(const Epoch* d, Py_ssize_t step, Batch* b,
     cdef floating* Yg = <floating*> d.Yg
     cdef floating* swg = <floating*> d.swg
     cdef bint sparse = d.xs.indptr != NULL
-    b.m, b.X_rows, b.xs = <int> m, NULL, d.xs
+    b.m, b.X_rows, b.xs, b.row0 = <int> m, NULL, d.xs, 0
     if sparse:
         b.xs.rows = d.order + start if d.order != NULL else NULL
         b.xs.row0 = start
@@ -109,7 +113,7 @@ cdef inline double _weight_sum(const floating* sw, Py_ssize_t m) noexcept nogil:
 
 
 cdef double _forward_loss(const StepContext* c, const Batch* b,
-                          const floating* params) noexcept nogil:
+                          const floating* params, const Pass* ps) noexcept nogil:
     """Data loss of the batch; its gradient w.r.t. the raw output into the
     last layer's deltas."""
     cdef const Net* net = c.net
@@ -118,21 +122,22 @@ cdef double _forward_loss(const StepContext* c, const Batch* b,
     cdef floating** deltas = <floating**> c.deltas
     forward_pass(net, params, <const floating*> b.X,
                  <const floating* const*> b.X_rows, sparse_or_null(&b.xs), acts,
-                 b.m, c.n_threads, False)
+                 b.m, c.n_threads, False, ps)
     return loss_gradient(net.loss, acts[L - 1], <const floating*> b.Y,
                          <const floating*> b.sw, b.sw_sum, b.m, net.sizes[L],
                          net.loss_param, deltas[L - 1])
 
 
 cdef double _whole_gradient_update(StepContext* c, const Batch* b,
-                                   floating* params) noexcept nogil:
+                                   floating* params, const Pass* ps) noexcept nogil:
     """The step when it needs the whole gradient before any update: backward,
     the gradient hook, clipping, one optimizer pass. Returns the penalty."""
     cdef floating* grads = <floating*> c.grads
     cdef Py_ssize_t n_weights = c.net.b_off[0]
     cdef double norm
     backward_pass(c.net, params, grads, <const floating*> b.X,
-                  sparse_or_null(&b.xs), b.m, <floating**> c.acts, <floating**> c.deltas, c.n_threads)
+                  sparse_or_null(&b.xs), b.m, <floating**> c.acts,
+                  <floating**> c.deltas, c.n_threads, ps)
     # The gradient of the data loss is complete and not yet applied: the hook
     # point of the step (a gradient allreduce across processes, callbacks).
     if c.gradient_hook != NULL:
@@ -152,20 +157,25 @@ cdef bint _train_step(StepContext* c, const Batch* b, double lr, long t,
     """One optimizer step on the batch; False (nothing applied) when its
     loss is not finite. ``objective`` gets loss + penalty before the step."""
     cdef floating* params = <floating*> c.params
-    cdef double data_loss = _forward_loss(c, b, params), penalty
+    cdef Pass ps
+    ps.pres, ps.dropout, ps.row0 = c.pres, c.dropout, 0
+    # the masks of step t: a fit reproduces them, whatever the threads
+    ps.key = mix_key(c.seed, <uint64_t> t)
+    cdef double data_loss = _forward_loss(c, b, params, &ps), penalty
     if not isfinite(data_loss):
         return False
     c.rule.lr, c.rule.t = lr, t
     c.rule.l2 = c.alpha * (1.0 - c.l1_ratio) / b.sw_sum
     c.rule.l1 = c.alpha * c.l1_ratio / b.sw_sum
     if c.clip_norm > 0 or c.gradient_hook != NULL:
-        penalty = _whole_gradient_update(c, b, params)
+        penalty = _whole_gradient_update(c, b, params, &ps)
     else:
         c.rule.gscale = 1.0
         penalty = backward_update_pass(
             c.net, params, <floating*> c.grads, <floating*> c.state,
             <const floating*> b.X, <const floating* const*> b.X_rows,
-            sparse_or_null(&b.xs), b.m, <floating**> c.acts, <floating**> c.deltas, &c.rule, c.n_threads)
+            sparse_or_null(&b.xs), b.m, <floating**> c.acts, <floating**> c.deltas,
+            &c.rule, c.n_threads, &ps)
     objective[0] = data_loss + penalty
     return True
 
@@ -213,18 +223,20 @@ cdef double objective_rows(const Task* task, int t,
     cdef const Batch* b = (<const Batch*> task.batches) + t
     cdef const Net* net = task.net
     cdef const floating* params = <const floating*> task.params
-    cdef floating** acts = <floating**> task.acts + 2 * t * MAX_LAYERS
+    cdef floating** acts = <floating**> task.acts + 3 * t * MAX_LAYERS
     cdef floating** deltas = acts + MAX_LAYERS
     cdef int L = net.n_layers
     cdef double loss
+    cdef Pass ps = task.ps[0]
+    ps.pres, ps.row0 = <void**> (acts + 2 * MAX_LAYERS), b.row0
     forward_pass(net, params, <const floating*> b.X, NULL,
-                 sparse_or_null(&b.xs), acts, b.m, 0, False)
+                 sparse_or_null(&b.xs), acts, b.m, 0, False, &ps)
     loss = loss_gradient(net.loss, acts[L - 1], <const floating*> b.Y,
                          <const floating*> b.sw, b.sw_sum, b.m, net.sizes[L],
                          net.loss_param, deltas[L - 1])
     backward_pass(net, params, <floating*> task.block_grads[t],
                   <const floating*> b.X, sparse_or_null(&b.xs), b.m, acts,
-                  deltas, 0)
+                  deltas, 0, &ps)
     return loss
 
 
@@ -244,23 +256,28 @@ cdef int _bind_input(X, const floating** dense, SparseRows* xs,
 
 
 cdef class LayerBuffers:
-    """Activation and delta buffers of every layer for up to ``rows`` rows."""
+    """Activation and delta buffers of every layer for up to ``rows`` rows,
+    and pre-activation buffers for the layers whose activation needs them
+    (``pres[l]`` NULL for the others)."""
     cdef object storage
     cdef void** acts
     cdef void** deltas
+    cdef void** pres
     cdef readonly Py_ssize_t rows
 
-    def __cinit__(self, const Py_ssize_t[::1] sizes, Py_ssize_t rows, dtype):
+    def __cinit__(self, const Py_ssize_t[::1] sizes, Py_ssize_t rows, dtype,
+                  const int[::1] activations):
         cdef Py_ssize_t L = sizes.shape[0] - 1, l, total = 0, off = 0
         cdef char* base
         cdef Py_ssize_t itemsize = np.dtype(dtype).itemsize
         self.rows = rows
-        for l in range(1, L + 1):
-            total += 2 * rows * sizes[l]
+        for l in range(L):
+            total += (3 if needs_pre(activations[l]) else 2) * rows * sizes[l + 1]
         self.storage = np.empty(max(total, 1), dtype=dtype)
-        self.acts = <void**> malloc(L * sizeof(void*))
-        self.deltas = <void**> malloc(L * sizeof(void*))
-        if self.acts == NULL or self.deltas == NULL:
+        self.acts = <void**> calloc(L, sizeof(void*))
+        self.deltas = <void**> calloc(L, sizeof(void*))
+        self.pres = <void**> calloc(L, sizeof(void*))
+        if self.acts == NULL or self.deltas == NULL or self.pres == NULL:
             raise MemoryError()
         base = <char*> <Py_ssize_t> self.storage.ctypes.data
         for l in range(L):
@@ -268,10 +285,14 @@ cdef class LayerBuffers:
             off += rows * sizes[l + 1]
             self.deltas[l] = base + off * itemsize
             off += rows * sizes[l + 1]
+            if needs_pre(activations[l]):
+                self.pres[l] = base + off * itemsize
+                off += rows * sizes[l + 1]
 
     def __dealloc__(self):
         free(self.acts)
         free(self.deltas)
+        free(self.pres)
 
 
 cdef class Network:
@@ -293,14 +314,21 @@ cdef class Network:
         Loss id (``LOSS_KINDS``).
     loss_param : float, default=0
         The loss's parameter (Huber's delta).
+    dropout : array of float64, shape (n_layers,), default=None
+        Dropout rate of each layer's outputs in training, in [0, 1); the last
+        must be 0. None: no dropout.
+    slopes : array of float64, shape (n_layers,), default=None
+        Negative slope of each ``leaky_relu`` layer (others ignore theirs).
+        None: 0.01 everywhere.
     """
     cdef Net net
-    cdef readonly object sizes, w_off, b_off, activations
+    cdef readonly object sizes, w_off, b_off, activations, dropout, slopes
     cdef readonly Py_ssize_t n_params, n_weights, n_layers
     cdef readonly int loss
     cdef readonly double loss_param
 
-    def __cinit__(self, sizes, activations, int loss, double loss_param=0.0):
+    def __cinit__(self, sizes, activations, int loss, double loss_param=0.0,
+                  dropout=None, slopes=None):
         self.sizes = np.array(sizes, dtype=np.intp)
         self.activations = np.array(activations, dtype=np.intc)
         if self.sizes.ndim != 1 or not 2 <= self.sizes.shape[0] <= MAX_LAYERS + 1:
@@ -315,6 +343,17 @@ cdef class Network:
                              "one 'identity'")
         if loss not in LOSS_KINDS.values():
             raise ValueError(f"unknown loss id {loss}")
+        self.dropout = np.zeros(self.n_layers) if dropout is None else (
+            np.array(dropout, dtype=np.float64))
+        if (self.dropout.shape != (self.n_layers,)
+                or not ((self.dropout >= 0) & (self.dropout < 1)).all()
+                or self.dropout[self.n_layers - 1] != 0):
+            raise ValueError("dropout: one rate in [0, 1) per layer, the last "
+                             "one 0")
+        self.slopes = np.full(self.n_layers, LEAKY_SLOPE) if slopes is None else (
+            np.array(slopes, dtype=np.float64))
+        if self.slopes.shape != (self.n_layers,) or not np.isfinite(self.slopes).all():
+            raise ValueError("slopes: one finite slope per layer")
         # the flat buffer's layout has one definition
         layout = Layout(self.sizes)
         self.w_off, self.b_off = layout.w_off, layout.b_off
@@ -326,10 +365,17 @@ cdef class Network:
         cdef const Py_ssize_t[::1] sizes = self.sizes, w_off = self.w_off
         cdef const Py_ssize_t[::1] b_off = self.b_off
         cdef const int[::1] acts = self.activations
+        cdef const double[::1] dropout = self.dropout, slopes = self.slopes
         self.net.n_layers = <int> self.n_layers
+        self.net.dropout, self.net.slopes = &dropout[0], &slopes[0]
         self.net.sizes, self.net.w_off, self.net.b_off = &sizes[0], &w_off[0], &b_off[0]
         self.net.activations = &acts[0]
         self.net.loss, self.net.loss_param = self.loss, self.loss_param
+
+    @property
+    def has_dropout(self):
+        """Whether any layer drops units in training."""
+        return bool((self.dropout > 0).any())
 
     @property
     def n_targets(self):
@@ -424,6 +470,9 @@ cdef class Trainer:
     clip_norm : float
         Clip the global gradient norm to this value (0 = off).
     n_threads : int
+    dropout_seed : int
+        Key of the dropout masks (32 bits): with the step number, the layer,
+        the row's place in the batch and the unit, it decides every mask.
 
     Notes
     -----
@@ -438,13 +487,14 @@ cdef class Trainer:
     cdef readonly Py_ssize_t batch_size
     cdef readonly double alpha, l1_ratio, clip_norm
     cdef readonly int optimizer, n_threads
+    cdef readonly uint32_t dropout_seed
     cdef LayerBuffers batch_buffers, full_buffers
     cdef object gathered, row_ptrs, block_grads
     cdef StepContext ctx
 
     def __cinit__(self, Network network, int optimizer, hyper, state,
                   Py_ssize_t batch_size, double alpha=0.0, double l1_ratio=0.0,
-                  double clip_norm=0.0, int n_threads=1):
+                  double clip_norm=0.0, int n_threads=1, uint32_t dropout_seed=0):
         self.network = network
         self.hyper = np.array(hyper, dtype=np.float64)
         self.state = state
@@ -459,10 +509,12 @@ cdef class Trainer:
         self.optimizer, self.batch_size = optimizer, batch_size
         self.alpha, self.l1_ratio, self.clip_norm = alpha, l1_ratio, clip_norm
         self.n_threads = max(1, n_threads)
+        self.dropout_seed = dropout_seed
         # 64-byte aligned as the parameters: the kernels write rows of dW
         self.grads = aligned_empty(network.n_params, self.dtype)
         self.grads[...] = 0
-        self.batch_buffers = LayerBuffers(network.sizes, batch_size, self.dtype)
+        self.batch_buffers = LayerBuffers(network.sizes, batch_size, self.dtype,
+                                          network.activations)
         self.row_ptrs = np.empty(batch_size, dtype=np.uintp)
         self._init_context()
 
@@ -475,6 +527,7 @@ cdef class Trainer:
         self.ctx.n_params = self.network.n_params
         self.ctx.alpha, self.ctx.l1_ratio = self.alpha, self.l1_ratio
         self.ctx.clip_norm, self.ctx.n_threads = self.clip_norm, self.n_threads
+        self.ctx.dropout, self.ctx.seed = self.network.has_dropout, self.dropout_seed
 
     def run_batches(self, floating[::1] params, X, const floating[:, ::1] Y, const floating[::1] sample_weight,
                     const Py_ssize_t[::1] order, Py_ssize_t first,
@@ -559,15 +612,19 @@ cdef class Trainer:
         d.row_ptrs = &row_ptrs[0]
         self.ctx.params, self.ctx.grads, self.ctx.state = &params[0], &grads[0], &state[0, 0]
         self.ctx.acts, self.ctx.deltas = self.batch_buffers.acts, self.batch_buffers.deltas
+        self.ctx.pres = self.batch_buffers.pres
         return 0
 
     def objective_gradient(self, const floating[::1] params, X,
                            const floating[:, ::1] Y,
                            const floating[::1] sample_weight,
-                           floating[::1] grads):
+                           floating[::1] grads, long dropout_step=-1):
         """Objective of all of X (C-contiguous or a CSRInput) as one batch
         (data loss + penalty) and its full gradient into ``grads``; nothing is
         updated.
+
+        Without dropout unless ``dropout_step`` >= 0: then with the masks of
+        that optimizer step for a batch of all of X (rows in order).
 
         The forward, loss and backward of a training step, over blocks of rows
         (``OBJECTIVE_MIN_ROWS``) that run in parallel; their gradients are
@@ -590,17 +647,22 @@ cdef class Trainer:
         if n == 0:
             raise ValueError("no rows")
         if self.full_buffers is None or self.full_buffers.rows < n:
-            self.full_buffers = LayerBuffers(net.sizes, n, self.dtype)
+            self.full_buffers = LayerBuffers(net.sizes, n, self.dtype,
+                                             net.activations)
         n_blocks = <int> max(1, min(<Py_ssize_t> max_column_blocks, n // OBJECTIVE_MIN_ROWS))
         width = (n + n_blocks - 1) // n_blocks
         if self.block_grads is None or self.block_grads.shape[0] < n_blocks - 1:
             self.block_grads = aligned_empty((n_blocks - 1) * n_params, self.dtype).reshape(
                 n_blocks - 1, n_params)
         batches_np = np.zeros(n_blocks * sizeof(Batch), dtype=np.uint8)
-        slots_np = np.zeros(n_blocks * (2 * MAX_LAYERS + 1), dtype=np.uintp)
+        slots_np = np.zeros(n_blocks * (3 * MAX_LAYERS + 1), dtype=np.uintp)
         cdef Batch* batches = <Batch*> <Py_ssize_t> batches_np.ctypes.data
         cdef size_t* slots = <size_t*> <Py_ssize_t> slots_np.ctypes.data
-        cdef void** block_grads = <void**> (slots + n_blocks * 2 * MAX_LAYERS)
+        cdef void** block_grads = <void**> (slots + n_blocks * 3 * MAX_LAYERS)
+        cdef Pass ps
+        memset(&ps, 0, sizeof(Pass))
+        if dropout_step >= 0 and net.has_dropout:
+            ps.dropout, ps.key = True, mix_key(self.dropout_seed, <uint64_t> dropout_step)
         cdef floating[:, ::1] more_grads = self.block_grads
         cdef const floating* sw = (&sample_weight[0] if sample_weight.shape[0]
                                    else NULL)
@@ -612,20 +674,25 @@ cdef class Trainer:
             batches[t].X = X_dense + r0 * n_in if X_dense != NULL else NULL
             batches[t].xs = xs
             batches[t].xs.row0 = r0
+            batches[t].row0 = r0
             batches[t].Y = &Y[0, 0] + r0 * ky
             batches[t].sw = sw + r0 if sw != NULL else NULL
             batches[t].sw_sum = sw_sum
             for l in range(L):
                 k = net.sizes[l + 1]
-                slots[2 * t * MAX_LAYERS + l] = (
+                slots[3 * t * MAX_LAYERS + l] = (
                     <size_t> self.full_buffers.acts[l] + r0 * k * sizeof(floating))
-                slots[(2 * t + 1) * MAX_LAYERS + l] = (
+                slots[(3 * t + 1) * MAX_LAYERS + l] = (
                     <size_t> self.full_buffers.deltas[l] + r0 * k * sizeof(floating))
+                if self.full_buffers.pres[l] != NULL:
+                    slots[(3 * t + 2) * MAX_LAYERS + l] = (
+                        <size_t> self.full_buffers.pres[l] + r0 * k * sizeof(floating))
             block_grads[t] = <void*> (&grads[0] if t == 0 else &more_grads[t - 1, 0])
         memset(&task, 0, sizeof(Task))
         task.kind = TASK_OBJECTIVE_ROWS
         task.net, task.params = &self.network.net, <void*> &params[0]
         task.batches, task.acts, task.block_grads = batches, <void**> slots, block_grads
+        task.ps = &ps
         task.partial = partial
         with nogil:
             run_blocks(&task, n_blocks, self.n_threads, &params[0])
