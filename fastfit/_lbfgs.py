@@ -169,6 +169,11 @@ def fit(estimator, data, loss_fn, layout, continuing):
             "dropout needs a stochastic optimizer: L-BFGS minimises one fixed "
             "objective. Set dropout=0 or choose another optimizer."
         )
+    if any(a is not None for a in estimator._averaging()):
+        raise ValueError(
+            "weight averaging (ema_decay, swa_start) averages the steps of a "
+            "stochastic optimizer; L-BFGS takes none. Choose another optimizer."
+        )
     n_threads = effective_n_threads(estimator.n_threads)
     if not continuing:
         estimator._fit_dtype = data.X.dtype.type
@@ -177,6 +182,7 @@ def fit(estimator, data, loss_fn, layout, continuing):
         estimator.__dict__.pop(name, None)
     estimator._start_weights(layout, loss_fn, data.X, continuing, False, n_threads)
     estimator._loss_fn = loss_fn
+    estimator._weight_average = None
     estimator._activation, estimator._negative_slope, _ = estimator._architecture(
         layout.n_layers - 1
     )

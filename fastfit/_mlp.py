@@ -34,6 +34,7 @@ from sklearn.utils.validation import (
 
 from fastfit import _lbfgs
 from fastfit import losses as _losses
+from fastfit._averaging import WeightAverage
 from fastfit._concurrency import check_not_fitting, exclusive_fit, fit_count
 from fastfit._engine import ACTIVATIONS, MAX_LAYERS, Network, Trainer, loss_gradient_py
 from fastfit._layout import Layout
@@ -140,6 +141,8 @@ class BaseMLP(BaseEstimator):
         "n_threads": [None, Interval(Integral, None, None, closed="neither")],
         "init": [StrOptions(set(INITIALIZERS))],
         "bias_init": [StrOptions({"init", "zeros"})],
+        "ema_decay": [None, Interval(Real, 0, 1, closed="neither")],
+        "swa_start": [None, Interval(Integral, 1, None, closed="left")],
     }
 
     # ------------------------------------------------------------------ setup
@@ -215,6 +218,15 @@ class BaseMLP(BaseEstimator):
         if not all(0 <= r < 1 for r in rates):
             raise ValueError(f"dropout rates must be in [0, 1), got {list(rates)}")
         return names, float(self.negative_slope), tuple(float(r) for r in rates)
+
+    def _averaging(self):
+        """(ema_decay, swa_start), at most one of them set."""
+        if self.ema_decay is not None and self.swa_start is not None:
+            raise ValueError(
+                "ema_decay and swa_start are two ways of averaging the weights; "
+                "set one of them"
+            )
+        return self.ema_decay, self.swa_start
 
     def _penalty_l1_ratio(self):
         return {"l2": 0.0, "l1": 1.0}.get(self.penalty, float(self.l1_ratio))
@@ -342,6 +354,7 @@ class BaseMLP(BaseEstimator):
                 _lbfgs.check_stochastic(self)
             return _lbfgs.fit(self, data, loss_fn, layout, continuing)
         architecture = self._architecture(layout.n_layers - 1)
+        averaging = self._averaging()
         optimizer = self._resolved_optimizer()
         # everything that can reject a hyperparameter runs before any state is set
         runner = (
@@ -355,7 +368,7 @@ class BaseMLP(BaseEstimator):
             self._reset_record(data.X.dtype.type)
         self.n_iter_ = 0  # epochs of this call, as scikit-learn counts them
         if resuming:
-            self._resume(layout, optimizer)
+            self._resume(layout, optimizer, averaging)
         else:
             self._start(
                 layout,
@@ -367,6 +380,10 @@ class BaseMLP(BaseEstimator):
                 incremental,
                 n_threads,
             )
+            self._weight_average = (
+                WeightAverage(self._params, *averaging) if any(
+                    a is not None for a in averaging) else None
+            )  # fmt: skip
         self._loss_fn = loss_fn
         self._activation, self._negative_slope, _ = architecture
         validation = None
@@ -393,6 +410,12 @@ class BaseMLP(BaseEstimator):
             0.0 if self.clip_norm is None else float(self.clip_norm),
             n_threads,
             self._dropout_key() if any(dropout) else 0,
+            *(
+                (average.engine_decay, average.average)
+                if (average := self._weight_average) is not None
+                and average.engine_decay
+                else (0.0, None)
+            ),
         )
 
     def _dropout_key(self):
@@ -528,13 +551,31 @@ class BaseMLP(BaseEstimator):
         ):
             if not isinstance(getattr(self, name, None), cls):
                 raise ValueError(f"{name} is not an instance of {cls.__name__}")
+        average = getattr(self, "_weight_average", None)
+        if average is not None:
+            if not isinstance(average, WeightAverage):
+                raise ValueError("_weight_average is not a WeightAverage")
+            average.check(self._layout.n_params, self._fit_dtype)
 
-    def _resume(self, layout, optimizer):
-        """partial_fit after a fit: keep the state, unless the optimizer changed."""
+    def _resume(self, layout, optimizer, averaging):
+        """partial_fit after a fit: keep the state, unless the optimizer (or
+        the weight averaging) changed."""
         self._packed_params()
         fresh = optimizer._init_state(layout.n_params, self._fit_dtype)
         if self._optimizer_state.shape != fresh.shape:
             self._optimizer_state, self._opt_steps = fresh, 0
+        average = getattr(self, "_weight_average", None)
+        if not any(a is not None for a in averaging):
+            if average is not None:
+                # the trained weights go on, not their average
+                self._params[...] = average.weights
+            self._weight_average = None
+        elif average is None or not average.same_rule(*averaging):
+            self._weight_average = WeightAverage(
+                self._params if average is None else average.weights, *averaging
+            )
+        else:
+            average.ema_decay = averaging[0]
         rule = self._early_stopping_rule
         rule.tol, rule.n_iter_no_change = self.tol, self.n_iter_no_change
         rule.monitor = self.early_stopping_monitor
@@ -969,6 +1010,22 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
     bias_init : {'init', 'zeros'}, default='init'
         Initial biases: drawn like the weights of their layer (scikit-learn's
         choice), or zero.
+    ema_decay : float in (0, 1) or None, default=None
+        Predict with an exponential moving average of the weights (Keras's
+        ``use_ema`` with ``ema_momentum=ema_decay``): after every optimizer
+        step ``average = ema_decay * average + (1 - ema_decay) * weights``
+        (the first step copies), in the engine's optimizer pass.
+    swa_start : int or None, default=None
+        Predict with stochastic weight averaging: the mean of the weights at
+        the end of every epoch from epoch ``swa_start`` (counted from 1 in
+        each ``fit``) on, ``torch.optim.swa_utils.AveragedModel``'s running
+        mean; the trained weights until then.
+
+        With either, ``coefs_``/``intercepts_`` hold the average after every
+        epoch: it is what the validation score, early stopping's best epoch
+        and ``predict`` use, while training goes on from the trained weights
+        (kept for ``partial_fit``; a ``warm_start`` fit starts from
+        ``coefs_``). Not with ``optimizer='lbfgs'``.
 
     Attributes
     ----------
@@ -1040,6 +1097,8 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         n_threads=None,
         init="glorot_uniform",
         bias_init="init",
+        ema_decay=None,
+        swa_start=None,
     ):
         _store_params(self, locals())
 
@@ -1297,6 +1356,8 @@ class MLPRegressor(RegressorMixin, BaseMLP):
         n_threads=None,
         init="glorot_uniform",
         bias_init="init",
+        ema_decay=None,
+        swa_start=None,
     ):
         _store_params(self, locals())
 

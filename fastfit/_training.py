@@ -156,7 +156,9 @@ class EpochLoop:
     model : BaseMLP
         The estimator: holds the weights (``_params``), the training record
         (``n_iter_``, ``loss_curve_``, ...), the optimizer step count
-        (``_opt_steps``), the schedule runner and the early-stopping rule.
+        (``_opt_steps``), the schedule runner, the early-stopping rule and,
+        with weight averaging, the trained weights and their average
+        (``_weight_average``; ``_params`` then holds the average).
     trainer : fastfit._engine.Trainer
     data : Dataset
     validation : Dataset or None
@@ -176,8 +178,11 @@ class EpochLoop:
         self.probe_X = (
             validation.X if validation is not None else data.X[:DIVERGENCE_PROBE_ROWS]
         )
-        self.params = model._params
+        self.average = getattr(model, "_weight_average", None)
+        # the weights trained; what predict sees is model._params
+        self.params = model._params if self.average is None else self.average.weights
         self.last_good = self.params.copy()
+        self.last_average = None if self.average is None else self.average.snapshot()
         self.call_batches = 4  # batches of the first call, then sized
 
     def run(self, max_iter, incremental):
@@ -199,14 +204,14 @@ class EpochLoop:
                         ConvergenceWarning,
                     )
         except KeyboardInterrupt:
-            self.params[...] = self.last_good
+            self._roll_back()
             warnings.warn(
                 "Training interrupted by user; the weights of the last "
                 "finished epoch are kept."
             )
         stopper = model._early_stopping_rule
         if self.validation is not None and stopper.best_params is not None:
-            self.params[...] = stopper.best_params
+            model._params[...] = stopper.best_params
         if model.verbose:
             print(
                 f"Fit: {model.n_iter_} epochs in {time.perf_counter() - start:.3f}s"
@@ -228,9 +233,12 @@ class EpochLoop:
         lrs = np.full(self.n_batches, lr)
         obj_sum, w_sum, stopped = self._run_epoch(order, lrs)
         loss = obj_sum / w_sum if w_sum > 0 else np.nan
+        if self.average is not None and stopped < 0:
+            self.average.end_epoch(model._opt_steps)
+            np.copyto(model._params, self.average.current)
         probe = None if stopped >= 0 else self._probe(loss)
         if probe is None:
-            self.params[...] = self.last_good
+            self._roll_back()
             # scikit-learn leaves the diverged epoch's loss in loss_; keep an
             # earlier epoch's if there was one
             model.__dict__.setdefault("loss_", float(loss))
@@ -250,11 +258,20 @@ class EpochLoop:
             )
             return False
         np.copyto(self.last_good, self.params)
+        if self.average is not None:
+            self.last_average = self.average.snapshot()
         monitored = model._record_epoch(float(loss), lr, n, *probe, self.validation)
         if model.verbose:
             model._print_epoch(lr, time.perf_counter() - start)
         model._schedule_runner.step(monitored)
         return True
+
+    def _roll_back(self):
+        """The weights (and their average) of the last finished epoch."""
+        self.params[...] = self.last_good
+        if self.average is not None:
+            self.average.restore(self.last_average)
+            np.copyto(self.model._params, self.average.current)
 
     def _stop_after_stall(self):
         """Whether early stopping ends the run (the schedule may extend it)."""
@@ -317,7 +334,11 @@ class EpochLoop:
         else the first rows; a small cost).
         """
         model = self.model
-        if not (np.isfinite(loss) and np.isfinite(self.params).all()):
+        if not (
+            np.isfinite(loss)
+            and np.isfinite(self.params).all()
+            and (self.average is None or np.isfinite(model._params).all())
+        ):
             return None
         raw = model._forward(self.probe_X)
         val_loss = None

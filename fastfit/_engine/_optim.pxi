@@ -55,6 +55,8 @@ cdef struct StepRule:
     double l1
     double gscale      # gradient clipping factor
     Py_ssize_t stride  # distance between the state buffers (n_params)
+    void* average      # the exponential moving average of the parameters, or NULL
+    double ema_decay
 
 
 OPTIMIZER_KINDS = {"sgd": SGD, "adagrad": ADAGRAD, "rmsprop": RMSPROP,
@@ -292,7 +294,21 @@ cdef double update_range(const StepRule* rule, floating* params,
                     <floating> l1, weights)
     if not _all_finite(params, lo, hi):
         return NAN
+    if rule.average != NULL:
+        _ema_range(<floating*> rule.average, params, lo, hi,
+                   rule.ema_decay if rule.t > 1 else 0.0)
     return 0.5 * l2 * penalty_l2 + l1 * penalty_l1
+
+
+cdef inline void _ema_range(floating* average, const floating* params,
+                            Py_ssize_t lo, Py_ssize_t hi,
+                            double decay) noexcept nogil:
+    """average = decay * average + (1 - decay) * params over [lo, hi), after
+    the step (Keras's ``use_ema``: decay 0 at the first step, which copies)."""
+    cdef Py_ssize_t i
+    cdef floating d = <floating> decay, e = <floating> (1.0 - decay)
+    for i in range(lo, hi):
+        average[i] = d * average[i] + e * params[i]
 
 
 cdef inline double _update_block(const StepRule* rule, floating* params,
@@ -395,6 +411,7 @@ def optimizer_step_py(int kind, floating[::1] params, const floating[::1] grads,
         return 0.0
     rule.kind, rule.hyper, rule.lr, rule.t = kind, &hyper[0], lr, t
     rule.l2, rule.l1, rule.gscale, rule.stride = l2, l1, gscale, n
+    rule.average, rule.ema_decay = NULL, 0.0
     with nogil:
         penalty = optimizer_step(&rule, &params[0], &grads[0], &state[0, 0], n,
                                  n_weights, n_threads)

@@ -473,6 +473,12 @@ cdef class Trainer:
     dropout_seed : int
         Key of the dropout masks (32 bits): with the step number, the layer,
         the row's place in the batch and the unit, it decides every mask.
+    ema_decay : float
+        Decay of an exponential moving average of the parameters, updated
+        after every step in the optimizer pass (0: none).
+    average : ndarray of shape (n_params,), or None
+        The moving average (fresh or resumed), of the parameters' dtype;
+        updated in place (``trainer.average``). Needed when ``ema_decay`` > 0.
 
     Notes
     -----
@@ -483,18 +489,20 @@ cdef class Trainer:
     gradient; nothing sets it yet.
     """
     cdef readonly Network network
-    cdef readonly object state, dtype, grads, hyper
+    cdef readonly object state, dtype, grads, hyper, average
     cdef readonly Py_ssize_t batch_size
     cdef readonly double alpha, l1_ratio, clip_norm
     cdef readonly int optimizer, n_threads
     cdef readonly uint32_t dropout_seed
+    cdef readonly double ema_decay
     cdef LayerBuffers batch_buffers, full_buffers
     cdef object gathered, row_ptrs, block_grads
     cdef StepContext ctx
 
     def __cinit__(self, Network network, int optimizer, hyper, state,
                   Py_ssize_t batch_size, double alpha=0.0, double l1_ratio=0.0,
-                  double clip_norm=0.0, int n_threads=1, uint32_t dropout_seed=0):
+                  double clip_norm=0.0, int n_threads=1, uint32_t dropout_seed=0,
+                  double ema_decay=0.0, average=None):
         self.network = network
         self.hyper = np.array(hyper, dtype=np.float64)
         self.state = state
@@ -510,6 +518,15 @@ cdef class Trainer:
         self.alpha, self.l1_ratio, self.clip_norm = alpha, l1_ratio, clip_norm
         self.n_threads = max(1, n_threads)
         self.dropout_seed = dropout_seed
+        if not 0 <= ema_decay < 1:
+            raise ValueError("ema_decay must be in [0, 1)")
+        if ema_decay > 0 and not (
+                isinstance(average, np.ndarray) and average.dtype == self.dtype
+                and average.shape == (network.n_params,)
+                and average.flags.c_contiguous and average.flags.writeable):
+            raise ValueError(f"average must be a writeable ({network.n_params},) "
+                             f"array of {self.dtype} when ema_decay > 0")
+        self.ema_decay, self.average = ema_decay, (average if ema_decay > 0 else None)
         # 64-byte aligned as the parameters: the kernels write rows of dW
         self.grads = aligned_empty(network.n_params, self.dtype)
         self.grads[...] = 0
@@ -576,7 +593,7 @@ cdef class Trainer:
                    const Py_ssize_t[::1] order, Epoch* d) except -1:
         """Check one call's arrays and point the step and the epoch at them."""
         cdef floating[:, ::1] state = self.state
-        cdef floating[::1] grads = self.grads, gathered
+        cdef floating[::1] grads = self.grads, gathered, average
         cdef size_t[::1] row_ptrs = self.row_ptrs
         cdef Network net = self.network
         cdef Py_ssize_t rows, x_width, size
@@ -611,6 +628,9 @@ cdef class Trainer:
         d.swg = <floating*> d.Yg + self.batch_size * d.ky
         d.row_ptrs = &row_ptrs[0]
         self.ctx.params, self.ctx.grads, self.ctx.state = &params[0], &grads[0], &state[0, 0]
+        if self.average is not None:
+            average = self.average
+            self.ctx.rule.average, self.ctx.rule.ema_decay = &average[0], self.ema_decay
         self.ctx.acts, self.ctx.deltas = self.batch_buffers.acts, self.batch_buffers.deltas
         self.ctx.pres = self.batch_buffers.pres
         return 0
