@@ -77,7 +77,7 @@ cdef struct Net:
     const Py_ssize_t* b_off       # offset of each layer's b
     const int* activations        # of each layer; the last one's is IDENTITY
     int loss
-    double loss_param
+    const double* loss_param      # one per output column (loss_parameters)
 
 
 cdef bint takes_row_pointers(int m, int fan_out, bint is_float) noexcept nogil:
