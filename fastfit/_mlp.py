@@ -739,6 +739,12 @@ class BaseMLP(BaseEstimator):
                     f"{name} is {state.get(name)!r}, but the fitted network "
                     f"(widths {sizes.tolist()}) has {int(value)}"
                 )
+        if loss_fn.outputs_per_target not in (1, sizes[-1]):
+            # several quantiles: one output each, a single target
+            raise ValueError(
+                f"_loss_fn has {loss_fn.outputs_per_target} quantiles, but the "
+                f"fitted network has {int(sizes[-1])} outputs"
+            )
         return FittedModel(
             self._network(layout, loss_fn, activations, float(slope)),
             self._packed_params(state),
@@ -1301,12 +1307,27 @@ class MLPRegressor(RegressorMixin, BaseMLP):
 
     Parameters
     ----------
-    loss : {'squared_error', 'absolute_error', 'huber', 'poisson'}, \
+    loss : {'squared_error', 'absolute_error', 'huber', 'poisson', 'quantile'}, \
             default='squared_error'
         'squared_error' is ``0.5 * mean_i sum_k (y - y_hat)^2``; 'poisson' uses
-        an exponential output (log link) and needs y >= 0.
+        an exponential output (log link) and needs y >= 0; 'quantile' is the
+        pinball loss ``mean_i sum_k max(tau u, (tau - 1) u)``, ``u = y - y_hat``,
+        whose minimiser is the conditional ``tau``-quantile of y (its
+        subgradient at ``u = 0`` is taken as 0; scikit-learn's ``PinballLoss``
+        takes ``-tau`` there).
     huber_delta : float, default=1.0
         Threshold of the Huber loss.
+    quantile : float or array-like of float, default=0.5
+        Only used when ``loss='quantile'`` (but checked whatever the loss): the
+        quantile ``tau`` to predict, in (0, 1), or several of them for a single
+        target. With several quantiles the network has one output per
+        quantile, in the order given: ``predict`` returns shape ``(n_samples,
+        n_quantiles)``, column ``j`` for ``quantile[j]``, and ``n_outputs_`` is
+        ``n_quantiles``; several quantiles with several target columns raise
+        ValueError (fit one model per target). Nothing keeps the columns from
+        crossing. One quantile (a float or a one-element sequence) predicts
+        like the other losses: ``(n_samples,)`` for a 1-d y, ``(n_samples,
+        n_targets)`` otherwise.
 
     Other parameters are those of :class:`MLPClassifier` (without
     ``class_weight``).
@@ -1316,6 +1337,8 @@ class MLPRegressor(RegressorMixin, BaseMLP):
         **BaseMLP._parameter_constraints,
         "loss": [StrOptions(set(_losses.REGRESSOR_LOSSES))],
         "huber_delta": [Interval(Real, 0, None, closed="neither")],
+        # each value of a sequence is checked in fit (losses.check_quantiles)
+        "quantile": [Interval(Real, 0, 1, closed="neither"), "array-like"],
     }
 
     def __init__(
@@ -1351,6 +1374,7 @@ class MLPRegressor(RegressorMixin, BaseMLP):
         n_iter_no_change=10,
         max_fun=15000,
         huber_delta=1.0,
+        quantile=0.5,
         clip_norm=None,
         dtype=np.float32,
         n_threads=None,
@@ -1365,30 +1389,48 @@ class MLPRegressor(RegressorMixin, BaseMLP):
         y = np.asarray(y)
         if y.ndim == 1:
             y = y.reshape(-1, 1)
-        loss_fn = _losses.regressor_loss(self.loss, self.huber_delta)
+        loss_fn = _losses.regressor_loss(self.loss, self.huber_delta, self.quantile)
         loss_fn.check_targets(y)
-        if not first_call and y.shape[1] != self.n_outputs_:
-            raise ValueError(
-                f"y has {y.shape[1]} outputs, but the model was fitted "
-                f"with {self.n_outputs_}"
-            )
         Y = np.ascontiguousarray(y, dtype=dtype)
         if not np.isfinite(Y).all():
             raise ValueError(
                 f"y has values too large for dtype={np.dtype(dtype).name} (the largest "
                 f"is {np.finfo(dtype).max:.3g}); scale y or use dtype=np.float64."
             )
+        Y = loss_fn.expand_targets(Y)
+        if not first_call and Y.shape[1] != self.n_outputs_:
+            per_target = loss_fn.outputs_per_target
+            raise ValueError(
+                f"y has {y.shape[1]} outputs"
+                + (
+                    f" and quantile {per_target} values ({Y.shape[1]} network outputs)"
+                    if per_target > 1
+                    else ""
+                )
+                + f", but the model was fitted with {self.n_outputs_}"
+            )
         return Y, loss_fn
 
     def _score_raw(self, raw, y, sample_weight):
-        return r2_score(
-            y, self._predict_from_raw(raw, self._loss_fn), sample_weight=sample_weight
+        return self._r2(
+            y, self._predict_from_raw(raw, self._loss_fn), self._loss_fn, sample_weight
         )
 
     @staticmethod
     def _predict_from_raw(raw, loss_fn):
         pred = loss_fn.link.inverse(raw)
         return pred.ravel() if pred.shape[1] == 1 else pred
+
+    @staticmethod
+    def _r2(y, pred, loss_fn, sample_weight):
+        """R^2 of the predictions; with several quantiles, the mean over the
+        quantiles of the R^2 of each one's predictions against y."""
+        per_target = loss_fn.outputs_per_target
+        if per_target > 1:
+            y = np.asarray(y)
+            if y.ndim == 1 or (y.ndim == 2 and y.shape[1] == 1):
+                y = np.repeat(y.reshape(-1, 1), per_target, axis=1)
+        return r2_score(y, pred, sample_weight=sample_weight)
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, sample_weight=None):
@@ -1424,6 +1466,35 @@ class MLPRegressor(RegressorMixin, BaseMLP):
         return self._fit(X, y, sample_weight=sample_weight, incremental=True)
 
     def predict(self, X):
-        """Predict using the multi-layer perceptron model."""
+        """Predict using the multi-layer perceptron model.
+
+        Returns
+        -------
+        y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
+            With several quantiles, column ``j`` predicts ``quantile[j]``.
+        """
         model, raw, dtype = self._validated_raw(X)
         return self._predict_from_raw(raw, model.loss_fn).astype(dtype, copy=False)
+
+    def score(self, X, y, sample_weight=None):
+        """Coefficient of determination R^2 of ``predict(X)`` (scikit-learn's
+        regressor score).
+
+        With several quantiles, each quantile's predictions are scored against
+        ``y`` and the R^2 are averaged (as over the outputs of a multi-output
+        model); quantile models are better judged by ``mean_pinball_loss``
+        (``sklearn.metrics``).
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        score : float
+        """
+        model, raw, dtype = self._validated_raw(X)
+        pred = self._predict_from_raw(raw, model.loss_fn).astype(dtype, copy=False)
+        return self._r2(y, pred, model.loss_fn, sample_weight)

@@ -13,8 +13,15 @@ name               kernel                                 output (inverse link)
 ``absolute_error`` absolute error                         ``identity``
 ``huber``          Huber (``huber_delta``)                ``identity``
 ``poisson``        half Poisson deviance, y >= 0          ``exp`` (log link)
+``quantile``       pinball loss (``quantile``)            ``identity``
 =================  =====================================  ====================
+
+With several quantiles (a single target only), the network has one output per
+quantile, in the order given: column ``j`` of the encoded targets is ``y`` and
+column ``j`` of the prediction is quantile ``j``.
 """
+
+from numbers import Real
 
 import numpy as np
 from scipy.special import expit, log_expit, log_softmax, softmax
@@ -96,8 +103,9 @@ class Loss:
         Name of the engine kernel (a key of ``LOSS_KINDS``).
     link : str
         Name of the output link (a key of ``LINKS``).
-    param : float, default=0
-        The kernel's parameter (Huber's delta).
+    param : float or tuple of float, default=0
+        The kernel's parameter: Huber's delta, the label smoothing, the
+        quantile; a tuple holds one value per output (several quantiles).
     nonnegative_targets : bool, default=False
         Whether ``y`` must be >= 0.
 
@@ -113,8 +121,15 @@ class Loss:
         self.kernel = kernel
         self.kernel_id = LOSS_KINDS[kernel]
         self.link = LINKS[link]
-        self.param = float(param)
+        self.param = (
+            tuple(float(p) for p in param) if isinstance(param, tuple) else float(param)
+        )
         self.nonnegative_targets = nonnegative_targets
+
+    @property
+    def outputs_per_target(self):
+        """Network outputs per target column: one per quantile, else 1."""
+        return len(self.param) if isinstance(self.param, tuple) else 1
 
     @property
     def takes_class_indices(self):
@@ -128,6 +143,25 @@ class Loss:
             raise ValueError(
                 f"loss={self.name!r} requires y >= 0 (it models counts / rates)"
             )
+
+    def expand_targets(self, Y):
+        """The encoded targets ``Y`` (n, n_targets) with one column per network
+        output: with several quantiles, the one target column once per quantile.
+
+        Raises
+        ------
+        ValueError
+            For several quantiles and several target columns.
+        """
+        n_columns = self.outputs_per_target
+        if n_columns == 1:
+            return Y
+        if Y.shape[1] != 1:
+            raise ValueError(
+                f"quantile: several quantiles ({n_columns}) need a single target; "
+                f"y has {Y.shape[1]} columns (fit one model per target)"
+            )
+        return np.repeat(Y, n_columns, axis=1)
 
     def n_outputs(self, Y, n_classes):
         """Width of the network's output for the encoded targets ``Y``."""
@@ -143,13 +177,19 @@ _CLASSIFIER_FACTORIES = {
     ),
 }
 _REGRESSOR_FACTORIES = {
-    "squared_error": lambda delta: Loss("squared_error", "squared_error", "identity"),
-    "absolute_error": lambda delta: Loss(
+    "squared_error": lambda delta, taus: Loss(
+        "squared_error", "squared_error", "identity"
+    ),
+    "absolute_error": lambda delta, taus: Loss(
         "absolute_error", "absolute_error", "identity"
     ),
-    "huber": lambda delta: Loss("huber", "huber", "identity", param=delta),
-    "poisson": lambda delta: Loss(
+    "huber": lambda delta, taus: Loss("huber", "huber", "identity", param=delta),
+    "poisson": lambda delta, taus: Loss(
         "poisson", "poisson", "exp", nonnegative_targets=True
+    ),
+    # one quantile: one value for every output; several: one output each
+    "quantile": lambda delta, taus: Loss(
+        "quantile", "quantile", "identity", param=taus if len(taus) > 1 else taus[0]
     ),
 }
 CLASSIFIER_LOSSES = tuple(_CLASSIFIER_FACTORIES)
@@ -165,8 +205,38 @@ def classifier_loss(name, y_type, label_smoothing=0.0):
     return _CLASSIFIER_FACTORIES[name](y_type, float(label_smoothing))
 
 
-def regressor_loss(name, huber_delta=1.0):
-    """The Loss of a regressor."""
+def check_quantiles(quantile):
+    """The quantiles as a tuple of floats, each in (0, 1).
+
+    Parameters
+    ----------
+    quantile : float or sequence of float
+        One quantile, or several (a 1-d sequence, kept in its order).
+
+    Raises
+    ------
+    ValueError
+        Naming ``quantile``, unless it is one number or a non-empty 1-d
+        sequence of numbers, each in the open interval (0, 1).
+    """
+    values = np.asarray(quantile, dtype=object)
+    if values.ndim > 1 or values.size == 0:
+        raise ValueError(
+            "quantile must be a float or a non-empty 1-d sequence of floats, "
+            f"got {quantile!r}"
+        )
+    taus = values.reshape(-1).tolist()
+    if not all(
+        isinstance(t, Real) and not isinstance(t, (bool, np.bool_)) and 0 < t < 1
+        for t in taus
+    ):
+        raise ValueError(f"quantile values must lie in (0, 1), got {quantile!r}")
+    return tuple(float(t) for t in taus)
+
+
+def regressor_loss(name, huber_delta=1.0, quantile=0.5):
+    """The Loss of a regressor (``quantile``: see :func:`check_quantiles`,
+    checked whatever the loss, as ``huber_delta`` is)."""
     if name not in _REGRESSOR_FACTORIES:
         raise ValueError(f"loss must be one of {REGRESSOR_LOSSES}, got {name!r}")
-    return _REGRESSOR_FACTORIES[name](huber_delta)
+    return _REGRESSOR_FACTORIES[name](huber_delta, check_quantiles(quantile))

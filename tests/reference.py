@@ -438,6 +438,21 @@ def poisson(Z, Y, *, sample_weight=None):
     return _reduce(loss_i, eZ - Y, sample_weight)
 
 
+def quantile(Z, Y, quantile=0.5, *, sample_weight=None):
+    """Pinball loss of the quantile ``tau`` (one value, or one per column).
+
+    ``loss_i = sum_k max(tau_k u, (tau_k - 1) u)`` with ``u = y - z``; gradient
+    ``-tau_k`` where ``u > 0``, ``1 - tau_k`` where ``u < 0`` and 0 at ``u = 0``
+    (for one column, scikit-learn's ``mean_pinball_loss`` with ``alpha=tau``).
+    """
+    Z = np.asarray(Z, dtype=np.float64)
+    U = _as_matrix(Y, Z) - Z
+    tau = np.broadcast_to(np.asarray(quantile, dtype=np.float64), Z.shape[1:])
+    loss = np.maximum(tau * U, (tau - 1.0) * U)
+    grad = np.where(U > 0, -tau, np.where(U < 0, 1.0 - tau, 0.0))
+    return _reduce(loss.sum(axis=1), grad, sample_weight)
+
+
 #: loss name -> (function, output activation implied by the loss)
 LOSSES = {
     "softmax_cross_entropy": (softmax_cross_entropy, "softmax"),
@@ -446,6 +461,7 @@ LOSSES = {
     "absolute_error": (absolute_error, "identity"),
     "huber": (huber, "identity"),
     "poisson": (poisson, "exp"),
+    "quantile": (quantile, "identity"),
 }
 
 
@@ -490,7 +506,7 @@ def backprop(
 
     The output activation is implied by ``loss`` (see :data:`LOSSES`):
     softmax cross-entropy -> softmax, sigmoid log loss -> logistic,
-    squared / absolute / huber -> identity, poisson -> exp.  ``y`` is the class
+    squared / absolute / huber / quantile -> identity, poisson -> exp.  ``y`` is the class
     index vector for softmax cross-entropy, else a (n, K) matrix (or vector for K=1).
     ``activation``: a name or one per hidden layer; ``slope``: leaky_relu's;
     ``masks``: dropout, as in :func:`_forward_raw`.
@@ -851,6 +867,7 @@ __all__ = [
     "absolute_error",
     "huber",
     "poisson",
+    "quantile",
     "penalty",
     "backprop",
     "flatten",

@@ -201,6 +201,26 @@ def _cases(np, fastfit):
 
         return run
 
+    def quantiles(change=None):
+        # several quantiles of one target: one output each
+        def run():
+            est = reg(loss="quantile", quantile=(0.1, 0.5, 0.9)).fit(X, yr)
+            if change is not None:
+                change(est)
+            est = pickle.loads(pickle.dumps(est))
+            if est.predict(X).shape != (90, 3):
+                raise AssertionError("not one column per quantile")
+            est.partial_fit(X, yr)
+
+        return run
+
+    def loss_quantiles(values):
+        def change(est):
+            est._loss_fn = fastfit.losses.regressor_loss("quantile", quantile=0.5)
+            est._loss_fn.param = values
+
+        return change
+
     from fastfit._layout import Layout
 
     return {
@@ -253,6 +273,15 @@ def _cases(np, fastfit):
         "pickle-y_type": tampered(_y_type="binary"),
         "pickle-optimizer-state": tampered(_optimizer_state=np.zeros((3, 2))),
         "pickle-intact": tampered(),
+        "quantiles-intact": quantiles(),
+        "quantiles-fewer-than-outputs": quantiles(loss_quantiles((0.1, 0.9))),
+        "quantiles-more-than-outputs": quantiles(loss_quantiles((0.1, 0.2, 0.3, 0.4))),
+        "quantiles-out-of-range": quantiles(loss_quantiles((0.1, 1.5, 0.9))),
+        "quantiles-garbage": quantiles(loss_quantiles("garbage")),
+        "quantiles-n_outputs-changed": quantiles(lambda e: setattr(e, "n_outputs_", 1)),
+        "quantiles-several-targets": lambda: reg(
+            loss="quantile", quantile=(0.1, 0.9)
+        ).fit(X, np.c_[yr, yr]),
     }
 
 

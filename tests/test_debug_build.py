@@ -84,12 +84,21 @@ SCRIPT = textwrap.dedent(r"""
                                **common).fit(X, yr2)
             record(f"reg-{sched}-{d}", est.predict(X))
         # every loss and activation
-        for loss in ("squared_error", "absolute_error", "huber", "poisson"):
+        for loss in ("squared_error", "absolute_error", "huber", "poisson",
+                     "quantile"):
             for act in ("identity", "logistic", "tanh", "relu", "leaky_relu",
                         "elu", "selu", "softplus"):
                 y = np.abs(yr) if loss == "poisson" else yr
                 est = MLPRegressor(loss=loss, activation=act, **common).fit(X, y)
                 record(f"reg-{loss}-{act}-{d}", est.predict(X))
+        # several quantiles of one target (one output each), weighted; and
+        # through the full-batch objective (L-BFGS)
+        est = MLPRegressor(loss="quantile", quantile=(0.1, 0.5, 0.9),
+                           **common).fit(X, yr, sample_weight=sw)
+        record(f"reg-quantiles-{d}", est.predict(X))
+        est = MLPRegressor(loss="quantile", quantile=(0.2, 0.8), optimizer="lbfgs",
+                           **common).fit(X, yr, sample_weight=sw)
+        record(f"reg-quantiles-lbfgs-{d}", est.predict(X))
         # binary, multilabel, string labels, class weights, no shuffle, full batch
         est = MLPClassifier(class_weight="balanced", shuffle=False, **common).fit(X, yb)
         record(f"clf-binary-{d}", est.predict_proba(X))

@@ -25,6 +25,8 @@ from fastfit.optimizers import SGD
 
 DTYPES = [np.float32, np.float64]
 LOSSES = list(LOSS_KINDS)
+# the loss parameter of the reference's loss functions (their defaults)
+DEFAULT_LOSS_PARAM = {"huber": 1.0, "quantile": 0.5}
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -160,10 +162,10 @@ def _problem(loss, n=6, sizes=(4, 5, 3), n_out=3, seed=0, dtype=np.float64):
 def _objective(
     layout, params, X, Y, act, loss, sw=None, alpha=0.0, l1_ratio=0.0, delta=None
 ):
-    # the loss parameter: Huber's delta (1 by default), the label smoothing
-    # of the classification losses (0 by default)
+    # the loss parameter: Huber's delta (1 by default), the quantile (0.5, the
+    # reference's default), the label smoothing of the classification losses (0)
     if delta is None:
-        delta = 1.0 if loss == "huber" else 0.0
+        delta = DEFAULT_LOSS_PARAM.get(loss, 0.0)
     grads = np.zeros_like(params)
     sw_arr = np.empty(0, params.dtype) if sw is None else sw.astype(params.dtype)
     network = _network(layout, act, loss, delta)
@@ -303,7 +305,7 @@ def test_loss_kernel_values_match_reference(loss):
     Z = rng.randn(9, 4)
     _, _, _, Y, y_ref = _problem(loss, n=9, n_out=4)
     G = np.empty_like(Z)
-    param = 1.0 if loss == "huber" else 0.0  # Huber's delta; no label smoothing
+    param = DEFAULT_LOSS_PARAM.get(loss, 0.0)  # no label smoothing
     value = loss_gradient_py(LOSS_KINDS[loss], Z, Y, None, param, G)
     fn = ref.LOSSES[loss][0]
     ref_value, ref_grad = fn(Z, y_ref)

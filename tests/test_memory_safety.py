@@ -2,7 +2,8 @@
 clear exception, never in memory corruption.
 
 The cases of ``tests/safety_battery.py`` (unsorted or short ``classes_``,
-tampered fitted attributes and pickles, optimizer subclasses with the wrong
+tampered fitted attributes and pickles, quantile losses whose quantiles do
+not match the network's outputs, optimizer subclasses with the wrong
 state or hyperparameters, two threads fitting one estimator, predictions
 during refits, a fork after a threaded fit, an epoch cut short by an
 overflowing row) run in a subprocess of their own, so a crash fails a test
@@ -88,6 +89,12 @@ def test_every_case_ends_cleanly(results):
         "pickle-classes-unsorted",
         "pickle-layout-sizes",
         "pickle-optimizer-state",
+        "quantiles-fewer-than-outputs",
+        "quantiles-more-than-outputs",
+        "quantiles-out-of-range",
+        "quantiles-garbage",
+        "quantiles-n_outputs-changed",
+        "quantiles-several-targets",
     ],
 )
 def test_inconsistent_state_is_a_value_error(results, case):
@@ -102,6 +109,7 @@ def test_inconsistent_state_is_a_value_error(results, case):
         "fork-after-threaded-fit",
         "overflowing-row-named",
         "pickle-intact",
+        "quantiles-intact",
     ],
 )
 def test_supported_uses_work(results, case):

@@ -142,6 +142,19 @@ def test_losses_against_definitions_and_sklearn_metrics():
     assert np.isclose(v, (0.125 + 1.5 * (2.0 - 0.75) + 1.5 * (3.0 - 0.75)) / 3)
     np.testing.assert_allclose(g, np.array([[0.5], [-1.5], [1.5]]) / 3)
 
+    # quantile: scikit-learn's pinball loss, per column with its own tau
+    for tau in (0.1, 0.5, 0.85):
+        v, _ = ref.quantile(z, Yr, tau, sample_weight=sw)
+        want = metrics.mean_pinball_loss(Yr, z, alpha=tau, sample_weight=sw)
+        assert np.isclose(v, want, rtol=1e-12)
+    Z3, Y3, taus = rng.normal(size=(n, 3)), rng.normal(size=(n, 3)), [0.1, 0.5, 0.9]
+    v, _ = ref.quantile(Z3, Y3, taus, sample_weight=sw)
+    want = sum(
+        metrics.mean_pinball_loss(Y3[:, k], Z3[:, k], alpha=t, sample_weight=sw)
+        for k, t in enumerate(taus)
+    )
+    assert np.isclose(v, want, rtol=1e-12)
+
     # multi-column losses sum over the columns, mean over the rows
     Z2, Y2 = rng.normal(size=(n, 3)), rng.normal(size=(n, 3))
     v, _ = ref.squared_error(Z2, Y2)
@@ -521,6 +534,9 @@ def _torch_objective(
             li = (Z - Y).abs().sum(1)
         elif loss == "huber":
             li = F.huber_loss(Z, Y, reduction="none", delta=1.0).sum(1)
+        elif loss == "quantile":  # the pinball loss of ref.quantile's default tau
+            U = Y - Z
+            li = torch.maximum(0.5 * U, -0.5 * U).sum(1)
         else:  # poisson, torch's "full=False" NLL plus the constant xlogy(y, y) - y
             li = (
                 F.poisson_nll_loss(Z, Y, log_input=True, full=False, reduction="none")

@@ -153,7 +153,7 @@ def test_parameters_are_sklearns_with_renames_and_same_defaults(cls):
         "dtype",
         "n_threads",
     }
-    extras |= {"class_weight"} if cls is MLPClassifier else {"huber_delta"}
+    extras |= {"class_weight"} if cls is MLPClassifier else {"huber_delta", "quantile"}
     assert extras <= set(ours)
     assert ours["early_stopping_monitor"] == "loss"
 

@@ -76,6 +76,10 @@ class Problem:
             if name == "huber":
                 self.est_kwargs["huber_delta"] = 0.5
             self.y_ref = self.y
+            if name == "quantile":  # one target, two quantiles: two outputs
+                self.y = self.y[:, 0]
+                self.est_kwargs["quantile"] = QUANTILES
+                self.y_ref = np.c_[self.y, self.y]
 
     def initial_weights(self, hidden, seed=1):
         rng = np.random.RandomState(seed)
@@ -93,7 +97,9 @@ PROBLEMS = (
     "absolute_error",
     "huber",
     "poisson",
+    "quantile",
 )
+QUANTILES = (0.2, 0.7)
 
 
 @pytest.fixture(autouse=True)
@@ -102,6 +108,10 @@ def _huber_delta_in_reference(monkeypatch):
     # problem trains with huber_delta=0.5 so that both branches are exercised.
     monkeypatch.setitem(
         ref.LOSSES, "huber", (partial(ref.huber, delta=0.5), "identity")
+    )
+    # and the quantile problem with its quantiles, one per output
+    monkeypatch.setitem(
+        ref.LOSSES, "quantile", (partial(ref.quantile, quantile=QUANTILES), "identity")
     )
 
 
@@ -405,7 +415,7 @@ def test_learning_rate_curve_is_the_schedule(schedule_name, max_iter):
 # --------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("problem_name", ["multiclass", "binary", "huber"])
+@pytest.mark.parametrize("problem_name", ["multiclass", "binary", "huber", "quantile"])
 @pytest.mark.parametrize("opt_name", ["SGD-nesterov", "Adam-amsgrad", "AdamW"])
 def test_sample_weight_matches_weighted_reference(problem_name, opt_name):
     problem = Problem(problem_name, seed=2)

@@ -80,7 +80,7 @@ cdef struct Net:
     const double* slopes          # of each layer's leaky_relu
     const double* dropout         # rate of each layer's outputs; the last one's 0
     int loss
-    double loss_param
+    const double* loss_param      # one per output column (loss_parameters)
 
 
 cdef inline Unit layer_unit(const Net* net, int l, const Pass* ps) noexcept nogil:

@@ -312,22 +312,29 @@ cdef class Network:
         ``'identity'``.
     loss : int
         Loss id (``LOSS_KINDS``).
-    loss_param : float, default=0
-        The loss's parameter (Huber's delta).
+    loss_param : float or array of float, shape (sizes[-1],), default=0
+        The loss's parameter, one value or one per output column
+        (``loss_parameters``): Huber's delta, the label smoothing, the quantile.
     dropout : array of float64, shape (n_layers,), default=None
         Dropout rate of each layer's outputs in training, in [0, 1); the last
         must be 0. None: no dropout.
     slopes : array of float64, shape (n_layers,), default=None
         Negative slope of each ``leaky_relu`` layer (others ignore theirs).
         None: 0.01 everywhere.
+
+    Raises
+    ------
+    ValueError
+        If the widths, activations, loss, loss parameter, dropout rates or
+        slopes are not a network's.
     """
     cdef Net net
     cdef readonly object sizes, w_off, b_off, activations, dropout, slopes
     cdef readonly Py_ssize_t n_params, n_weights, n_layers
     cdef readonly int loss
-    cdef readonly double loss_param
+    cdef readonly object loss_param
 
-    def __cinit__(self, sizes, activations, int loss, double loss_param=0.0,
+    def __cinit__(self, sizes, activations, int loss, loss_param=0.0,
                   dropout=None, slopes=None):
         self.sizes = np.array(sizes, dtype=np.intp)
         self.activations = np.array(activations, dtype=np.intc)
@@ -358,7 +365,8 @@ cdef class Network:
         layout = Layout(self.sizes)
         self.w_off, self.b_off = layout.w_off, layout.b_off
         self.n_weights, self.n_params = layout.n_weights, layout.n_params
-        self.loss, self.loss_param = loss, loss_param
+        self.loss = loss
+        self.loss_param = loss_parameters(loss, loss_param, self.sizes[self.n_layers])
         self._point_net()
 
     cdef void _point_net(self):
@@ -366,11 +374,12 @@ cdef class Network:
         cdef const Py_ssize_t[::1] b_off = self.b_off
         cdef const int[::1] acts = self.activations
         cdef const double[::1] dropout = self.dropout, slopes = self.slopes
+        cdef const double[::1] loss_param = self.loss_param
         self.net.n_layers = <int> self.n_layers
         self.net.dropout, self.net.slopes = &dropout[0], &slopes[0]
         self.net.sizes, self.net.w_off, self.net.b_off = &sizes[0], &w_off[0], &b_off[0]
         self.net.activations = &acts[0]
-        self.net.loss, self.net.loss_param = self.loss, self.loss_param
+        self.net.loss, self.net.loss_param = self.loss, &loss_param[0]
 
     @property
     def has_dropout(self):
