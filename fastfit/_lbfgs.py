@@ -34,6 +34,7 @@ LBFGS = "lbfgs"
 _EPOCH_RECORD = (
     "loss_curve_",
     "learning_rate_curve_",
+    "learning_rate_steps_",
     "best_loss_",
     "validation_scores_",
     "validation_loss_curve_",

@@ -192,12 +192,12 @@ class BaseMLP(BaseEstimator):
             )
         return dtype.type
 
-    def _batch_size(self, n_samples):
+    def _batch_size(self, n_samples, warn=True):
         if self.batch_size == "auto":
             return min(200, n_samples)
         if self.batch_size == "full":
             return n_samples
-        if self.batch_size > n_samples:
+        if warn and self.batch_size > n_samples:
             warnings.warn(
                 "Got `batch_size` larger than the number of samples; it is "
                 f"clipped to {n_samples}."
@@ -227,6 +227,20 @@ class BaseMLP(BaseEstimator):
                 "set one of them"
             )
         return self.ema_decay, self.swa_start
+
+    def _validation_size(self, n_samples):
+        """Rows early stopping holds out of ``n_samples``: ``train_test_split``'s
+        count for ``test_size=validation_fraction``."""
+        return int(np.ceil(self.validation_fraction * n_samples))
+
+    def _steps_per_epoch(self, n_samples, incremental):
+        """Mini-batches per epoch of a fit on ``n_samples`` rows, less the
+        validation set that early stopping will hold out: what the schedule
+        plans its per-step rates over, before the split is drawn."""
+        if self.early_stopping and not incremental:
+            n_samples -= self._validation_size(n_samples)
+        n_samples = max(n_samples, 1)  # a split this small is refused later
+        return -(-n_samples // self._batch_size(n_samples, warn=False))
 
     def _penalty_l1_ratio(self):
         return {"l2": 0.0, "l1": 1.0}.get(self.penalty, float(self.l1_ratio))
@@ -360,7 +374,11 @@ class BaseMLP(BaseEstimator):
         runner = (
             None
             if resuming
-            else self._resolved_schedule().start(self.learning_rate_init, self.max_iter)
+            else self._resolved_schedule().start(
+                self.learning_rate_init,
+                self.max_iter,
+                self._steps_per_epoch(data.X.shape[0], incremental),
+            )
         )
         n_threads = effective_n_threads(self.n_threads)
         # an L-BFGS fit leaves no epoch record to continue
@@ -472,6 +490,7 @@ class BaseMLP(BaseEstimator):
         self.t_ = 0
         self.loss_curve_ = []
         self.learning_rate_curve_ = []
+        self.learning_rate_steps_ = []
         # scikit-learn: None under early stopping (the validation score rules)
         self.best_loss_ = None if self.early_stopping else np.inf
         self.validation_scores_ = [] if self.early_stopping else None
@@ -557,6 +576,14 @@ class BaseMLP(BaseEstimator):
                 raise ValueError("_weight_average is not a WeightAverage")
             average.check(self._layout.n_params, self._fit_dtype)
 
+        # the runner's counts place the epoch's rates (per-step schedules)
+        for name in ("epoch", "steps"):
+            count = getattr(self._schedule_runner, name, None)
+            if isinstance(count, bool) or not isinstance(count, Integral) or count < 0:
+                raise ValueError(
+                    f"_schedule_runner.{name} must be a count, got {count!r}"
+                )
+
     def _resume(self, layout, optimizer, averaging):
         """partial_fit after a fit: keep the state, unless the optimizer (or
         the weight averaging) changed."""
@@ -580,14 +607,16 @@ class BaseMLP(BaseEstimator):
         rule.tol, rule.n_iter_no_change = self.tol, self.n_iter_no_change
         rule.monitor = self.early_stopping_monitor
 
-    def _record_epoch(self, loss, lr, n_rows, raw, val_loss, validation):
-        """Add a finished epoch to the training record; returns the value a
-        plateau schedule watches."""
+    def _record_epoch(self, loss, lrs, n_rows, raw, val_loss, validation):
+        """Add a finished epoch, trained at the rates ``lrs`` (one per
+        mini-batch), to the training record; returns the value a plateau
+        schedule watches."""
         self.n_iter_ += 1
         self.t_ += n_rows
         self.loss_ = loss
         self.loss_curve_.append(loss)
-        self.learning_rate_curve_.append(lr)
+        self.learning_rate_curve_.append(float(lrs[0]))
+        self.learning_rate_steps_.append(lrs)
         score = None
         if self.early_stopping and val_loss is not None:
             # score from float64, like predict: exp of a float32 output overflows early
@@ -620,7 +649,7 @@ class BaseMLP(BaseEstimator):
         stratify = (
             data.Y[:, 0] if is_classifier(self) and data.Y.shape[1] == 1 else None
         )
-        n_val = int(np.ceil(self.validation_fraction * n))
+        n_val = self._validation_size(n)
         n_classes = len(np.unique(stratify)) if stratify is not None else 1
         if n_val < max(2, n_classes) or n - n_val < max(1, n_classes):
             raise ValueError(
@@ -939,9 +968,13 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         shuffling and early stopping do not apply, and ``partial_fit`` is
         unavailable).
     schedule : str or schedule, default='constant'
-        Learning-rate schedule, stepped once per epoch: a name in
+        Learning-rate schedule scaling ``learning_rate_init``: a name in
         ``fastfit.schedules.SCHEDULE_NAMES`` or an instance from
-        :mod:`fastfit.schedules`.
+        :mod:`fastfit.schedules`. Most are stepped once per epoch;
+        'onecycle', 'warmup_cosine', 'coslog4' and the classes ``OneCycleLR``,
+        ``CosineAnnealingWarmRestarts``, ``WarmupCosine`` and ``CosLog`` give
+        every mini-batch its own rate, planned over ``max_iter`` epochs of
+        this fit's batches (for ``partial_fit``, those of its first call).
     alpha : float, default=1e-4
         Strength of the penalty on weights (not biases), scaled as in
         scikit-learn: ``alpha * R(W) / n_batch`` per mini-batch (the sum of the
@@ -1044,6 +1077,16 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         Not set by ``optimizer='lbfgs'`` (as in scikit-learn), nor are
         ``learning_rate_curve_``, ``best_loss_`` and the validation record.
     learning_rate_curve_ : list of float
+        Learning rate of each epoch: that of its first mini-batch (for a
+        per-step schedule the rate at the epoch's start; the epoch's other
+        batches are in ``learning_rate_steps_``).
+    learning_rate_steps_ : list of ndarray of shape (n_batches,)
+        Learning rate of every mini-batch of each epoch, as the engine used
+        them (float64, in batch order; a batch of zero total sample weight
+        takes no step but keeps its place). ``learning_rate_steps_[e][0] ==
+        learning_rate_curve_[e]``; ``np.concatenate(learning_rate_steps_)`` is
+        the whole sequence. Kept across ``partial_fit`` calls, like
+        ``loss_curve_``.
     best_loss_ : float
     validation_scores_, validation_loss_curve_ : list of float or None
     best_validation_score_ : float or None

@@ -19,8 +19,9 @@ def plot_learning_curve(est, ax=None):
 
     Draws the training loss (``loss_curve_``), the validation loss
     (``validation_loss_curve_``, when the model was fitted with
-    ``early_stopping=True``) and the learning rate (``learning_rate_curve_``)
-    on a twin y-axis sharing the epoch axis.
+    ``early_stopping=True``) and the learning rate (``learning_rate_curve_``:
+    for a per-step schedule, the rate of each epoch's first mini-batch) on a
+    twin y-axis sharing the epoch axis.
 
     Parameters
     ----------

@@ -1,9 +1,9 @@
 """The epoch loop of the estimators: epochs, early stopping, divergence, progress.
 
-Python runs once per epoch (permutation, learning rate, the probe forward pass,
-scoring, early stopping, progress); the engine's :class:`Trainer` runs the
-epoch's mini-batches in one call with the GIL released (or in a few calls, to
-draw a progress bar).
+Python runs once per epoch (permutation, the epoch's learning rates, one per
+mini-batch, the probe forward pass, scoring, early stopping, progress); the
+engine's :class:`Trainer` runs the epoch's mini-batches in one call with the
+GIL released (or in a few calls, to draw a progress bar).
 """
 
 import functools
@@ -223,14 +223,14 @@ class EpochLoop:
         """One epoch; False if it diverged (its updates are undone)."""
         model, start = self.model, time.perf_counter()
         SingleThreadedBlas.pin()
-        lr = float(model._schedule_runner.lr)
+        runner = model._schedule_runner
+        lrs = self._epoch_lrs(runner)
         n = self.data.X.shape[0]
         order = (
             model._random_state.permutation(n).astype(np.intp)
             if model.shuffle
             else np.empty(0, dtype=np.intp)
         )
-        lrs = np.full(self.n_batches, lr)
         obj_sum, w_sum, stopped = self._run_epoch(order, lrs)
         loss = obj_sum / w_sum if w_sum > 0 else np.nan
         if self.average is not None and stopped < 0:
@@ -260,10 +260,10 @@ class EpochLoop:
         np.copyto(self.last_good, self.params)
         if self.average is not None:
             self.last_average = self.average.snapshot()
-        monitored = model._record_epoch(float(loss), lr, n, *probe, self.validation)
+        monitored = model._record_epoch(float(loss), lrs, n, *probe, self.validation)
         if model.verbose:
-            model._print_epoch(lr, time.perf_counter() - start)
-        model._schedule_runner.step(monitored)
+            model._print_epoch(float(lrs[0]), time.perf_counter() - start)
+        runner.step(monitored, n_batches=self.n_batches)
         return True
 
     def _roll_back(self):
@@ -272,6 +272,28 @@ class EpochLoop:
         if self.average is not None:
             self.average.restore(self.last_average)
             np.copyto(self.model._params, self.average.current)
+
+    def _epoch_lrs(self, runner):
+        """The runner's rates for the epoch's batches, as the engine reads
+        them: a new float64 array of one finite rate >= 0 per batch.
+
+        Raises
+        ------
+        ValueError
+            If the runner (a custom one, or one a pickle tampered with) gives
+            anything else.
+        """
+        lrs = np.array(runner.epoch_lrs(self.n_batches), dtype=np.float64)
+        if lrs.shape != (self.n_batches,) or not (
+            np.isfinite(lrs).all() and (lrs >= 0).all()
+        ):
+            raise ValueError(
+                f"{type(runner).__name__}.epoch_lrs({self.n_batches}) must give "
+                f"{self.n_batches} finite learning rates >= 0, one per "
+                f"mini-batch; got shape {lrs.shape}, values in "
+                f"[{lrs.min(initial=np.inf)}, {lrs.max(initial=-np.inf)}]"
+            )
+        return lrs
 
     def _stop_after_stall(self):
         """Whether early stopping ends the run (the schedule may extend it)."""

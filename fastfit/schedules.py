@@ -1,4 +1,4 @@
-"""Learning-rate schedules, stepped once per epoch.
+"""Learning-rate schedules, stepped once per epoch or at every mini-batch.
 
 A schedule is a small scikit-learn style parameter object (a
 :class:`~sklearn.base.BaseEstimator`, so ``get_params``/``set_params``/``clone``
@@ -7,14 +7,25 @@ hyperparameters only, declares their valid values in ``_parameter_constraints``
 and is checked by scikit-learn's ``_validate_params``. A *run* of a schedule is a
 separate object, the runner, created fresh for every fit::
 
-    runner = schedule.start(base_lr, max_iter)  # validates; never mutates `schedule`
+    # validates; never mutates `schedule`
+    runner = schedule.start(base_lr, max_iter, steps_per_epoch)
     for epoch in range(max_iter):
-        lr = runner.lr                # learning rate of the epoch about to run
-        loss = run_one_epoch(lr)
-        runner.step(metric=loss)      # once after each epoch
+        lrs = runner.epoch_lrs(n_batches)  # one rate per mini-batch of the epoch
+        loss = run_one_epoch(lrs)
+        runner.step(metric=loss, n_batches=n_batches)  # once after each epoch
         if stalled and not runner.continue_after_stall():
             break                     # early stopping, unless the schedule objects
     runner.epoch                      # number of completed epochs
+    runner.steps                      # number of mini-batches they had
+
+``runner.lr`` is the rate of the first mini-batch of the epoch about to run.
+Most schedules are functions of the epoch and give every batch of an epoch
+that rate. The per-step schedules (:class:`OneCycleLR`,
+:class:`CosineAnnealingWarmRestarts`, :class:`WarmupCosine`, :class:`CosLog`)
+give each mini-batch its own: they are planned over ``max_iter *
+steps_per_epoch`` steps (or their ``total_steps``) and count the batches
+actually run, so epochs of another length (``partial_fit`` on chunks of
+another size) continue the count where it stands.
 
 ``metric`` is the monitored loss (lower is better). Only
 :class:`ReduceLROnPlateau` (directly or wrapped in :class:`Warmup`) reads it;
@@ -25,9 +36,16 @@ objects, so a fit can be checkpointed and resumed mid-run.
 The semantics follow PyTorch's ``torch.optim.lr_scheduler`` with ``epoch``
 playing the role of ``last_epoch``: the learning rate of epoch ``e`` (counted
 from 0) is the value PyTorch's scheduler holds after ``e`` calls to
-``scheduler.step()``. Schedules that are functions of the epoch write that
-function once, as their ``_lr`` method, and are evaluated in closed form, so no
-rounding error accumulates over long runs.
+``scheduler.step()``; for a per-step schedule, the rate of mini-batch ``k`` of
+the run is the value after ``k`` calls, one after each batch. Schedules are
+evaluated in closed form, so no rounding error accumulates over long runs:
+those that are functions of the epoch write that function once, as their
+``_lr`` method, and the per-step ones as ``_step_lrs``, over a whole epoch's
+steps at once (NumPy, no Python per step).
+
+All of them scale the estimator's ``learning_rate_init`` (``base_lr``): it is
+the rate of a constant schedule, the start of a decay, and the peak of
+:class:`OneCycleLR`, :class:`WarmupCosine` and :class:`CosLog`.
 
 The schedules can also be named by a string; :func:`resolve_schedule` maps the
 names in :data:`SCHEDULE_NAMES` to instances whose defaults depend on
@@ -37,6 +55,7 @@ names in :data:`SCHEDULE_NAMES` to instances whose defaults depend on
 import math
 from numbers import Integral, Real
 
+import numpy as np
 from sklearn.base import BaseEstimator, clone
 from sklearn.utils._param_validation import StrOptions, validate_parameter_constraints
 
@@ -45,16 +64,20 @@ from fastfit._params import NumberInterval, document_names
 __all__ = [
     "SCHEDULE_NAMES",
     "Constant",
+    "CosLog",
     "CosineAnnealingLR",
+    "CosineAnnealingWarmRestarts",
     "ExponentialLR",
     "InverseScaling",
     "LinearLR",
     "MultiStepLR",
+    "OneCycleLR",
     "ReduceLROnPlateau",
     "Schedule",
     "ScheduleRunner",
     "StepLR",
     "Warmup",
+    "WarmupCosine",
     "resolve_schedule",
 ]
 
@@ -71,7 +94,10 @@ _NON_NEGATIVE = NumberInterval(Real, 0, None, closed="left")
 _START_CONSTRAINTS = {
     "base_lr": [NumberInterval(Real, 0, None, closed="neither")],
     "max_iter": [_POSITIVE_INT],
+    "steps_per_epoch": [_POSITIVE_INT],
 }
+# total_steps of the per-step schedules: None plans max_iter * steps_per_epoch
+_TOTAL_STEPS = [None, _POSITIVE_INT]
 
 
 def _as_python_number(value):
@@ -109,18 +135,39 @@ class ScheduleRunner:
     base_lr : float
         Initial learning rate of the run.
     lr : float
-        Learning rate for the epoch about to run.
+        Learning rate of the first mini-batch of the epoch about to run (of
+        every one of its batches, for a schedule stepped per epoch).
     epoch : int
         Number of completed epochs (number of calls to :meth:`step`).
+    steps : int
+        Number of mini-batches in the completed epochs (the sum of the
+        ``n_batches`` passed to :meth:`step`).
     """
 
     def __init__(self, schedule, base_lr):
         self.schedule = schedule
         self.base_lr = float(base_lr)
         self.epoch = 0
+        self.steps = 0
         self.lr = self.base_lr
 
-    def step(self, metric=None):
+    def epoch_lrs(self, n_batches):
+        """Learning rate of each mini-batch of the epoch about to run.
+
+        Parameters
+        ----------
+        n_batches : int
+            Number of mini-batches of the epoch, >= 1.
+
+        Returns
+        -------
+        lrs : ndarray of shape (n_batches,), dtype float64
+            A new array; ``lrs[0]`` is :attr:`lr`. Here every batch runs at
+            :attr:`lr`; per-step schedules vary it within the epoch.
+        """
+        return np.full(_batch_count(n_batches), self.lr)
+
+    def step(self, metric=None, n_batches=1):
         """Advance by one completed epoch.
 
         Parameters
@@ -128,8 +175,16 @@ class ScheduleRunner:
         metric : float or None, default=None
             Monitored loss of the epoch just completed (lower is better).
             Ignored by schedules that do not monitor a metric.
+        n_batches : int, default=1
+            Number of mini-batches the epoch had, >= 1 (as passed to
+            :meth:`epoch_lrs`). Per-step schedules advance by that many steps.
         """
         raise NotImplementedError
+
+    def _count(self, n_batches):
+        """Count one more completed epoch of ``n_batches`` mini-batches."""
+        self.steps += _batch_count(n_batches)
+        self.epoch += 1
 
     def continue_after_stall(self):
         """Whether training should go on although early stopping would stop it.
@@ -149,19 +204,74 @@ class ScheduleRunner:
         return f"{type(self).__name__}(epoch={self.epoch}, lr={self.lr!r})"
 
 
+def _batch_count(n_batches):
+    """``n_batches`` as an int, or ValueError unless it is a positive int."""
+    if not _POSITIVE_INT.is_satisfied_by(n_batches):
+        raise ValueError(
+            f"n_batches must be a positive int (mini-batches of an epoch), "
+            f"got {n_batches!r}"
+        )
+    return int(n_batches)
+
+
 class _ClosedFormRunner(ScheduleRunner):
     """Runner of a schedule whose lr is a pure function of the epoch.
 
-    ``lr = schedule._lr(base_lr, epoch)``, evaluated afresh for every epoch.
+    ``lr = schedule._lr(base_lr, epoch)``, evaluated afresh for every epoch. A
+    schedule with ``_per_batch = True`` is evaluated at every mini-batch, at
+    fractional epochs: batch ``i`` of the ``n`` of epoch ``e`` at ``e + i / n``
+    (its ``_lr`` then takes an array of epochs).
     """
 
     def __init__(self, schedule, base_lr):
         super().__init__(schedule, base_lr)
         self.lr = float(schedule._lr(self.base_lr, 0))
 
-    def step(self, metric=None):
-        self.epoch += 1
+    def epoch_lrs(self, n_batches):
+        if not self.schedule._per_batch:
+            return super().epoch_lrs(n_batches)
+        n = _batch_count(n_batches)
+        epochs = self.epoch + np.arange(n) / n
+        return np.array(self.schedule._lr(self.base_lr, epochs), dtype=np.float64)
+
+    def step(self, metric=None, n_batches=1):
+        self._count(n_batches)
         self.lr = float(self.schedule._lr(self.base_lr, self.epoch))
+
+
+class _StepRunner(ScheduleRunner):
+    """Runner of a schedule that is a function of the step (the mini-batch
+    counted over the run) and of the planned number of steps.
+
+    ``lr = schedule._step_lrs(base_lr, k, total_steps)`` for the steps ``k`` of
+    an epoch; steps past the plan repeat the rate of its last step.
+
+    Attributes
+    ----------
+    total_steps : int
+        Planned number of steps of the run.
+    """
+
+    def __init__(self, schedule, base_lr, total_steps):
+        super().__init__(schedule, base_lr)
+        self.total_steps = int(total_steps)
+        self.lr = float(self.epoch_lrs(1)[0])
+
+    def epoch_lrs(self, n_batches):
+        k = self.steps + np.arange(_batch_count(n_batches))
+        k = np.minimum(k, self.total_steps - 1)
+        lrs = self.schedule._step_lrs(self.base_lr, k, self.total_steps)
+        return np.array(lrs, dtype=np.float64)
+
+    def step(self, metric=None, n_batches=1):
+        self._count(n_batches)
+        self.lr = float(self.epoch_lrs(1)[0])
+
+    def __repr__(self):
+        return (
+            f"{type(self).__name__}(epoch={self.epoch}, steps={self.steps}/"
+            f"{self.total_steps}, lr={self.lr!r})"
+        )
 
 
 class _PlateauRunner(ScheduleRunner):
@@ -179,7 +289,7 @@ class _PlateauRunner(ScheduleRunner):
             return current < self.best * (1.0 - self.schedule.threshold)
         return current < self.best - self.schedule.threshold
 
-    def step(self, metric=None):
+    def step(self, metric=None, n_batches=1):
         if metric is None:
             raise ValueError(
                 "ReduceLROnPlateau monitors a metric: call runner.step(metric) "
@@ -187,7 +297,7 @@ class _PlateauRunner(ScheduleRunner):
             )
         s = self.schedule
         current = float(metric)
-        self.epoch += 1
+        self._count(n_batches)
         if self.is_better(current):
             self.best = current
             self.num_bad_epochs = 0
@@ -224,12 +334,18 @@ class _WarmupRunner(ScheduleRunner):
             return self.base_lr * (self.epoch + 1) / self.schedule.epochs
         return self.inner.lr
 
-    def step(self, metric=None):
+    def epoch_lrs(self, n_batches):
+        if self._warming_up():
+            return super().epoch_lrs(n_batches)
+        return self.inner.epoch_lrs(n_batches)
+
+    def step(self, metric=None, n_batches=1):
+        n_batches = _batch_count(n_batches)  # before the inner runner moves
         # The epoch just completed ran with the inner schedule's lr only if it
         # was past the warm-up; only then does the inner schedule see it.
         if not self._warming_up():
-            self.inner.step(metric)
-        self.epoch += 1
+            self.inner.step(metric, n_batches)
+        self._count(n_batches)
         self.lr = self._current_lr()
 
     def continue_after_stall(self):
@@ -254,13 +370,18 @@ class Schedule(BaseEstimator):
     Subclasses store their hyperparameters in ``__init__`` unchanged and declare
     them in ``_parameter_constraints``; rules that tie parameters together go in
     an override of ``_validate_params`` that calls ``super()._validate_params()``
-    first. A closed-form schedule implements :meth:`_lr`; any other overrides
+    first. A closed-form schedule implements :meth:`_lr` (vectorised over an
+    array of fractional epochs if it sets ``_per_batch = True``); a per-step
+    one derives from ``_PerStepSchedule``; any other overrides
     :meth:`_make_runner`.
     """
 
     _parameter_constraints: dict = {}
 
-    def start(self, base_lr, max_iter):
+    # whether the closed form is evaluated at every mini-batch (fractional epochs)
+    _per_batch = False
+
+    def start(self, base_lr, max_iter, steps_per_epoch=1):
         """Validate the hyperparameters and start a run.
 
         Parameters
@@ -269,28 +390,36 @@ class Schedule(BaseEstimator):
             Initial learning rate, > 0.
         max_iter : int
             Planned number of epochs of the run, >= 1.
+        steps_per_epoch : int, default=1
+            Planned number of mini-batches per epoch, >= 1: the per-step
+            schedules plan ``max_iter * steps_per_epoch`` steps unless given
+            their ``total_steps``. The others ignore it.
 
         Returns
         -------
         runner : ScheduleRunner
-            A fresh runner; ``runner.lr`` is the learning rate of epoch 0.
-            The schedule itself is not modified, and later changes to it do
-            not affect the runner.
+            A fresh runner; ``runner.lr`` is the learning rate of the first
+            mini-batch of epoch 0. The schedule itself is not modified, and
+            later changes to it do not affect the runner.
 
         Raises
         ------
         ValueError
-            If a hyperparameter, ``base_lr`` or ``max_iter`` is invalid (an
-            ``InvalidParameterError`` naming it and its valid values, for a
-            single parameter).
+            If a hyperparameter, ``base_lr``, ``max_iter`` or
+            ``steps_per_epoch`` is invalid (an ``InvalidParameterError`` naming
+            it and its valid values, for a single parameter).
         """
         validate_parameter_constraints(
             _START_CONSTRAINTS,
-            {"base_lr": base_lr, "max_iter": max_iter},
+            {
+                "base_lr": base_lr,
+                "max_iter": max_iter,
+                "steps_per_epoch": steps_per_epoch,
+            },
             caller_name=f"{type(self).__name__}.start",
         )
         self._validate_params()
-        return self._make_runner(float(base_lr), int(max_iter))
+        return self._make_runner(float(base_lr), int(max_iter), int(steps_per_epoch))
 
     def _frozen(self):
         """A copy for a runner to own, with numbers as Python ints and floats.
@@ -309,7 +438,7 @@ class Schedule(BaseEstimator):
             f"{type(self).__name__} must define _lr or _make_runner."
         )
 
-    def _make_runner(self, base_lr, max_iter):
+    def _make_runner(self, base_lr, max_iter, steps_per_epoch):
         """The runner of a validated schedule; closed form unless overridden."""
         return _ClosedFormRunner(self._frozen(), base_lr)
 
@@ -619,8 +748,353 @@ class ReduceLROnPlateau(Schedule):
                 f"threshold_mode='rel'; got {self.threshold!r}."
             )
 
-    def _make_runner(self, base_lr, max_iter):
+    def _make_runner(self, base_lr, max_iter, steps_per_epoch):
         return _PlateauRunner(self._frozen(), base_lr)
+
+
+# ---------------------------------------------------------------------------
+# Schedules stepped at every mini-batch.
+# ---------------------------------------------------------------------------
+
+
+class CosineAnnealingWarmRestarts(Schedule):
+    """Cosine annealing with warm restarts (SGDR), at every mini-batch.
+
+    Mini-batch ``i`` of the ``n`` of epoch ``e`` (both counted from 0) runs at
+    the fractional epoch ``t = e + i / n``, at the rate::
+
+        lr = eta_min + (base_lr - eta_min) * (1 + cos(pi * T_cur / T_i)) / 2
+
+    where period ``j`` (from 0) lasts ``T_i = T_0 * T_mult ** j`` epochs and
+    ``T_cur`` is ``t`` minus the epoch at which the period holding ``t``
+    started. Periods start at whole epochs, each at ``base_lr``.
+
+    This is PyTorch's ``CosineAnnealingWarmRestarts`` stepped with fractional
+    epochs: batch ``i`` of epoch ``e`` runs at the rate the scheduler holds
+    after ``scheduler.step(e + i / n)``. PyTorch's documented recipe calls
+    ``scheduler.step(epoch + i / iters)`` *after* the update of batch ``i``, so
+    there every batch runs at the rate meant for the one before it (the first
+    two batches both at ``t = 0``); here the call comes before the batch, so a
+    restart falls on the first batch of its epoch. The period holding ``t`` is
+    found in integers: PyTorch's floating-point logarithm misses a few
+    restarts (with ``T_mult=10`` the one at epoch 111, with ``T_mult=3`` at
+    epoch 121, whose first batch it runs at ``eta_min``).
+
+    The epoch-level record of a fit (``learning_rate_curve_``) holds the rate
+    of each epoch's first batch, the value at whole epochs.
+
+    Parameters
+    ----------
+    T_0 : int, default=10
+        Length of the first period, in epochs; positive.
+    T_mult : int, default=1
+        Factor by which each period is longer than the one before, >= 1.
+    eta_min : float, default=0.0
+        Minimum learning rate, >= 0.
+
+    Examples
+    --------
+    >>> runner = CosineAnnealingWarmRestarts(T_0=1).start(1.0, max_iter=3)
+    >>> runner.epoch_lrs(4).tolist()
+    [1.0, 0.8535533905932737, 0.5, 0.14644660940672627]
+    """
+
+    _parameter_constraints = {
+        "T_0": [_POSITIVE_INT],
+        "T_mult": [_POSITIVE_INT],
+        "eta_min": [_NON_NEGATIVE],
+    }
+    _per_batch = True
+
+    def __init__(self, T_0=10, T_mult=1, eta_min=0.0):
+        self.T_0 = T_0
+        self.T_mult = T_mult
+        self.eta_min = eta_min
+
+    def _lr(self, base_lr, epoch):
+        t = np.asarray(epoch, dtype=np.float64)
+        T_0, m = self.T_0, self.T_mult
+        if m == 1:
+            T_cur, T_i = t % T_0, T_0
+        else:
+            # period j starts at epoch T_0 (m^j - 1) / (m - 1), a whole number
+            whole = np.floor(t).astype(np.int64)
+            j = np.floor(np.log(whole / T_0 * (m - 1) + 1) / math.log(m))
+            j = j.astype(np.int64)
+            j += T_0 * (m ** (j + 1) - 1) // (m - 1) <= whole  # rounded down
+            j -= T_0 * (m**j - 1) // (m - 1) > whole  # rounded up
+            T_cur = t - T_0 * (m**j - 1) // (m - 1)
+            T_i = T_0 * m**j
+        cosine = 1.0 + np.cos(np.pi * T_cur / T_i)
+        return self.eta_min + (base_lr - self.eta_min) * cosine / 2.0
+
+
+class _PerStepSchedule(Schedule):
+    """Base of the schedules that are functions of the step.
+
+    The step ``k`` counts the mini-batches of the run from 0; the run plans
+    ``T`` of them, its ``total_steps`` hyperparameter or, when that is None,
+    ``max_iter * steps_per_epoch``. Subclasses write
+    ``_step_lrs(base_lr, k, T)`` over an array of steps ``0 <= k < T``, and
+    ``_check_plan(T)`` if some of their hyperparameters must fit ``T``.
+    """
+
+    def _make_runner(self, base_lr, max_iter, steps_per_epoch):
+        frozen = self._frozen()
+        total = frozen.total_steps
+        if total is None:
+            total = max_iter * steps_per_epoch
+        frozen._check_plan(total)
+        return _StepRunner(frozen, base_lr, total)
+
+    def _check_plan(self, total_steps):
+        """Raise ValueError unless the hyperparameters fit ``total_steps``."""
+
+    def _step_lrs(self, base_lr, k, total_steps):
+        """Learning rates of the steps ``k`` (an int array) of the run."""
+        raise NotImplementedError
+
+
+class OneCycleLR(_PerStepSchedule):
+    """The 1cycle policy, at every mini-batch.
+
+    PyTorch's ``OneCycleLR`` with ``max_lr`` the base rate of the run (the
+    estimator's ``learning_rate_init``): the rate rises from ``initial_lr =
+    base_lr / div_factor`` to ``base_lr`` over the first ``pct_start`` of the
+    steps, then falls to ``min_lr = initial_lr / final_div_factor``. With ``T``
+    the planned steps, step ``k`` (counted from 0 over the run) lies in the
+    first of these phases whose end step is at least ``k`` (else in the last)::
+
+        phase                   end step                 from         to
+        warm-up                 pct_start * T - 1        initial_lr   base_lr
+        (three_phase only)      2 * pct_start * T - 2    base_lr      initial_lr
+        annealing               T - 1                    (previous)   min_lr
+
+    and with ``s`` the end step of the phase before (0 for the first), ``pct =
+    (k - s) / (end - s)`` and::
+
+        'cos':     lr_k = to + (from - to) * (1 + cos(pi * pct)) / 2
+        'linear':  lr_k = from + (to - from) * pct
+
+    This is the rate PyTorch's scheduler holds after ``k`` calls to
+    ``scheduler.step()``, one after each batch. Two differences: a phase of
+    zero steps (``pct_start * T == 1``, where PyTorch divides by zero) gives
+    its step the phase's end rate, and steps past ``T`` (``partial_fit``
+    beyond ``max_iter`` epochs, or a ``total_steps`` shorter than the fit) keep
+    the rate of step ``T - 1``, where PyTorch raises. PyTorch's momentum
+    cycling (``cycle_momentum``) is not done: the optimizer's momentum and
+    betas stay fixed for a fit.
+
+    Parameters
+    ----------
+    total_steps : int or None, default=None
+        Planned number of steps (mini-batches) of the run, positive; None
+        plans ``max_iter`` epochs of the fit's batches (for ``partial_fit``,
+        of the batches of its first call).
+    pct_start : float, default=0.3
+        Fraction of the steps spent raising the rate, in [0, 1].
+    anneal_strategy : {'cos', 'linear'}, default='cos'
+        Shape of each phase.
+    div_factor : float, default=25.0
+        ``initial_lr = base_lr / div_factor``, > 0.
+    final_div_factor : float, default=1e4
+        ``min_lr = initial_lr / final_div_factor``, > 0.
+    three_phase : bool, default=False
+        Return to ``initial_lr`` before the final annealing (the original
+        paper's shape) instead of annealing from the peak.
+
+    Examples
+    --------
+    >>> runner = OneCycleLR(pct_start=0.5, anneal_strategy="linear",
+    ...                     div_factor=10, final_div_factor=10).start(1.0, 2, 3)
+    >>> runner.epoch_lrs(3).tolist()
+    [0.1, 0.55, 1.0]
+    >>> runner.step(n_batches=3); runner.epoch_lrs(3).round(12).tolist()
+    [0.67, 0.34, 0.01]
+    """
+
+    _parameter_constraints = {
+        "total_steps": _TOTAL_STEPS,
+        "pct_start": [NumberInterval(Real, 0, 1, closed="both")],
+        "anneal_strategy": [StrOptions({"cos", "linear"})],
+        "div_factor": [NumberInterval(Real, 0, None, closed="neither")],
+        "final_div_factor": [NumberInterval(Real, 0, None, closed="neither")],
+        "three_phase": ["boolean"],
+    }
+
+    def __init__(
+        self,
+        total_steps=None,
+        pct_start=0.3,
+        anneal_strategy="cos",
+        div_factor=25.0,
+        final_div_factor=1e4,
+        three_phase=False,
+    ):
+        self.total_steps = total_steps
+        self.pct_start = pct_start
+        self.anneal_strategy = anneal_strategy
+        self.div_factor = div_factor
+        self.final_div_factor = final_div_factor
+        self.three_phase = three_phase
+
+    def _phases(self, base_lr, total_steps):
+        """(end step, start rate, end rate) of each phase, as PyTorch's."""
+        initial = base_lr / self.div_factor
+        final = initial / self.final_div_factor
+        up = float(self.pct_start * total_steps) - 1
+        if self.three_phase:
+            down = float(2 * self.pct_start * total_steps) - 2
+            return [(up, initial, base_lr), (down, base_lr, initial),
+                    (total_steps - 1, initial, final)]  # fmt: skip
+        return [(up, initial, base_lr), (total_steps - 1, base_lr, final)]
+
+    def _step_lrs(self, base_lr, k, total_steps):
+        phases = self._phases(base_lr, total_steps)
+        k = np.asarray(k, dtype=np.float64)
+        lrs = np.empty_like(k)
+        todo = np.ones(k.shape, dtype=bool)
+        start_step = 0.0
+        for i, (end_step, start, end) in enumerate(phases):
+            here = todo if i == len(phases) - 1 else todo & (k <= end_step)
+            span = end_step - start_step
+            pct = (k[here] - start_step) / span if span else 1.0
+            if self.anneal_strategy == "cos":
+                lrs[here] = end + (start - end) / 2.0 * (np.cos(np.pi * pct) + 1)
+            else:
+                lrs[here] = (end - start) * pct + start
+            todo &= ~here
+            start_step = end_step
+        return lrs
+
+
+class WarmupCosine(_PerStepSchedule):
+    """Linear warm-up, then cosine annealing to ``eta_min``, at every mini-batch.
+
+    With ``T`` the planned steps and ``W`` the warm-up steps, the rate of step
+    ``k`` (counted from 0 over the run) is::
+
+        lr_k = base_lr * (k + 1) / W                                  k < W
+        lr_k = eta_min + (base_lr - eta_min)
+                         * (1 + cos(pi * (k - W) / (T - W))) / 2      k >= W
+
+    the per-step form of ``Warmup(W, after=CosineAnnealingLR(T - W, eta_min))``:
+    the last warm-up step and the first annealing step run at ``base_lr``, the
+    last planned step just above ``eta_min``. In PyTorch it is
+    ``SequentialLR([LinearLR(start_factor=1 / W, end_factor=1, total_iters=W -
+    1), CosineAnnealingLR(T_max=T - W, eta_min=eta_min)], milestones=[W])``,
+    stepped after every batch. Steps past ``T`` (``partial_fit`` beyond
+    ``max_iter`` epochs, or a ``total_steps`` shorter than the fit) keep the
+    rate of step ``T - 1``.
+
+    Parameters
+    ----------
+    warmup_steps : int or float, default=0.05
+        Length of the warm-up: an int >= 0 is a number of steps; a float in
+        [0, 1) a fraction of ``T``, rounded to the nearest step (halves up).
+        Fewer than ``T`` steps.
+    eta_min : float, default=0.0
+        Rate the cosine anneals to, >= 0.
+    total_steps : int or None, default=None
+        Planned number of steps (mini-batches) of the run, positive; None
+        plans ``max_iter`` epochs of the fit's batches (for ``partial_fit``,
+        of the batches of its first call).
+
+    Examples
+    --------
+    >>> runner = WarmupCosine(warmup_steps=2, total_steps=6).start(1.0, 1)
+    >>> runner.epoch_lrs(6).tolist()
+    [0.5, 1.0, 1.0, 0.8535533905932737, 0.5, 0.14644660940672627]
+    """
+
+    _parameter_constraints = {
+        "warmup_steps": [
+            _NON_NEGATIVE_INT,
+            NumberInterval(Real, 0, 1, closed="left"),
+        ],
+        "eta_min": [_NON_NEGATIVE],
+        "total_steps": _TOTAL_STEPS,
+    }
+
+    def __init__(self, warmup_steps=0.05, eta_min=0.0, total_steps=None):
+        self.warmup_steps = warmup_steps
+        self.eta_min = eta_min
+        self.total_steps = total_steps
+
+    def _warmup(self, total_steps):
+        """The number of warm-up steps of a run of ``total_steps``."""
+        if isinstance(self.warmup_steps, Integral):
+            return int(self.warmup_steps)
+        return math.floor(self.warmup_steps * total_steps + 0.5)
+
+    def _check_plan(self, total_steps):
+        if self._warmup(total_steps) >= total_steps:
+            raise ValueError(
+                f"WarmupCosine: warmup_steps={self.warmup_steps!r} gives "
+                f"{self._warmup(total_steps)} warm-up steps, but the run has "
+                f"{total_steps} steps; the warm-up must be shorter."
+            )
+
+    def _step_lrs(self, base_lr, k, total_steps):
+        W = self._warmup(total_steps)
+        k = np.asarray(k, dtype=np.float64)
+        lrs = np.empty_like(k)
+        warm = k < W
+        lrs[warm] = base_lr * (k[warm] + 1) / W
+        cosine = 1.0 + np.cos(np.pi * (k[~warm] - W) / (total_steps - W))
+        lrs[~warm] = self.eta_min + (base_lr - self.eta_min) * cosine / 2.0
+        return lrs
+
+
+class CosLog(_PerStepSchedule):
+    """RealMLP's ``coslog`` schedule: cosine cycles on a log time scale, at
+    every mini-batch.
+
+    With ``T`` the planned steps and ``p = k / T`` the progress at step ``k``
+    (counted from 0 over the run), the rate is::
+
+        lr_k = base_lr * (1 - cos(2 * pi * log2(1 + (2 ** n_cycles - 1) * p))) / 2
+
+    With ``n_cycles=4`` (the name ``'coslog4'``) this is ``0.5 * (1 - cos(2 *
+    pi * log2(1 + 15 p)))``, the default schedule of RealMLP (Holzmüller et al.
+    2024, "Better by Default: Strong Pre-Tuned MLPs and Boosted Trees on
+    Tabular Data"), written as pytabkit's ``CoslogFunc``. Cycle ``j`` (from 1)
+    ends at ``p = (2 ** j - 1) / (2 ** n_cycles - 1)``, so each cycle lasts
+    twice as long as the one before; within each the rate rises from 0 to
+    ``base_lr`` and falls back, and the first step of a run has rate 0.
+    pytabkit measures ``p`` in samples seen before the step; here it is
+    counted in steps, the same unless an epoch's last batch is short. Steps
+    past ``T`` keep the rate of step ``T - 1``.
+
+    Parameters
+    ----------
+    n_cycles : int, default=4
+        Number of cycles, positive.
+    total_steps : int or None, default=None
+        Planned number of steps (mini-batches) of the run, positive; None
+        plans ``max_iter`` epochs of the fit's batches (for ``partial_fit``,
+        of the batches of its first call).
+
+    Examples
+    --------
+    >>> runner = CosLog(n_cycles=1, total_steps=4).start(1.0, 1)
+    >>> runner.epoch_lrs(4).round(6).tolist()
+    [0.0, 0.718355, 0.930431, 0.323689]
+    """
+
+    _parameter_constraints = {
+        "n_cycles": [_POSITIVE_INT],
+        "total_steps": _TOTAL_STEPS,
+    }
+
+    def __init__(self, n_cycles=4, total_steps=None):
+        self.n_cycles = n_cycles
+        self.total_steps = total_steps
+
+    def _step_lrs(self, base_lr, k, total_steps):
+        p = np.asarray(k, dtype=np.float64) / total_steps
+        log_time = np.log2(1.0 + (2.0**self.n_cycles - 1.0) * p)
+        return base_lr * 0.5 * (1.0 - np.cos(2.0 * np.pi * log_time))
 
 
 # ---------------------------------------------------------------------------
@@ -661,6 +1135,23 @@ def _invscaling(max_iter, tol, power_t):
     return InverseScaling(power_t=power_t)
 
 
+def _onecycle(max_iter, tol, power_t):
+    """``OneCycleLR()``: PyTorch's defaults, over the fit's mini-batches."""
+    return OneCycleLR()
+
+
+def _warmup_cosine(max_iter, tol, power_t):
+    """``WarmupCosine()``: a linear warm-up over 5% of the fit's
+    mini-batches, then a cosine to 0 over the rest."""
+    return WarmupCosine()
+
+
+def _coslog4(max_iter, tol, power_t):
+    """``CosLog(n_cycles=4)``: RealMLP's default, four cosine cycles on a
+    log time scale over the fit's mini-batches."""
+    return CosLog(n_cycles=4)
+
+
 def _plateau(max_iter, tol, power_t):
     """``ReduceLROnPlateau()`` (PyTorch's defaults)."""
     return ReduceLROnPlateau()
@@ -699,6 +1190,9 @@ _SCHEDULES = {
     "invscaling": _invscaling,
     "plateau": _plateau,
     "adaptive": _adaptive,
+    "onecycle": _onecycle,
+    "warmup_cosine": _warmup_cosine,
+    "coslog4": _coslog4,
 }
 
 SCHEDULE_NAMES = tuple(_SCHEDULES)
@@ -717,11 +1211,14 @@ class Warmup(Schedule):
     where ``after_(k)`` is the learning rate of epoch ``k`` of a run of
     ``after`` started with the same ``base_lr`` and ``max_iter - epochs``
     epochs (at least 1): the inner schedule has its own epoch counter, which
-    starts at 0 at the end of the warm-up. Metrics passed to ``step`` during
-    the warm-up are ignored (an inner :class:`ReduceLROnPlateau` first sees the
-    metric of the first epoch after the warm-up), and so is a stall: the
-    runner's :meth:`~ScheduleRunner.continue_after_stall` is the inner
-    runner's once the warm-up is over, False before.
+    starts at 0 at the end of the warm-up. The warm-up is stepped per epoch; a
+    per-step ``after`` (such as :class:`OneCycleLR`) plans its steps over the
+    remaining epochs and counts them from the end of the warm-up. Metrics
+    passed to ``step`` during the warm-up are ignored (an inner
+    :class:`ReduceLROnPlateau` first sees the metric of the first epoch after
+    the warm-up), and so is a stall: the runner's
+    :meth:`~ScheduleRunner.continue_after_stall` is the inner runner's once
+    the warm-up is over, False before.
 
     Parameters
     ----------
@@ -754,13 +1251,14 @@ class Warmup(Schedule):
         self.epochs = epochs
         self.after = after
 
-    def _make_runner(self, base_lr, max_iter):
+    def _make_runner(self, base_lr, max_iter, steps_per_epoch):
         frozen = self._frozen()
         remaining = max(1, max_iter - frozen.epochs)
         after = resolve_schedule(
             Constant() if frozen.after is None else frozen.after, remaining
         )
-        return _WarmupRunner(frozen, base_lr, after.start(base_lr, remaining))
+        inner = after.start(base_lr, remaining, steps_per_epoch)
+        return _WarmupRunner(frozen, base_lr, inner)
 
 
 @document_names(_SCHEDULES)

@@ -19,14 +19,18 @@ from fastfit.schedules import (
     SCHEDULE_NAMES,
     Constant,
     CosineAnnealingLR,
+    CosineAnnealingWarmRestarts,
+    CosLog,
     ExponentialLR,
     InverseScaling,
     LinearLR,
     MultiStepLR,
+    OneCycleLR,
     ReduceLROnPlateau,
     Schedule,
     StepLR,
     Warmup,
+    WarmupCosine,
     resolve_schedule,
 )
 
@@ -486,6 +490,14 @@ RESOLVE_CASES = [
             "min_lr": 0.0,
         },
     ),
+    ("onecycle", 10, OneCycleLR, OneCycleLR().get_params()),
+    (
+        "warmup_cosine",
+        10,
+        WarmupCosine,
+        {"warmup_steps": 0.05, "eta_min": 0.0, "total_steps": None},
+    ),
+    ("coslog4", 10, CosLog, {"n_cycles": 4, "total_steps": None}),
 ]
 
 
@@ -495,10 +507,10 @@ def test_resolve_schedule_names(name, max_iter, cls, params):
     assert type(schedule) is cls
     got = schedule.get_params()
     for key, value in params.items():
-        if isinstance(value, str):
-            assert got[key] == value, key
-        else:
+        if isinstance(value, float):
             assert got[key] == pytest.approx(value, rel=RTOL), key
+        else:
+            assert got[key] == value, key
     schedule.start(0.1, max_iter)  # defaults are valid
 
 
@@ -574,6 +586,11 @@ SCHEDULE_FACTORIES = [
     lambda: ReduceLROnPlateau(factor=0.5, patience=1, cooldown=1),
     lambda: Warmup(epochs=3, after=ReduceLROnPlateau(factor=0.5, patience=0)),
     lambda: Warmup(epochs=2, after=Warmup(epochs=2, after=CosineAnnealingLR(T_max=4))),
+    lambda: OneCycleLR(pct_start=0.25, three_phase=True),
+    lambda: CosineAnnealingWarmRestarts(T_0=2, T_mult=2, eta_min=0.001),
+    lambda: WarmupCosine(warmup_steps=3, eta_min=0.001),
+    lambda: CosLog(),
+    lambda: Warmup(epochs=2, after=OneCycleLR(anneal_strategy="linear")),
 ]
 IDS = [type(f()).__name__ + str(i) for i, f in enumerate(SCHEDULE_FACTORIES)]
 # a metric sequence with improvements and plateaus, so plateau runners move
@@ -745,6 +762,30 @@ INVALID = [
     (lambda: Warmup(after=5), "after"),
     (lambda: Warmup(after="nope"), "nope"),
     (lambda: Warmup(after=StepLR(gamma=2.0)), "gamma"),
+    (lambda: OneCycleLR(total_steps=0), "total_steps"),
+    (lambda: OneCycleLR(total_steps=2.0), "total_steps"),
+    (lambda: OneCycleLR(total_steps=True), "total_steps"),
+    (lambda: OneCycleLR(pct_start=1.5), "pct_start"),
+    (lambda: OneCycleLR(pct_start=-0.1), "pct_start"),
+    (lambda: OneCycleLR(anneal_strategy="cosine"), "anneal_strategy"),
+    (lambda: OneCycleLR(div_factor=0), "div_factor"),
+    (lambda: OneCycleLR(final_div_factor=-1.0), "final_div_factor"),
+    (lambda: OneCycleLR(three_phase="yes"), "three_phase"),
+    (lambda: CosineAnnealingWarmRestarts(T_0=0), "T_0"),
+    (lambda: CosineAnnealingWarmRestarts(T_0=2.5), "T_0"),
+    (lambda: CosineAnnealingWarmRestarts(T_mult=0), "T_mult"),
+    (lambda: CosineAnnealingWarmRestarts(T_mult=1.5), "T_mult"),
+    (lambda: CosineAnnealingWarmRestarts(eta_min=-1.0), "eta_min"),
+    (lambda: WarmupCosine(warmup_steps=-1), "warmup_steps"),
+    (lambda: WarmupCosine(warmup_steps=1.0), "warmup_steps"),
+    (lambda: WarmupCosine(warmup_steps=10), "warmup_steps"),  # = the 10 steps
+    (lambda: WarmupCosine(warmup_steps=0.96), "warmup_steps"),  # rounds to 10
+    (lambda: WarmupCosine(eta_min=-0.1), "eta_min"),
+    (lambda: WarmupCosine(total_steps=0), "total_steps"),
+    (lambda: CosLog(n_cycles=0), "n_cycles"),
+    (lambda: CosLog(n_cycles=2.0), "n_cycles"),
+    (lambda: CosLog(total_steps=-3), "total_steps"),
+    (lambda: Warmup(epochs=2, after=OneCycleLR(pct_start=2.0)), "pct_start"),
 ]
 
 
@@ -770,6 +811,13 @@ def test_invalid_hyperparameters_raise_at_start(factory, param):
 def test_invalid_run_arguments(base_lr, max_iter, param):
     with pytest.raises(ValueError, match=param):
         StepLR().start(base_lr, max_iter)
+
+
+@pytest.mark.parametrize("steps_per_epoch", [0, -1, 2.0, True, None])
+@pytest.mark.parametrize("schedule", [StepLR(), OneCycleLR()], ids=repr)
+def test_invalid_steps_per_epoch(schedule, steps_per_epoch):
+    with pytest.raises(ValueError, match="steps_per_epoch"):
+        schedule.start(0.1, 10, steps_per_epoch)
 
 
 def test_error_message_names_allowed_range():
@@ -801,6 +849,15 @@ def test_error_message_names_allowed_range():
         ReduceLROnPlateau(threshold=5.0, threshold_mode="abs"),
         Warmup(epochs=1, after="plateau"),
         Warmup(epochs=50, after=None),  # longer than the run: allowed
+        OneCycleLR(pct_start=0.0),
+        OneCycleLR(pct_start=1.0, three_phase=True),
+        OneCycleLR(pct_start=0.1),  # a warm-up of zero steps (pct_start * T == 1)
+        OneCycleLR(total_steps=1, div_factor=0.5),
+        CosineAnnealingWarmRestarts(T_0=1, T_mult=3),
+        WarmupCosine(warmup_steps=0),
+        WarmupCosine(warmup_steps=9),
+        WarmupCosine(warmup_steps=0.94),  # rounds to 9 of 10
+        CosLog(n_cycles=1, total_steps=1),
     ],
 )
 def test_boundary_values_are_valid(schedule):
@@ -917,6 +974,10 @@ SET_PARAMS_AFTER_START = [
         lambda: Warmup(epochs=2, after=StepLR(step_size=1, gamma=0.5)),
         {"epochs": 4, "after__gamma": 0.9},
     ),
+    (lambda: OneCycleLR(), {"pct_start": 0.5, "div_factor": 2.0}),
+    (lambda: CosineAnnealingWarmRestarts(T_0=3), {"T_0": 5, "T_mult": 2}),
+    (lambda: WarmupCosine(warmup_steps=2), {"warmup_steps": 5, "eta_min": 0.01}),
+    (lambda: CosLog(), {"n_cycles": 2, "total_steps": 7}),
 ]
 
 
