@@ -41,6 +41,7 @@ from benchmarks.scikit_learn_paths import (
     sparse_epochs,
     sparse_fit_memory,
 )
+from benchmarks.toolbox import toolbox_epochs
 from benchmarks.trainers import TRAINERS, Predictor, time_epochs, time_predict
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -55,6 +56,7 @@ JOBS = {
     "lbfgs": lbfgs_time_to_loss,
     "sparse_epochs": sparse_epochs,
     "sparse_fit_memory": sparse_fit_memory,
+    "toolbox_epochs": toolbox_epochs,
 }
 
 

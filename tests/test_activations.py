@@ -202,3 +202,19 @@ def test_one_activation_per_layer():
         MLPRegressor(hidden_layer_sizes=(7, 6), activation=names).fit(X, y)
     with pytest.raises(ValueError, match="'swish' is not one of"):
         MLPRegressor(hidden_layer_sizes=(7,), activation=["swish"]).fit(X, y)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_elu_and_selu_exponential_is_within_an_ulp_or_two(dtype):
+    # the kernels' own exp(z) - 1 for z <= 0 (vectorised), against NumPy's
+    rng = np.random.default_rng(0)
+    z = np.concatenate(
+        [-np.logspace(-30, 2, 4000), rng.uniform(-60, 0, 4000), np.zeros(96)]
+    ).reshape(-1, 16)
+    got = _hidden_output("elu", z.astype(dtype), dtype).astype(np.float64)
+    want = np.expm1(z.astype(dtype).astype(np.float64)).astype(dtype)
+    ulp = np.spacing(np.abs(want)).astype(np.float64)
+    assert (np.abs(got - want) <= 2 * ulp).all()
+    got = _hidden_output("selu", z.astype(dtype), dtype).astype(np.float64)
+    want = ref.selu(z.astype(dtype).astype(np.float64))
+    np.testing.assert_allclose(got, want, rtol=4 * np.finfo(dtype).eps, atol=0)

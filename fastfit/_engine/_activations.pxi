@@ -48,13 +48,25 @@ cdef enum Activation:
     MISH = 11
 
 
-cdef double LEAKY_SLOPE = 0.01   # torch.nn.functional.leaky_relu's default
-cdef double SELU_SCALE = 1.0507009873554805
-cdef double SELU_ALPHA = 1.6732632423543772
-cdef double SQRT_HALF = 0.7071067811865476
-cdef double INV_SQRT_2PI = 0.3989422804014327
-cdef double GELU_K = 0.7978845608028654       # sqrt(2 / pi)
-cdef double GELU_C = 0.044715
+# the activations' constants, as C literals: globals would be loaded per
+# element (a store to the output may alias them)
+cdef extern from *:
+    """
+    #define FF_LEAKY_SLOPE 0.01
+    #define FF_SELU_SCALE 1.0507009873554805
+    #define FF_SELU_ALPHA 1.6732632423543772
+    #define FF_SQRT_HALF 0.7071067811865476
+    #define FF_INV_SQRT_2PI 0.3989422804014327
+    #define FF_GELU_K 0.7978845608028654
+    #define FF_GELU_C 0.044715
+    """
+    const double LEAKY_SLOPE "FF_LEAKY_SLOPE"  # torch's leaky_relu default
+    const double SELU_SCALE "FF_SELU_SCALE"
+    const double SELU_ALPHA "FF_SELU_ALPHA"
+    const double SQRT_HALF "FF_SQRT_HALF"
+    const double INV_SQRT_2PI "FF_INV_SQRT_2PI"
+    const double GELU_K "FF_GELU_K"  # sqrt(2 / pi)
+    const double GELU_C "FF_GELU_C"
 
 
 cdef inline bint needs_pre(int activation) noexcept nogil:
@@ -81,11 +93,24 @@ cdef struct Pass:
     Py_ssize_t row0      # the number of the pass's first row within the batch
 
 
+cdef extern from "_math.h" nogil:
+    double ff_expm1_neg(double z)
+    float ff_expm1_negf(float z)
+
+
 cdef inline floating _expm1(floating z) noexcept nogil:
     if floating is float:
         return expm1f(z)
     else:
         return expm1(z)
+
+
+cdef inline floating _expm1_neg(floating z) noexcept nogil:
+    # exp(z) - 1 for z <= 0 (z > 0 reads as 0), vectorisable (_math.h)
+    if floating is float:
+        return ff_expm1_negf(z)
+    else:
+        return ff_expm1_neg(z)
 
 
 cdef inline floating _softplus(floating z) noexcept nogil:
@@ -148,6 +173,10 @@ cdef inline void bias_activation(const Unit* u, floating* Z, const floating* b,
     cdef int activation = u.activation
     cdef floating slope = <floating> u.slope
     cdef floating scale = <floating> (1.0 / u.keep)
+    # constants as locals of the kernel's type: a global could alias Z, and
+    # float math in double would convert every element
+    cdef floating selu_scale = <floating> SELU_SCALE
+    cdef floating selu_neg = <floating> (SELU_SCALE * SELU_ALPHA)
     cdef uint32_t threshold = keep_threshold(u.keep)
     for i in range(m):
         row = Z + i * ld
@@ -173,12 +202,11 @@ cdef inline void bias_activation(const Unit* u, floating* Z, const floating* b,
         elif activation == ELU:
             for j in range(j0, j1):
                 z = row[j] + b[j]
-                row[j] = z if z > 0 else _expm1(z)
+                row[j] = z if z > 0 else _expm1_neg(z)
         elif activation == SELU:
             for j in range(j0, j1):
                 z = row[j] + b[j]
-                row[j] = <floating> (SELU_SCALE * z if z > 0
-                                     else SELU_SCALE * SELU_ALPHA * _expm1(z))
+                row[j] = selu_scale * z if z > 0 else selu_neg * _expm1_neg(z)
         elif activation == SOFTPLUS:
             for j in range(j0, j1):
                 row[j] = _softplus(row[j] + b[j])
@@ -217,6 +245,8 @@ cdef inline void multiply_derivative(const Unit* u, floating* D, const floating*
     cdef floating q = <floating> u.keep, x, s, t
     cdef floating slope = <floating> u.slope
     cdef floating scale = <floating> (1.0 / u.keep)
+    cdef floating selu_scale = <floating> SELU_SCALE
+    cdef floating selu_neg = <floating> (SELU_SCALE * SELU_ALPHA)
     cdef uint32_t threshold = keep_threshold(u.keep)
     cdef int activation = u.activation
     if activation == IDENTITY and u.keep == 1:
@@ -243,8 +273,7 @@ cdef inline void multiply_derivative(const Unit* u, floating* D, const floating*
                     d[j] = d[j] * (a[j] * q + 1)
         elif activation == SELU:
             for j in range(j0, j1):
-                d[j] = d[j] * <floating> (SELU_SCALE if a[j] > 0
-                                          else a[j] * q + SELU_SCALE * SELU_ALPHA)
+                d[j] = d[j] * (selu_scale if a[j] > 0 else a[j] * q + selu_neg)
         elif activation == SOFTPLUS:
             for j in range(j0, j1):
                 # sigmoid(z) = 1 - exp(-a), accurate for small a
