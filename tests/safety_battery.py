@@ -279,6 +279,20 @@ def _cases(np, fastfit):
         "quantiles-out-of-range": quantiles(loss_quantiles((0.1, 1.5, 0.9))),
         "quantiles-garbage": quantiles(loss_quantiles("garbage")),
         "quantiles-n_outputs-changed": quantiles(lambda e: setattr(e, "n_outputs_", 1)),
+        "dropout-seed-garbage": set_attr("_dropout_seed", -1, "partial_fit"),
+        "weight-average-garbage": set_attr("_weight_average", 3, "partial_fit"),
+        "activation-tuple-short": set_attr("_activation", ()),
+        "toolbox-intact": lambda: (
+            pickle.loads(
+                pickle.dumps(
+                    clf(
+                        activation="mish", dropout=0.3, ema_decay=0.9, shuffle=False
+                    ).fit(X, y)
+                )
+            )
+            .partial_fit(X, y)
+            .predict(X)
+        ),
         "quantiles-several-targets": lambda: reg(
             loss="quantile", quantile=(0.1, 0.9)
         ).fit(X, np.c_[yr, yr]),
@@ -302,6 +316,7 @@ def _sweep(np, n_configs, seed=0):
                 int(w) for w in rng.choice([1, 3, 16, 33, 64], rng.randint(0, 4))
             ),
             activation=str(rng.choice(sorted(ACTIVATIONS))),
+            dropout=float(rng.choice([0.0, 0.0, 0.2, 0.5])),
             optimizer=str(rng.choice(list(OPTIMIZER_NAMES))),
             schedule=str(rng.choice(list(SCHEDULE_NAMES))),
             batch_size=int(rng.choice([1, 7, 32, 64, 200])),
@@ -315,6 +330,11 @@ def _sweep(np, n_configs, seed=0):
             max_iter=3,
             random_state=k,
         )
+        averaging = int(rng.randint(4))
+        if averaging == 1:
+            params["ema_decay"] = 0.9
+        elif averaging == 2:
+            params["swa_start"] = 2
         n, d = int(rng.randint(20, 300)), int(rng.randint(1, 40))
         classify = bool(rng.randint(2))
         sparse = bool(rng.randint(4) == 0)

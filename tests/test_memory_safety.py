@@ -95,6 +95,9 @@ def test_every_case_ends_cleanly(results):
         "quantiles-garbage",
         "quantiles-n_outputs-changed",
         "quantiles-several-targets",
+        "dropout-seed-garbage",
+        "weight-average-garbage",
+        "activation-tuple-short",
     ],
 )
 def test_inconsistent_state_is_a_value_error(results, case):
@@ -110,6 +113,7 @@ def test_inconsistent_state_is_a_value_error(results, case):
         "overflowing-row-named",
         "pickle-intact",
         "quantiles-intact",
+        "toolbox-intact",
     ],
 )
 def test_supported_uses_work(results, case):
