@@ -32,7 +32,11 @@ cdef inline uint32_t mix_key(uint32_t key, uint64_t counter) noexcept nogil:
 
 
 cdef inline uint32_t keep_threshold(double keep) noexcept nogil:
-    """Bits below this keep a unit: keep * 2**32 (keep < 1)."""
+    """Bits below this keep a unit: keep * 2**32 for keep < 1. Without
+    dropout (keep 1) nothing reads it: 2**32 - 1, for a value that converts
+    in range (2**32 does not fit, and C leaves that conversion undefined)."""
+    if keep >= 1:
+        return 0xFFFFFFFFu
     return <uint32_t> (keep * 4294967296.0)
 
 
