@@ -407,16 +407,17 @@ class BaseMLP(BaseEstimator):
         validation = None
         if self.early_stopping and not incremental:
             data, validation = self._validation_split(data)
-        trainer = self._trainer(optimizer, data.X.shape[0], n_threads)
+        trainer = self._trainer(optimizer, data.X.shape[0], n_threads, architecture)
         with SingleThreadedBlas():
             EpochLoop(self, trainer, data, validation).run(
                 1 if incremental else self.max_iter, incremental
             )
         return self
 
-    def _trainer(self, optimizer, n_rows, n_threads):
-        """The engine's Trainer for this fit's network, rule and penalty."""
-        activations, slope, dropout = self._architecture(self._layout.n_layers - 1)
+    def _trainer(self, optimizer, n_rows, n_threads, architecture):
+        """The engine's Trainer for this fit's network (``architecture``:
+        ``_architecture``'s activations, slope and dropout), rule and penalty."""
+        activations, slope, dropout = architecture
         return Trainer(
             self._network(None, None, activations, slope, dropout),
             optimizer._engine_kind,

@@ -25,9 +25,9 @@ def _torch_functions(F):
     }  # fmt: skip
 
 
-def _hidden_output(activation, Z, dtype, slope=0.01):
-    """f(Z) by the engine: a one-layer network with identity weights."""
-    n = Z.shape[1]
+def _identity_network(activation, n, dtype, slope):
+    """(layout, network, params): n units of ``activation`` between identity
+    weight matrices, zero biases, squared error."""
     layout = Layout([n, n, n])
     network = Network(
         layout.sizes,
@@ -41,6 +41,12 @@ def _hidden_output(activation, Z, dtype, slope=0.01):
     coefs, _ = layout.views(params)
     coefs[0][...] = np.eye(n)
     coefs[1][...] = np.eye(n)
+    return layout, network, params
+
+
+def _hidden_output(activation, Z, dtype, slope=0.01):
+    """f(Z) by the engine: a one-layer network with identity weights."""
+    _, network, params = _identity_network(activation, Z.shape[1], dtype, slope)
     out = np.empty_like(Z, dtype=dtype)
     network.forward(params, np.ascontiguousarray(Z, dtype=dtype), out, 64, 1)
     return out
@@ -50,31 +56,20 @@ def _hidden_derivative(activation, Z, slope=0.01):
     """f'(z) by the engine's backward, for one row of z (each unit its own
     value): the hidden bias gradient of an identity network whose squared
     error has dL/d(output) = 1."""
-    n = Z.shape[1]
-    layout = Layout([n, n, n])
-    network = Network(
-        layout.sizes,
-        [ACTIVATIONS[activation], ACTIVATIONS["identity"]],
-        LOSS_KINDS["squared_error"],
-        0.0,
-        None,
-        [slope, slope],
+    layout, network, params = _identity_network(
+        activation, Z.shape[1], np.float64, slope
     )
     trainer = Trainer(
         network, OPTIMIZER_KINDS["sgd"], [0.0, 0.0, 0.0],
         np.zeros((1, layout.n_params)), 1,
     )  # fmt: skip
-    params = np.zeros(layout.n_params)
-    coefs, _ = layout.views(params)
-    coefs[0][...] = np.eye(n)
-    coefs[1][...] = np.eye(n)
     assert Z.shape[0] == 1
     out = _hidden_output(activation, Z, np.float64, slope)
     grads = np.zeros_like(params)
     trainer.objective_gradient(
         params, np.ascontiguousarray(Z), out - 1, np.empty(0), grads
     )
-    return grads[layout.b_off[0] : layout.b_off[0] + n]
+    return grads[layout.b_off[0] : layout.b_off[0] + Z.shape[1]]
 
 
 @pytest.mark.parametrize("activation", NEW)
