@@ -5,7 +5,7 @@ trains a 3 x 256 MLP on robustly scaled, smoothly clipped features, with
 SELU (classification) or Mish (regression), dropout 0.15, label smoothing
 0.1, AdamW with beta_2 = 0.95, no weight decay (so none on the biases either),
 a multi-cycle per-step schedule (``coslog4``), batches of 256 for 256 epochs,
-and the best epoch on a validation set. fastfit has each of these as a plain
+and the best epoch on a validation set (the last of tied ones). fastfit has each of these as a plain
 hyperparameter; what it lacks is RealMLP's NTK parametrisation, its
 per-feature scaling layer, numerical embeddings and dropout schedule, so the
 learning rate is the standard parametrisation's (Adam's usual 1e-3 scale).
@@ -32,8 +32,10 @@ COMMON = dict(
     learning_rate_init=1e-3,
     batch_size=256,
     max_iter=256,
-    # best-epoch selection: run every epoch, restore the best on validation
+    # best-epoch selection: run every epoch, restore the best on validation,
+    # the last of several tied epochs (RealMLP's use_last_best_epoch)
     early_stopping=True,
+    best_epoch="last",
     validation_fraction=0.2,
     n_iter_no_change=256,
 )

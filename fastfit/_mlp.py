@@ -125,6 +125,7 @@ class BaseMLP(BaseEstimator):
         "warm_start": ["boolean"],
         "early_stopping": ["boolean"],
         "early_stopping_monitor": [StrOptions({"loss", "score"})],
+        "best_epoch": [StrOptions({"first", "last"})],
         "momentum": [Interval(Real, 0, 1, closed="left")],
         "nesterovs_momentum": ["boolean"],
         "beta_1": [Interval(Real, 0, 1, closed="left")],
@@ -509,7 +510,8 @@ class BaseMLP(BaseEstimator):
         self._opt_steps = 0
         self._schedule_runner = runner
         self._early_stopping_rule = EarlyStopping(
-            self.tol, self.n_iter_no_change, self.early_stopping_monitor
+            self.tol, self.n_iter_no_change, self.early_stopping_monitor,
+            self.best_epoch,
         )
         if continuing:
             self.best_loss_ = None if self.early_stopping else np.inf
@@ -606,7 +608,7 @@ class BaseMLP(BaseEstimator):
             average.ema_decay = averaging[0]
         rule = self._early_stopping_rule
         rule.tol, rule.n_iter_no_change = self.tol, self.n_iter_no_change
-        rule.monitor = self.early_stopping_monitor
+        rule.monitor, rule.keep = self.early_stopping_monitor, self.best_epoch
 
     def _record_epoch(self, loss, lrs, n_rows, raw, val_loss, validation):
         """Add a finished epoch, trained at the rates ``lrs`` (one per
@@ -1015,6 +1017,12 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
     early_stopping_monitor : {'loss', 'score'}, default='loss'
         What early stopping watches: the validation loss, or the validation
         score (accuracy / R^2, scikit-learn's choice).
+    best_epoch : {'first', 'last'}, default='first'
+        Which weights early stopping restores when several epochs tie for the
+        best validation metric: the first such epoch's (scikit-learn's rule)
+        or the last one's (RealMLP's). Ties are common when the score is an
+        accuracy on a small validation set, where the last of them has trained
+        longest.
     validation_fraction : float, default=0.1
     beta_1, beta_2, epsilon : float, default=0.9, 0.999, 1e-8
         Hyperparameters of the named optimizers 'adam' and 'adamw'.
@@ -1134,6 +1142,7 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         nesterovs_momentum=True,
         early_stopping=False,
         early_stopping_monitor="loss",
+        best_epoch="first",
         validation_fraction=0.1,
         beta_1=0.9,
         beta_2=0.999,
@@ -1411,6 +1420,7 @@ class MLPRegressor(RegressorMixin, BaseMLP):
         nesterovs_momentum=True,
         early_stopping=False,
         early_stopping_monitor="loss",
+        best_epoch="first",
         validation_fraction=0.1,
         beta_1=0.9,
         beta_2=0.999,

@@ -65,14 +65,17 @@ class EarlyStopping:
     epochs without an improvement by ``tol`` of the monitored metric.
 
     With a validation set the metric is its loss, or its score
-    (``monitor='score'``), and the weights of the best epoch are kept;
-    otherwise it is the training loss.
+    (``monitor='score'``), and the weights of the best epoch are kept: of
+    epochs tied for the best, the first (``keep='first'``, scikit-learn's
+    rule) or the last (``keep='last'``, RealMLP's); otherwise it is the
+    training loss.
     """
 
-    def __init__(self, tol, n_iter_no_change, monitor="loss"):
+    def __init__(self, tol, n_iter_no_change, monitor="loss", keep="first"):
         self.tol = tol
         self.n_iter_no_change = n_iter_no_change
         self.monitor = monitor
+        self.keep = keep
         self.best_loss = np.inf
         self.best_score = -np.inf
         self.count = 0
@@ -89,12 +92,16 @@ class EarlyStopping:
             self.count = self.count + 1 if loss > self.best_loss - self.tol else 0
             self.best_loss = min(self.best_loss, loss)
             return loss
+        # a tie with the best is better only when the last best is kept
+        tie = self.keep == "last"
         if self.monitor == "score":
             improved = val_score > self.best_score + self.tol
-            better = val_score > self.best_score
+            better = val_score > self.best_score or (
+                tie and val_score == self.best_score
+            )
         else:
             improved = val_loss < self.best_loss - self.tol
-            better = val_loss < self.best_loss
+            better = val_loss < self.best_loss or (tie and val_loss == self.best_loss)
         self.best_score = max(self.best_score, val_score)
         self.best_loss = min(self.best_loss, val_loss)
         if better:

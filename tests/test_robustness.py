@@ -276,6 +276,7 @@ def test_regressor_rejects_y_beyond_float32_range(scale):
         (MLPRegressor, "activation", ACTIVATIONS),
         (MLPClassifier, "penalty", ("l2", "l1", "elasticnet")),
         (MLPClassifier, "early_stopping_monitor", ("loss", "score")),
+        (MLPRegressor, "best_epoch", ("first", "last")),
     ],
 )
 def test_unknown_name_lists_the_valid_ones(est_cls, param, valid):

@@ -150,6 +150,7 @@ def test_parameters_are_sklearns_with_renames_and_same_defaults(cls):
         "l1_ratio",
         "clip_norm",
         "early_stopping_monitor",
+        "best_epoch",
         "dtype",
         "n_threads",
     }
@@ -610,6 +611,35 @@ def test_early_stopping_restores_best_epoch(cls, monitor):
         np.testing.assert_array_equal(a, b)
     # loss_ / loss_curve_ still report the training history of every epoch
     assert est.loss_ == est.loss_curve_[-1]
+
+
+@pytest.mark.parametrize("best_epoch", ["first", "last"])
+def test_best_epoch_chooses_among_tied_epochs(best_epoch):
+    # accuracy on 24 validation rows ties often: the first and the last of
+    # the epochs sharing the best score are different epochs
+    X, y, lr = _overfitting_problem(MLPClassifier)
+    kw = dict(
+        hidden_layer_sizes=(128,),
+        learning_rate_init=lr,
+        alpha=0.0,
+        early_stopping=True,
+        early_stopping_monitor="score",
+        best_epoch=best_epoch,
+        validation_fraction=0.1,
+        n_iter_no_change=30,
+        random_state=0,
+        dtype=np.float64,
+    )
+    est = _quiet_fit(MLPClassifier(max_iter=60, **kw), X, y)
+    scores = np.asarray(est.validation_scores_)
+    tied = np.flatnonzero(scores == scores.max())
+    assert len(tied) > 1, "the test needs tied epochs"
+    best = tied[0] if best_epoch == "first" else tied[-1]
+    # as above: a run stopped right after that epoch ends on its weights
+    short = _quiet_fit(MLPClassifier(max_iter=best + 1, **kw), X, y)
+    np.testing.assert_array_equal(short.validation_scores_, scores[: best + 1])
+    for a, b in zip(est.coefs_ + est.intercepts_, short.coefs_ + short.intercepts_):
+        np.testing.assert_array_equal(a, b)
 
 
 @pytest.mark.parametrize("cls", ESTIMATORS)
