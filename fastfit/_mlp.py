@@ -1036,8 +1036,13 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
     dtype : {np.float32, np.float64}, default=np.float32
         Precision of training and prediction.
     n_threads : int or None, default=None
-        Threads of the engine; None uses what OpenMP allows (all cores unless
-        limited by OMP_NUM_THREADS, threadpoolctl or joblib).
+        Threads of the engine. None uses what OpenMP allows (all cores unless
+        limited by OMP_NUM_THREADS, threadpoolctl or joblib), and a negative
+        count counts back from it (-1: all of it). A positive count is used
+        as given, capped only by the cores the process may use (affinity,
+        cgroup quotas), not by OMP_NUM_THREADS: a Dask worker (whose nanny
+        sets OMP_NUM_THREADS=1) trains on ``n_threads=2`` with two threads.
+        Results are the same for any count.
     init : {'glorot_uniform', 'glorot_normal', 'he_uniform', 'he_normal', \
             'lecun_normal'}, default='glorot_uniform'
         Distribution of the initial weights, from ``random_state``:
