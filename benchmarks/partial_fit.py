@@ -75,8 +75,14 @@ def time_fit_epoch(case="small", rows=64, epochs=500, n_threads=1):
     from sklearn.exceptions import ConvergenceWarning
 
     X, y = _data(case, rows, 1)[0]
-    est = _estimator(case, rows, n_threads=n_threads, max_iter=epochs, tol=0.0,
-                     n_iter_no_change=np.inf)
+    est = _estimator(
+        case,
+        rows,
+        n_threads=n_threads,
+        max_iter=epochs,
+        tol=0.0,
+        n_iter_no_change=np.inf,
+    )
     times = []
     from fastfit import _training
 
@@ -107,8 +113,9 @@ def time_engine_step(case="small", rows=64, calls=2000, n_threads=1):
     est = _estimator(case, rows, n_threads=n_threads)
     est.partial_fit(X, y, classes=np.arange(CASES[case][2]))
     optimizer = est._resolved_optimizer()
-    trainer = est._trainer(optimizer, rows, n_threads, est._architecture(
-        est._layout.n_layers - 1))
+    trainer = est._trainer(
+        optimizer, rows, n_threads, est._architecture(est._layout.n_layers - 1)
+    )
     Y, _ = est._encode_targets(y, False, None, np.float32)
     sw = np.empty(0, np.float32)
     order = np.arange(rows, dtype=np.intp)
@@ -129,13 +136,17 @@ def main(argv=None):
     parser.add_argument("--calls", type=int, default=2000)
     parser.add_argument("--threads", type=int, default=1, help="n_threads")
     args = parser.parse_args(argv)
-    main_us, worker_us = time_partial_fit(args.case, args.rows, args.calls,
-                                          n_threads=args.threads)
+    main_us, worker_us = time_partial_fit(
+        args.case, args.rows, args.calls, n_threads=args.threads
+    )
     epoch_us = time_fit_epoch(args.case, args.rows, n_threads=args.threads)
-    engine_us = time_engine_step(args.case, args.rows, args.calls,
-                                 n_threads=args.threads)
-    print(f"case={args.case} rows={args.rows} n_threads={args.threads}, "
-          "median us per call:")
+    engine_us = time_engine_step(
+        args.case, args.rows, args.calls, n_threads=args.threads
+    )
+    print(
+        f"case={args.case} rows={args.rows} n_threads={args.threads}, "
+        "median us per call:"
+    )
     print(f"  partial_fit, main thread    {main_us:9.1f}")
     print(f"  partial_fit, worker thread  {worker_us:9.1f}")
     print(f"  fit, per epoch (one step)   {epoch_us:9.1f}")

@@ -917,7 +917,9 @@ def _check_fits_in_memory(widths, batch_size, dtype):
 
 
 # sqrt of each training dtype's largest value (_check_trainable_magnitude)
-_TRAINABLE_BOUND = {t: float(np.sqrt(np.finfo(t).max)) for t in (np.float32, np.float64)}
+_TRAINABLE_BOUND = {
+    t: float(np.sqrt(np.finfo(t).max)) for t in (np.float32, np.float64)
+}
 
 
 def _plain_arrays(estimator, X, y, dtype):

@@ -59,9 +59,7 @@ class ValidatedOnce:
             params_to_check = {
                 name: value
                 for name, value in params.items()
-                if not (
-                    name in passed and passed[name] is value and _immutable(value)
-                )
+                if not (name in passed and passed[name] is value and _immutable(value))
             }
         else:
             params_to_check = params

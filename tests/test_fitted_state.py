@@ -89,8 +89,9 @@ def test_pickling_leaves_the_model_as_it_was():
     params, coefs = est._params, est.coefs_
     clone = pickle.loads(pickle.dumps(est))
     assert est._params is params and est.coefs_ is coefs
-    np.testing.assert_array_equal(clone.predict_proba(_iris()[0]),
-                                  est.predict_proba(_iris()[0]))
+    np.testing.assert_array_equal(
+        clone.predict_proba(_iris()[0]), est.predict_proba(_iris()[0])
+    )
 
 
 @pytest.mark.parametrize("width", [2**31, 2**63, 2**80])
