@@ -184,3 +184,23 @@ def test_incremental_over_four_chunks_trains_like_fit(client):
     full_score = full.score(X_test, y_test)
     assert score > 0.75 and full_score > 0.75
     assert abs(score - full_score) <= 0.03
+
+
+def test_the_example_runs():
+    """examples/dask_search.py as a user runs it (its own cluster)."""
+    import subprocess
+    import sys
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(fastfit.__file__)))
+    env = dict(os.environ)
+    env["PYTHONPATH"] = root + (
+        os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else ""
+    )
+    example = os.path.join(
+        os.path.dirname(__file__), "..", "examples", "dask_search.py"
+    )
+    proc = subprocess.run(
+        [sys.executable, example], capture_output=True, text=True, env=env, timeout=300
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "halving search" in proc.stdout and "Incremental" in proc.stdout
