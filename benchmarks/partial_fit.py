@@ -43,13 +43,17 @@ def _estimator(case, rows, **params):
     )
 
 
-def time_partial_fit(case="small", rows=64, calls=2000, rounds=6, n_threads=1):
+def time_partial_fit(
+    case="small", rows=64, calls=2000, rounds=6, n_threads=1, classes_each_call=False
+):
     """Median microseconds per ``partial_fit`` call from the main thread and
     from a worker thread, interleaved round by round (``calls // rounds``
-    calls on a fresh estimator each), in alternating order."""
+    calls on a fresh estimator each), in alternating order. With
+    ``classes_each_call`` every call passes ``classes``, as Incremental does."""
     chunks = _data(case, rows, 16)
     classes = np.arange(CASES[case][2])
     per_round = max(1, calls // rounds)
+    extra = {"classes": classes} if classes_each_call else {}
 
     def run(out):
         est = _estimator(case, rows, n_threads=n_threads)
@@ -57,7 +61,7 @@ def time_partial_fit(case="small", rows=64, calls=2000, rounds=6, n_threads=1):
         for i in range(per_round):
             X, y = chunks[i % len(chunks)]
             start = time.perf_counter()
-            est.partial_fit(X, y)
+            est.partial_fit(X, y, **extra)
             out.append(time.perf_counter() - start)
 
     def in_thread(out):
@@ -145,17 +149,27 @@ def main(argv=None):
     parser.add_argument("--rows", type=int, default=64)
     parser.add_argument("--calls", type=int, default=2000)
     parser.add_argument("--threads", type=int, default=1, help="n_threads")
+    parser.add_argument(
+        "--classes-each-call",
+        action="store_true",
+        help="pass classes on every call, as dask-ml's Incremental does",
+    )
     args = parser.parse_args(argv)
     main_us, worker_us = time_partial_fit(
-        args.case, args.rows, args.calls, n_threads=args.threads
+        args.case,
+        args.rows,
+        args.calls,
+        n_threads=args.threads,
+        classes_each_call=args.classes_each_call,
     )
     epoch_us = time_fit_epoch(args.case, args.rows, n_threads=args.threads)
     engine_us = time_engine_step(
         args.case, args.rows, args.calls, n_threads=args.threads
     )
     print(
-        f"case={args.case} rows={args.rows} n_threads={args.threads}, "
-        "median us per call:"
+        f"case={args.case} rows={args.rows} n_threads={args.threads}"
+        + (", classes on each call" if args.classes_each_call else "")
+        + ", median us per call:"
     )
     print(f"  partial_fit, main thread    {main_us:9.1f}")
     print(f"  partial_fit, worker thread  {worker_us:9.1f}")

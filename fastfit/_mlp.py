@@ -7,6 +7,7 @@ prediction.
 """
 
 import functools
+import math
 import os
 import warnings
 from numbers import Integral, Real
@@ -948,11 +949,12 @@ def _plain_arrays(estimator, X, y, dtype):
         and "feature_names_in_" not in estimator.__dict__
     ):
         return None
-    with np.errstate(over="ignore"):  # an overflow goes the full way and warns there
+    # an overflow, NaN or infinity goes the full way, which warns and raises
+    with np.errstate(over="ignore", invalid="ignore"):
         X = np.ascontiguousarray(X, dtype=dtype)
-    bound = _TRAINABLE_BOUND[dtype]
-    if not (-bound <= X.min() and X.max() <= bound):  # NaN fails both
-        return None
+        bound = _TRAINABLE_BOUND[dtype]
+        if not (-bound <= X.min() and X.max() <= bound):  # NaN fails both
+            return None
     if y.dtype.kind == "f" and not np.isfinite(y).all():
         return None
     return X, y
@@ -992,7 +994,7 @@ def _store_params(estimator, values):
 
 
 @functools.lru_cache(maxsize=64)
-def _cached_network(*description):
+def _cached_network(description, slope_signs):
     return Network(*description)
 
 
@@ -1002,7 +1004,10 @@ def _engine_network(*description):
     The key is the description's values, so a model whose state was changed
     gets the Network of its new values (or the engine's ValueError)."""
     try:
-        return _cached_network(*description)
+        # -0.0 == 0.0, but a leaky_relu slope of -0.0 gives zeros of the
+        # other sign: the slopes' signs are part of the key
+        signs = tuple(math.copysign(1.0, s) for s in description[5])
+        return _cached_network(description, signs)
     except TypeError:  # unhashable (a tampered loss parameter): no cache
         return Network(*description)
 
@@ -1331,6 +1336,22 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
             return None
         return idx.astype(dtype).reshape(-1, 1)
 
+    def _same_classes(self, classes):
+        """Whether ``classes`` (given again to partial_fit, as dask-ml's
+        Incremental does on every call) are the fitted ``classes_``. Integer
+        labels are compared directly (``unique_labels`` costs about 0.3 ms);
+        any others through ``unique_labels``, which checks their types."""
+        fitted = self.classes_
+        labels = np.asarray(classes)
+        if (
+            labels.ndim == 1
+            and labels.dtype.kind in "biu"
+            and isinstance(fitted, np.ndarray)
+            and labels.dtype.kind == fitted.dtype.kind
+        ):
+            return np.array_equal(np.unique(labels), fitted)
+        return np.array_equal(np.sort(unique_labels(classes)), fitted)
+
     def _check_same_classes(self, y):
         labels = unique_labels(y)
         if len(np.setxor1d(labels, self.classes_)):
@@ -1427,9 +1448,7 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
                 raise ValueError(
                     "classes must be passed on the first call to partial_fit."
                 )
-        elif classes is not None and not np.array_equal(
-            np.sort(unique_labels(classes)), self.classes_
-        ):
+        elif classes is not None and not self._same_classes(classes):
             raise ValueError(
                 f"`classes={list(classes)}` is not the same as on the "
                 f"first call to partial_fit: {list(self.classes_)}."

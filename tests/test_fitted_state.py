@@ -82,6 +82,18 @@ def test_partial_fit_input_fast_path_changes_nothing():
             a.partial_fit(bad_X, bad_y)
 
 
+def test_classes_given_again_must_be_the_fitted_ones():
+    X, y = _iris()
+    est = _partial_fitted()
+    for same in ([0, 1, 2], np.array([2, 0, 1]), (0, 1, 2, 2)):
+        est.partial_fit(X, y, classes=same)
+    for other in ([0, 1], [0, 1, 3], ["a", "b", "c"]):
+        with pytest.raises(ValueError, match="not the same as on the first call"):
+            est.partial_fit(X, y, classes=other)
+    with pytest.raises(ValueError, match="Unknown label type"):
+        est.partial_fit(X, y, classes=np.array([0.0, 1.0, 2.5]))
+
+
 def test_pickling_leaves_the_model_as_it_was():
     import pickle
 
