@@ -31,14 +31,19 @@ class Layout:
 
     def __init__(self, sizes):
         self.sizes = np.asarray(sizes, dtype=np.intp)
-        fan_in, fan_out = self.sizes[:-1], self.sizes[1:]
-        n_w = fan_in * fan_out
-        self.w_off = np.concatenate([[0], np.cumsum(n_w)[:-1]]).astype(np.intp)
-        self.n_weights = int(n_w.sum())
-        self.b_off = (
-            self.n_weights + np.concatenate([[0], np.cumsum(fan_out)[:-1]])
-        ).astype(np.intp)
-        self.n_params = self.n_weights + int(fan_out.sum())
+        # offsets summed in Python integers: a few layers, built on every fit
+        widths = self.sizes.tolist()
+        w_off, b_off, n = [], [], 0
+        for fan_in, fan_out in zip(widths[:-1], widths[1:]):
+            w_off.append(n)
+            n += fan_in * fan_out
+        self.n_weights = n
+        for fan_out in widths[1:]:
+            b_off.append(n)
+            n += fan_out
+        self.n_params = n
+        self.w_off = np.array(w_off, dtype=np.intp)
+        self.b_off = np.array(b_off, dtype=np.intp)
 
     @property
     def n_layers(self):
@@ -67,17 +72,32 @@ class Layout:
 
     def is_view(self, params, coefs, intercepts):
         """True if ``coefs``/``intercepts`` are exactly this layout's views of
-        ``params``."""
-        ours_c, ours_i = self.views(params)
-        return (
-            all(
-                isinstance(a, np.ndarray)
-                and a.shape == b.shape
-                and a.dtype == b.dtype
-                and a.__array_interface__["data"][0] == b.__array_interface__["data"][0]
-                and a.strides == b.strides
-                for a, b in zip(list(coefs) + list(intercepts), ours_c + ours_i)
-            )
-            and len(coefs) == len(ours_c)
-            and len(intercepts) == len(ours_i)
-        )
+        ``params`` (type, dtype, shape, C strides and address of each).
+
+        Runs on every prediction and continued fit, so the addresses the
+        views would have are computed, not the views built.
+        """
+        n_layers = self.n_layers
+        if len(coefs) != n_layers or len(intercepts) != n_layers:
+            return False
+        dtype, item = params.dtype, params.dtype.itemsize
+        if params.ndim != 1 or params.strides != (item,):
+            return False
+        start = params.__array_interface__["data"][0]
+        sizes = self.sizes.tolist()
+        w_off, b_off = self.w_off.tolist(), self.b_off.tolist()
+        for l in range(n_layers):
+            fan_in, fan_out = sizes[l], sizes[l + 1]
+            for array, shape, strides, offset in (
+                (coefs[l], (fan_in, fan_out), (fan_out * item, item), w_off[l]),
+                (intercepts[l], (fan_out,), (item,), b_off[l]),
+            ):
+                if not (
+                    isinstance(array, np.ndarray)
+                    and array.dtype == dtype
+                    and array.shape == shape
+                    and array.strides == strides
+                    and array.__array_interface__["data"][0] == start + offset * item
+                ):
+                    return False
+        return True

@@ -6,6 +6,8 @@ prediction.
 :class:`fastfit._training.EpochLoop`.
 """
 
+import functools
+import math
 import os
 import warnings
 from numbers import Integral, Real
@@ -39,6 +41,7 @@ from fastfit._concurrency import check_not_fitting, exclusive_fit, fit_count
 from fastfit._engine import ACTIVATIONS, MAX_LAYERS, Network, Trainer, loss_gradient_py
 from fastfit._layout import Layout
 from fastfit._parallel import SingleThreadedBlas, effective_n_threads
+from fastfit._params import ValidatedOnce, _immutable
 from fastfit._sparse import engine_input
 from fastfit._training import DIVERGENCE_PROBE_ROWS, Dataset, EarlyStopping, EpochLoop
 from fastfit.optimizers import OPTIMIZER_NAMES, Optimizer, resolve_optimizer
@@ -94,7 +97,7 @@ class FittedModel(NamedTuple):
     y_type: str = None  # classifiers only
 
 
-class BaseMLP(BaseEstimator):
+class BaseMLP(ValidatedOnce, BaseEstimator):
     """Shared machinery of MLPClassifier and MLPRegressor."""
 
     _parameter_constraints = {
@@ -148,14 +151,31 @@ class BaseMLP(BaseEstimator):
 
     # ------------------------------------------------------------------ setup
     def _resolved_optimizer(self):
-        return resolve_optimizer(
+        args = (
             self.optimizer,
-            momentum=self.momentum,
-            nesterovs_momentum=self.nesterovs_momentum,
-            beta_1=self.beta_1,
-            beta_2=self.beta_2,
-            epsilon=self.epsilon,
+            self.momentum,
+            self.nesterovs_momentum,
+            self.beta_1,
+            self.beta_2,
+            self.epsilon,
         )
+        # a named rule is built and validated once per set of (immutable)
+        # arguments: the same objects give the same rule; an Optimizer
+        # instance, which may have changed in place, is validated every time
+        cached = self.__dict__.get("_optimizer_resolved")
+        if cached is not None and all(a is b for a, b in zip(cached[0], args)):
+            return cached[1]
+        optimizer = resolve_optimizer(
+            args[0],
+            momentum=args[1],
+            nesterovs_momentum=args[2],
+            beta_1=args[3],
+            beta_2=args[4],
+            epsilon=args[5],
+        )
+        if isinstance(args[0], str) and all(_immutable(a) for a in args):
+            self.__dict__["_optimizer_resolved"] = (args, optimizer)
+        return optimizer
 
     def _resolved_schedule(self):
         return resolve_schedule(
@@ -256,14 +276,14 @@ class BaseMLP(BaseEstimator):
         loss_fn = self._loss_fn if loss_fn is None else loss_fn
         if activations is None:
             activations, slope, _ = self._architecture(layout.n_layers - 1)
-        ids = [ACTIVATIONS[a] for a in activations] + [ACTIVATIONS["identity"]]
-        return Network(
-            layout.sizes,
+        ids = tuple(ACTIVATIONS[a] for a in activations) + (ACTIVATIONS["identity"],)
+        return _engine_network(
+            tuple(layout.sizes.tolist()),
             ids,
             loss_fn.kernel_id,
             loss_fn.param,
-            list(dropout) + [0.0] * (layout.n_layers - len(dropout)),
-            [slope] * layout.n_layers,
+            tuple(dropout) + (0.0,) * (layout.n_layers - len(dropout)),
+            (slope,) * layout.n_layers,
         )
 
     def _initial_params(self, layout, rng, dtype):
@@ -467,18 +487,22 @@ class BaseMLP(BaseEstimator):
                 f"dtype changed since the last fit ({np.dtype(self._fit_dtype)} -> "
                 f"{np.dtype(dtype)}); use warm_start=False to start over."
             )
-        X, y = validate_data(
-            self,
-            X,
-            y,
-            reset=not continuing,
-            accept_sparse="csr",
-            dtype=dtype,
-            order="C",
-            multi_output=True,
-            y_numeric=not is_classifier(self),
-        )
-        _check_trainable_magnitude(X)
+        plain = _plain_arrays(self, X, y, dtype) if continuing else None
+        if plain is not None:
+            X, y = plain
+        else:
+            X, y = validate_data(
+                self,
+                X,
+                y,
+                reset=not continuing,
+                accept_sparse="csr",
+                dtype=dtype,
+                order="C",
+                multi_output=True,
+                y_numeric=not is_classifier(self),
+            )
+            _check_trainable_magnitude(X)
         Y, loss_fn = self._encode_targets(
             y, not continuing, classes, dtype, same_classes
         )
@@ -590,10 +614,14 @@ class BaseMLP(BaseEstimator):
     def _resume(self, layout, optimizer, averaging):
         """partial_fit after a fit: keep the state, unless the optimizer (or
         the weight averaging) changed."""
-        self._packed_params()
-        fresh = optimizer._init_state(layout.n_params, self._fit_dtype)
-        if self._optimizer_state.shape != fresh.shape:
-            self._optimizer_state, self._opt_steps = fresh, 0
+        # (the weights were packed and checked by _fitted_model just before)
+        # the state is compared by shape: a fresh one per call would cost an
+        # allocation of the parameters' size (or more) for nothing
+        if self._optimizer_state.shape != optimizer._state_shape(layout.n_params):
+            self._optimizer_state = optimizer._init_state(
+                layout.n_params, self._fit_dtype
+            )
+            self._opt_steps = 0
         average = getattr(self, "_weight_average", None)
         if not any(a is not None for a in averaging):
             if average is not None:
@@ -718,7 +746,8 @@ class BaseMLP(BaseEstimator):
         by the network being trained."""
         if n_threads is None:
             n_threads = effective_n_threads(self.n_threads)
-        return _raw_output(self._network(), self._packed_params(), X, n_threads)
+        # the buffer the fit trains (checked against coefs_ when it started)
+        return _raw_output(self._network(), self._params, X, n_threads)
 
     def _fitted_model(self):
         """The fitted model as prediction uses it.
@@ -831,7 +860,13 @@ class BaseMLP(BaseEstimator):
         # weights twice. _packed_params() rebuilds the flat buffer on first use.
         state = super().__getstate__()
         state.pop("_params", None)
+        state.pop("_optimizer_resolved", None)  # a cache: resolved again
         return state
+
+    def __sklearn_is_fitted__(self):
+        # what check_is_fitted and scikit-learn's partial_fit wrapper ask
+        # (its default scans every attribute's name)
+        return "_layout" in self.__dict__ and "coefs_" in self.__dict__
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -884,6 +919,49 @@ def _check_fits_in_memory(widths, batch_size, dtype):
         )
 
 
+# sqrt of each training dtype's largest value (_check_trainable_magnitude)
+_TRAINABLE_BOUND = {
+    t: float(np.sqrt(np.finfo(t).max)) for t in (np.float32, np.float64)
+}
+
+
+def _plain_arrays(estimator, X, y, dtype):
+    """(X, y) as a continued fit's ``validate_data`` and
+    ``_check_trainable_magnitude`` would pass them, for the common case
+    checked in two reductions over X (``validate_data`` costs about 0.15 ms,
+    more than a ``partial_fit`` step on a small chunk).
+
+    The case: X a float ndarray of the fitted width and y a numeric ndarray
+    of as many rows, the model fitted without feature names, X finite and
+    within the trainable magnitude once in the training dtype (float y
+    finite). X is returned C-contiguous in ``dtype``.
+
+    Returns None otherwise: the caller then runs the full checks, which raise
+    the errors (or warnings) that apply.
+    """
+    if not (
+        type(X) is np.ndarray
+        and type(y) is np.ndarray
+        and X.ndim == 2
+        and 1 <= y.ndim <= 2
+        and X.shape[0] == y.shape[0] > 0
+        and X.shape[1] == estimator.__dict__.get("n_features_in_")
+        and X.dtype.kind == "f"
+        and y.dtype.kind in "biuf"
+        and "feature_names_in_" not in estimator.__dict__
+    ):
+        return None
+    # an overflow, NaN or infinity goes the full way, which warns and raises
+    with np.errstate(over="ignore", invalid="ignore"):
+        X = np.ascontiguousarray(X, dtype=dtype)
+        bound = _TRAINABLE_BOUND[dtype]
+        if not (-bound <= X.min() and X.max() <= bound):  # NaN fails both
+            return None
+    if y.dtype.kind == "f" and not np.isfinite(y).all():
+        return None
+    return X, y
+
+
 def _check_trainable_magnitude(X):
     """Refuse X (already of the training dtype) with entries whose squares
     overflow that dtype: beyond ``sqrt(finfo.max)`` (1.8e19 in float32), the
@@ -915,6 +993,25 @@ def _store_params(estimator, values):
     (scikit-learn's convention; ``get_params`` reads the signature)."""
     for name in estimator._get_param_names():
         setattr(estimator, name, values[name])
+
+
+@functools.lru_cache(maxsize=64)
+def _cached_network(description, slope_signs):
+    return Network(*description)
+
+
+def _engine_network(*description):
+    """``Network(*description)``, one per description: a Network is immutable
+    and costs tens of microseconds to build, several times per ``partial_fit``.
+    The key is the description's values, so a model whose state was changed
+    gets the Network of its new values (or the engine's ValueError)."""
+    try:
+        # -0.0 == 0.0, but a leaky_relu slope of -0.0 gives zeros of the
+        # other sign: the slopes' signs are part of the key
+        signs = tuple(math.copysign(1.0, s) for s in description[5])
+        return _cached_network(description, signs)
+    except TypeError:  # unhashable (a tampered loss parameter): no cache
+        return Network(*description)
 
 
 def _raw_output(network, params, X, n_threads):
@@ -1044,8 +1141,13 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
     dtype : {np.float32, np.float64}, default=np.float32
         Precision of training and prediction.
     n_threads : int or None, default=None
-        Threads of the engine; None uses what OpenMP allows (all cores unless
-        limited by OMP_NUM_THREADS, threadpoolctl or joblib).
+        Threads of the engine. None uses what OpenMP allows (all cores unless
+        limited by OMP_NUM_THREADS, threadpoolctl or joblib), and a negative
+        count counts back from it (-1: all of it). A positive count is used
+        as given, capped only by the cores the process may use (affinity,
+        cgroup quotas), not by OMP_NUM_THREADS: a Dask worker (whose nanny
+        sets OMP_NUM_THREADS=1) trains on ``n_threads=2`` with two threads.
+        Results are the same for any count.
     init : {'glorot_uniform', 'glorot_normal', 'he_uniform', 'he_normal', \
             'lecun_normal'}, default='glorot_uniform'
         Distribution of the initial weights, from ``random_state``:
@@ -1162,6 +1264,14 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         _store_params(self, locals())
 
     def _encode_targets(self, y, first_call, classes, dtype, same_classes=False):
+        if not (first_call or same_classes):
+            Y = self._known_class_indices(y, dtype)
+            if Y is not None:
+                return Y, _losses.classifier_loss(
+                    self.loss,
+                    "multiclass" if self._y_type == "multiclass" else "binary",
+                    self.label_smoothing,
+                )
         y_type = type_of_target(y, input_name="y")
         if y_type not in ("binary", "multiclass", "multilabel-indicator"):
             raise ValueError(
@@ -1210,6 +1320,46 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
             self.label_smoothing,
         )
         return np.ascontiguousarray(Y), loss_fn
+
+    def _known_class_indices(self, y, dtype):
+        """The encoded targets (class indices) of a 1-d integer or bool y of
+        single-label targets whose labels are all in ``classes_`` (of the
+        same kind), found by one search of the sorted ``classes_``: what the
+        general path gives without its label-type inference (about 0.3 ms).
+        None for any other y, or one with unseen labels: the general path
+        then checks it and names the problem."""
+        classes = self.classes_
+        if not (
+            self._y_type in ("binary", "multiclass")
+            and type(y) is np.ndarray
+            and y.ndim == 1
+            and isinstance(classes, np.ndarray)
+            and classes.ndim == 1
+            and len(classes)
+            and y.dtype.kind in "biu"
+            and y.dtype.kind == classes.dtype.kind
+        ):
+            return None
+        idx = np.searchsorted(classes, y)
+        if not (classes[np.minimum(idx, len(classes) - 1)] == y).all():
+            return None
+        return idx.astype(dtype).reshape(-1, 1)
+
+    def _same_classes(self, classes):
+        """Whether ``classes`` (given again to partial_fit, as dask-ml's
+        Incremental does on every call) are the fitted ``classes_``. Integer
+        labels are compared directly (``unique_labels`` costs about 0.3 ms);
+        any others through ``unique_labels``, which checks their types."""
+        fitted = self.classes_
+        labels = np.asarray(classes)
+        if (
+            labels.ndim == 1
+            and labels.dtype.kind in "biu"
+            and isinstance(fitted, np.ndarray)
+            and labels.dtype.kind == fitted.dtype.kind
+        ):
+            return np.array_equal(np.unique(labels), fitted)
+        return np.array_equal(np.sort(unique_labels(classes)), fitted)
 
     def _check_same_classes(self, y):
         labels = unique_labels(y)
@@ -1307,9 +1457,7 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
                 raise ValueError(
                     "classes must be passed on the first call to partial_fit."
                 )
-        elif classes is not None and not np.array_equal(
-            np.sort(unique_labels(classes)), self.classes_
-        ):
+        elif classes is not None and not self._same_classes(classes):
             raise ValueError(
                 f"`classes={list(classes)}` is not the same as on the "
                 f"first call to partial_fit: {list(self.classes_)}."

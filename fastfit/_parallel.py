@@ -16,7 +16,9 @@ import warnings
 import scipy
 from threadpoolctl import ThreadpoolController
 
-from fastfit._engine import openmp_max_threads
+from fastfit._engine import USABLE_CORES, openmp_enabled, openmp_max_threads
+
+_OPENMP = openmp_enabled()
 
 # Why: GNU OpenMP (libgomp) keeps the threads of its first parallel region for
 # the life of the process, and a forked child inherits that pool's state but not
@@ -38,20 +40,24 @@ def effective_n_threads(n_threads):
     Parameters
     ----------
     n_threads : int or None
-        The estimator's ``n_threads``: a positive count (capped at OpenMP's
-        limit), None for OpenMP's limit, or a negative count back from it (-1:
-        all of it). OpenMP's limit honours OMP_NUM_THREADS, threadpoolctl and
-        joblib (which sets it in its workers so that parallel fits do not
-        oversubscribe the cores).
+        The estimator's ``n_threads``. None: OpenMP's limit, which honours
+        OMP_NUM_THREADS, threadpoolctl and joblib (which sets it in its
+        workers so that parallel fits do not oversubscribe the cores). A
+        negative count counts back from that limit (-1: all of it). A
+        positive count is used as given, capped only by the cores this
+        process may use (affinity and cgroup quotas, ``joblib.cpu_count``),
+        not by OMP_NUM_THREADS: a Dask worker's nanny sets that to 1, and an
+        explicit count is the user's decision for that worker.
 
     Returns
     -------
     int
-        At least 1. Always 1 in a process forked (``os.fork``,
-        ``multiprocessing``'s "fork" start method) after its parent, or an
-        earlier ancestor, was given more than one here: GNU OpenMP cannot run
-        threads in such a child. A :class:`RuntimeWarning` says so, once per
-        process, when an explicit ``n_threads`` is cut to 1 this way.
+        At least 1; 1 in an engine built without OpenMP. Always 1 in a
+        process forked (``os.fork``, ``multiprocessing``'s "fork" start
+        method) after its parent, or an earlier ancestor, was given more than
+        one here: GNU OpenMP cannot run threads in such a child. A
+        :class:`RuntimeWarning` says so, once per process, when an explicit
+        ``n_threads`` is cut to 1 this way.
     """
     global _threads_started, _fork_warned
     if n_threads == 0:
@@ -59,13 +65,16 @@ def effective_n_threads(n_threads):
             "n_threads must be a positive int, a negative int "
             "(counting back from all cores) or None"
         )
-    max_threads = openmp_max_threads()
-    if n_threads is None:
-        n = max(1, max_threads)
+    if not _OPENMP:
+        n = 1
+    elif n_threads is None:
+        n = max(1, openmp_max_threads())
     elif n_threads < 0:
-        n = max(1, max_threads + 1 + n_threads)
+        n = max(1, openmp_max_threads() + 1 + n_threads)
     else:
-        n = max(1, min(int(n_threads), max_threads) if max_threads > 1 else 1)
+        # the engine's parallel loops pass the count in OpenMP's num_threads
+        # clause, which overrides OMP_NUM_THREADS
+        n = max(1, min(int(n_threads), USABLE_CORES))
     if n > 1:
         if _forked_after_threads:
             if n_threads is not None and not _fork_warned:

@@ -25,7 +25,7 @@ from sklearn.base import BaseEstimator
 from sklearn.utils._param_validation import StrOptions, validate_parameter_constraints
 
 from fastfit import _engine
-from fastfit._params import NumberInterval, document_names
+from fastfit._params import NumberInterval, ValidatedOnce, document_names
 
 __all__ = [
     "OPTIMIZER_NAMES",
@@ -45,7 +45,7 @@ _POSITIVE = NumberInterval(Real, 0, None, closed="neither")
 _NON_NEGATIVE = NumberInterval(Real, 0, None, closed="left")
 
 
-class Optimizer(BaseEstimator):
+class Optimizer(ValidatedOnce, BaseEstimator):
     """Base class: state allocation, validation and the kernel call.
 
     Subclasses store their hyperparameters in ``__init__`` unchanged, declare
@@ -72,13 +72,18 @@ class Optimizer(BaseEstimator):
         """The rule's hyperparameters in the order the kernel reads them."""
         raise NotImplementedError
 
+    def _state_shape(self, n_params):
+        """The shape of the rule's state, (n_state, n_params): what
+        :meth:`_init_state` allocates."""
+        return (_engine.STATE_BUFFERS[self._engine_kind], n_params)
+
     def _init_state(self, n_params, dtype):
         """Fresh optimizer state: an array of shape (n_state, n_params).
 
         Validates the hyperparameters first, so no kernel runs on invalid ones.
         """
         self._validate_params()
-        state = np.empty((_engine.STATE_BUFFERS[self._engine_kind], n_params), dtype)
+        state = np.empty(self._state_shape(n_params), dtype)
         # written, not calloc'd: the update loops may read a buffer the rule's
         # options leave unused, and reading untouched pages (all mapped to the
         # kernel's one zero page) made RMSprop's pass 25x slower on AMD Zen

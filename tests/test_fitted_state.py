@@ -30,6 +30,82 @@ def test_partial_fit_after_fit_validates_parameters_set_since():
         est.partial_fit(X, y)
 
 
+def _partial_fitted(**kw):
+    X, y = _iris()
+    est = MLPClassifier(hidden_layer_sizes=(4,), random_state=0, **kw)
+    return est.partial_fit(X, y, classes=np.unique(y))
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda est: est.set_params(alpha=-1.0),
+        lambda est: setattr(est, "learning_rate_init", 0.0),
+        # mutated in place: the same object as the value that passed
+        lambda est: est.activation.__setitem__(0, "bogus"),
+        lambda est: est.dropout.__setitem__(0, 1.5),
+        lambda est: setattr(est.optimizer, "beta_1", 2.0),
+    ],
+)
+def test_partial_fit_validates_every_call_whatever_changed(change):
+    from fastfit.optimizers import Adam
+
+    est = _partial_fitted(activation=["relu"], dropout=[0.1], optimizer=Adam())
+    X, y = _iris()
+    est.partial_fit(X, y)  # the parameters that passed are not checked again
+    change(est)
+    with pytest.raises(ValueError):
+        est.partial_fit(X, y)
+
+
+def test_partial_fit_input_fast_path_changes_nothing():
+    """ndarrays take a short path through the checks (integer labels, float X
+    of the fitted width); lists take scikit-learn's: the same fits, the same
+    errors."""
+    X, y = _iris()
+    a, b = _partial_fitted(), _partial_fitted()
+    for _ in range(3):
+        a.partial_fit(X, y)  # float64 X, int y: the short path
+        b.partial_fit(X.tolist(), y.tolist())
+    for ca, cb in zip(a.coefs_ + a.intercepts_, b.coefs_ + b.intercepts_):
+        np.testing.assert_array_equal(ca, cb)
+    for bad_X, bad_y, match in [
+        (np.where(X == X[0, 0], np.nan, X), y, "NaN"),
+        (np.where(X == X[0, 0], np.inf, X), y, "infinity"),
+        (X * 1e20, y, "in magnitude"),
+        (X[:, :3], y, "features"),
+        (X, np.where(y == 2, 7, y), r"not seen .*\[7\]"),
+        (X, y + 0.5, "Unknown label type"),
+        (X[:0], y[:0], "0 sample"),
+    ]:
+        with pytest.raises(ValueError, match=match):
+            a.partial_fit(bad_X, bad_y)
+
+
+def test_classes_given_again_must_be_the_fitted_ones():
+    X, y = _iris()
+    est = _partial_fitted()
+    for same in ([0, 1, 2], np.array([2, 0, 1]), (0, 1, 2, 2)):
+        est.partial_fit(X, y, classes=same)
+    for other in ([0, 1], [0, 1, 3], ["a", "b", "c"]):
+        with pytest.raises(ValueError, match="not the same as on the first call"):
+            est.partial_fit(X, y, classes=other)
+    with pytest.raises(ValueError, match="Unknown label type"):
+        est.partial_fit(X, y, classes=np.array([0.0, 1.0, 2.5]))
+
+
+def test_pickling_leaves_the_model_as_it_was():
+    import pickle
+
+    est = _fitted()
+    params, coefs = est._params, est.coefs_
+    clone = pickle.loads(pickle.dumps(est))
+    assert est._params is params and est.coefs_ is coefs
+    np.testing.assert_array_equal(
+        clone.predict_proba(_iris()[0]), est.predict_proba(_iris()[0])
+    )
+
+
 @pytest.mark.parametrize("width", [2**31, 2**63, 2**80])
 def test_absurd_layer_widths_are_a_value_error(width):
     X, y = _iris()

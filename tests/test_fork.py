@@ -1,4 +1,5 @@
-"""Fork safety: a process forked after a multi-threaded fit can fit and predict.
+"""Fork safety: a process forked after a multi-threaded fit can fit and predict;
+and the thread count a fit runs with, whatever OMP_NUM_THREADS says.
 
 GNU OpenMP cannot run a parallel region in a child forked after the parent ran
 one (the child waits forever for the parent's pool threads), so such a child
@@ -233,3 +234,34 @@ def test_fork_during_fit_in_another_thread(single_threaded):
         """
     )
     assert out.split() == [single_threaded] * 2 + ["pinned"]
+
+
+def test_explicit_n_threads_overrides_omp_num_threads(single_threaded):
+    """A Dask worker's nanny sets OMP_NUM_THREADS=1: n_threads=None follows it
+    (and threadpoolctl's OpenMP limit), an explicit count does not."""
+    out = run(
+        """
+        from threadpoolctl import threadpool_limits
+        from fastfit import _engine
+
+        assert _engine.openmp_max_threads() == 1
+        assert effective_n_threads(None) == 1
+        assert effective_n_threads(-1) == 1
+        assert effective_n_threads(2) == 2
+        assert effective_n_threads(10**6) == _engine.USABLE_CORES
+        before = os_threads()
+        default = work(None)  # one thread: libgomp starts no pool
+        assert before is None or os_threads() == before, (before, os_threads())
+        threaded = threaded_fit()  # n_threads=2 starts it
+        # the team the engine's block loop runs
+        assert _engine.openmp_team_size(1) == 1
+        assert _engine.openmp_team_size(2) == 2
+        with threadpool_limits(limits=1, user_api="openmp"):
+            assert effective_n_threads(None) == 1
+            assert effective_n_threads(2) == 2
+            assert _engine.openmp_team_size(2) == 2
+        print(default, threaded)
+        """,
+        env={"OMP_NUM_THREADS": "1"},
+    )
+    assert out.split() == [single_threaded] * 2

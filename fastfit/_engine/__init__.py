@@ -73,7 +73,10 @@ def _usable_cores():
     return max(1, cpu_count())
 
 
-_core.set_machine_cores(_usable_cores())
+# cores this process may use, read once: the blocking follows it, and it caps
+# an explicit n_threads
+USABLE_CORES = _usable_cores()
+_core.set_machine_cores(USABLE_CORES)
 
 ACTIVATIONS = _core.ACTIVATIONS
 LOSS_KINDS = _core.LOSS_KINDS
@@ -94,5 +97,6 @@ optimizer_step_py = _core.optimizer_step_py
 gradient_norm_sq_py = _core.gradient_norm_sq_py
 openmp_enabled = _core.openmp_enabled
 openmp_max_threads = _core.openmp_max_threads
+openmp_team_size = _core.openmp_team_size
 bounds_checked = _core.bounds_checked
 address_sanitized = _core.address_sanitized

@@ -22,6 +22,7 @@ cdef enum TaskKind:
     TASK_GRAD_NORM        # squared norm of a block of the effective gradient
     TASK_PREDICT_CHUNK    # a chunk of rows through the whole network
     TASK_OBJECTIVE_ROWS   # loss and gradient of a block of a full batch's rows
+    TASK_TEAM_SIZE        # the size of the team running the block (tests)
 
 
 cdef struct Task:
@@ -72,7 +73,10 @@ cdef void run_blocks(const Task* task, int n_tasks, int n_threads,
     """Blocks 0..n_tasks-1 of ``task``, over up to n_threads OpenMP threads.
 
     ``dtype_tag`` (any pointer of the task's type, may be NULL) selects the
-    float or double code.
+    float or double code. The ``num_threads`` clause overrides OpenMP's
+    nthreads-var (OMP_NUM_THREADS, ``omp_set_num_threads`` as threadpoolctl
+    calls it): the caller's count is the team size (``OMP_THREAD_LIMIT``
+    still caps it).
     """
     cdef int t
     if n_tasks <= 1 or n_threads <= 1:
@@ -126,6 +130,8 @@ cdef inline void _run_block(const Task* task, int t,
                                          task.l1)
     elif task.kind == TASK_OBJECTIVE_ROWS:
         task.partial[t] = objective_rows(task, t, dtype_tag)
+    elif task.kind == TASK_TEAM_SIZE:
+        task.partial[t] = omp_get_num_threads()
     else:  # TASK_PREDICT_CHUNK: blocks of task.width rows; hi unused
         tid = omp_get_thread_num()
         if task.xs != NULL:

@@ -53,6 +53,21 @@ def openmp_max_threads():
     return omp_get_max_threads()
 
 
+def openmp_team_size(int n_threads):
+    """The number of threads the engine's block loop (``run_blocks``) runs
+    for ``n_threads``, as ``omp_get_num_threads()`` reports it inside the
+    loop: the observable that an explicit thread count is honoured (tests)."""
+    cdef double partial[MAX_COLUMN_BLOCKS]
+    cdef Task task
+    cdef int t
+    memset(&task, 0, sizeof(Task))
+    task.kind = TASK_TEAM_SIZE
+    task.partial = partial
+    with nogil:
+        run_blocks(&task, MAX_COLUMN_BLOCKS, n_threads, <const double*> NULL)
+    return int(max([partial[t] for t in range(MAX_COLUMN_BLOCKS)]))
+
+
 cdef extern from *:
     """
     #if defined(__SANITIZE_ADDRESS__)

@@ -9,8 +9,10 @@ cdef extern from *:
     #define FASTFIT_HAVE_OPENMP 0
     static int omp_get_max_threads(void) { return 1; }
     static int omp_get_thread_num(void) { return 0; }
+    static int omp_get_num_threads(void) { return 1; }
     #endif
     """
     bint FASTFIT_HAVE_OPENMP
     int omp_get_max_threads() noexcept nogil
     int omp_get_thread_num() noexcept nogil
+    int omp_get_num_threads() noexcept nogil

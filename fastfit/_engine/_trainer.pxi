@@ -367,6 +367,10 @@ cdef class Network:
         self.n_weights, self.n_params = layout.n_weights, layout.n_params
         self.loss = loss
         self.loss_param = loss_parameters(loss, loss_param, self.sizes[self.n_layers])
+        # immutable, so that one Network may serve many estimators and threads
+        for array in (self.sizes, self.activations, self.dropout, self.slopes,
+                      self.w_off, self.b_off):
+            array.flags.writeable = False
         self._point_net()
 
     cdef void _point_net(self):
