@@ -955,7 +955,8 @@ class BaseMLP(BaseEstimator):
     def __getstate__(self):
         # coefs_/intercepts_ are views of _params; pickling both would store the
         # weights twice. _packed_params() rebuilds the flat buffer on first use.
-        state = super().__getstate__()
+        # (A copy: object.__getstate__ gives the instance's own __dict__.)
+        state = dict(super().__getstate__())
         state.pop("_params", None)
         # a communicator is a handle of this job's processes (most cannot be
         # pickled): an unpickled estimator trains alone until given one
