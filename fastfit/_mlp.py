@@ -1211,6 +1211,45 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         and ``predict`` use, while training goes on from the trained weights
         (kept for ``partial_fit``; a ``warm_start`` fit starts from
         ``coefs_``). Not with ``optimizer='lbfgs'``.
+    communicator : mpi4py.MPI.Intracomm or None, default=None
+        Train data-parallel over MPI (needs the ``mpi`` extra): the same
+        script runs on every process of the communicator (``mpiexec -n N``),
+        each calling ``fit`` / ``partial_fit`` on its own shard of the rows
+        (same features and target type; a classifier learns the classes of
+        every shard). ``batch_size`` is then the batch of each process: a step
+        averages the gradients of every process's batch (one allreduce) and
+        applies the gradient of the global batch, its penalty scaled by the
+        global batch's weight, so the processes keep bit-identical weights,
+        the same as one process on batches of the shards' batches in rank
+        order. An epoch has the most batches any shard has (a process whose
+        rows ran out contributes empty batches). Rank 0's initial weights and
+        dropout key are used; each process shuffles its shard with its own
+        stream drawn from ``random_state`` and the rank; the validation split
+        is drawn per shard and the epochs are scored on every shard's
+        validation rows; divergence and early stopping are decided from the
+        reduced values, so every process stops at the same epoch. An input
+        one process refuses raises on every process. Not pickled (an
+        unpickled or deep-copied estimator has ``None``; ``clone`` shares
+        it); not with ``optimizer='lbfgs'``.
+    sync_every : int or None, default=None
+        With a communicator: None for synchronous steps; K for local SGD
+        (``torch.distributed``'s ``PeriodicModelAverager``): each process
+        steps on its own batch (its penalty scaled by the whole batch's
+        weight, as if the processes' batches were one) and the parameters are
+        averaged every K steps and at every epoch's end. K=1 with the 'sgd'
+        optimizer without momentum is synchronous training (for shards of
+        equal batches). An optimizer's state (moments) is not averaged.
+    sync_warmup : int, default=0
+        With ``sync_every``: synchronous steps before local SGD starts
+        (post-local SGD), counted from the start of the fit (of the first
+        call for ``partial_fit``).
+    overlap_allreduce : bool, default=False
+        With a communicator: start each layer's gradient allreduce as soon as
+        its gradient is final (``Iallreduce``), while the backward pass goes
+        on, instead of one allreduce of the whole gradient after it. The
+        same sums, so the same fit for 2 processes (for more, the MPI library
+        may add in another order); see ``docs/performance.md`` for what it
+        buys.
 
     Attributes
     ----------
