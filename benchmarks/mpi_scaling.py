@@ -7,7 +7,8 @@ Run on purpose (not part of the test suite), from the repository root::
 It times the epoch of the ``mnist_shape`` case (60k x 784, 784-256-128-10,
 Adam, float32) as
 
-- 1 process x 1 thread and 1 process x 2 threads, batch 128;
+- 1 process x 1 thread and 1 process x 2 threads, batch 128, and 1 x 1 with
+  ``communicator=MPI.COMM_SELF`` (the collective step with no peer);
 - 2 ranks x 1 thread, launched with ``UCX_TLS=self,sm UCX_NET_DEVICES=lo
   mpiexec.gforker -n 2`` on loopback (shared memory), each rank on its half of
   the rows: per-rank batch 64 (the same global batch of 128, so the same
@@ -85,12 +86,20 @@ def _epoch_seconds(model, X, y, epochs, repeats, warmed=None):
 def single(args):
     """One process: the epoch at 1 and 2 threads, and one step's compute at
     the per-rank batch."""
+    from mpi4py import MPI
+
     X, y = make_data(CASE)
     out = {}
     for threads in (1, 2):
         out[f"1x{threads}"] = _epoch_seconds(
             _model(CASE.batch_size, threads), X, y, args.epochs, args.repeats
         )[0]
+    # the collective step on one process (its allreduce a copy): what the
+    # step costs beyond the fused single-process one, without a peer to wait for
+    out["1x1_self"] = _epoch_seconds(
+        _model(CASE.batch_size, 1, communicator=MPI.COMM_SELF),
+        X, y, args.epochs, args.repeats,
+    )[0]  # fmt: skip
     return out
 
 
@@ -171,6 +180,8 @@ def report(single_out, mpi_out):
     rows = [
         ("1 process x 1 thread, batch 128", single_out["1x1"], None),
         ("1 process x 2 threads, batch 128", single_out["1x2"], None),
+        ("1 process x 1 thread, batch 128, communicator=COMM_SELF",
+         single_out["1x1_self"], None),
         ("2 ranks x 1 thread, batch 64 per rank (global 128)",
          mpi_out["2x1_b64"], "2x1_b64"),
         ("same, overlapped per-layer allreduce", mpi_out["2x1_b64_overlap"],
@@ -184,7 +195,10 @@ def report(single_out, mpi_out):
             if key
             else ("", "")
         )
-        print(f"| {label} | {seconds:.3f} | {base / seconds:.2f}x | {hook[0]} | {hook[1]} |")
+        print(
+            f"| {label} | {seconds:.3f} | {base / seconds:.2f}x | {hook[0]} "
+            f"| {hook[1]} |"
+        )
     small, big = mpi_out["allreduce_8B_ms"] / 1e3, mpi_out["allreduce_grad_ms"] / 1e3
     nbytes = mpi_out["grad_bytes"]
     # 2 ranks: T = 2 alpha + B / beta
@@ -199,7 +213,10 @@ def report(single_out, mpi_out):
         f"alpha = {alpha * 1e6:.1f} us, beta = {beta / 1e9:.2f} GB/s. "
         f"Compute of one rank's step (batch 128, 1 thread): {compute * 1e3:.2f} ms.\n"
     )
-    print("| N ranks | T(N) shared memory ms | efficiency | T(N) 25 Gb/s ms | efficiency |")
+    print(
+        "| N ranks | T(N) shared memory ms | efficiency | T(N) 25 Gb/s ms "
+        "| efficiency |"
+    )
     print("|---|---|---|---|---|")
     for n in (2, 4, 8, 16, 32, 64):
         cost = [

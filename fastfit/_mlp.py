@@ -390,7 +390,9 @@ class BaseMLP(BaseEstimator):
             return _lbfgs.fit(self, data, loss_fn, layout, continuing)
         plan = None
         if collective is not None:
-            plan = self._data_parallel_plan(collective, data, layout, loss_fn, incremental)
+            plan = self._data_parallel_plan(
+                collective, data, layout, loss_fn, incremental
+            )
         optimizer, architecture, averaging, n_threads = agreed(
             lambda: self._training_phase(
                 data, loss_fn, layout, continuing, resuming, incremental, plan
@@ -419,8 +421,9 @@ class BaseMLP(BaseEstimator):
         return self
 
     def _fit_data_phase(
-        self, X, y, sample_weight, incremental, classes, continuing, resuming, collective
-    ):
+        self, X, y, sample_weight, incremental, classes, continuing, resuming,
+        collective,
+    ):  # fmt: skip
         """Validated data, the loss and the layout of a fit (its first phase)."""
         if incremental and hasattr(self, "_layout"):
             # scikit-learn validates only the first partial_fit; parameters set

@@ -86,7 +86,9 @@ def check_equivalence():
     np.testing.assert_allclose(dp.loss_curve_, alone.loss_curve_, rtol=1e-10)
     assert dp.t_ == alone.t_ == n * params["max_iter"]
     # overlapped per-layer reductions: the same sums, so the same fit
-    ov = MLPClassifier(batch_size=b, communicator=comm, overlap_allreduce=True, **params)
+    ov = MLPClassifier(
+        batch_size=b, communicator=comm, overlap_allreduce=True, **params
+    )
     ov.fit(X[mine], y[mine], sample_weight=sw[mine])
     assert np.array_equal(flat(ov), flat(dp)), "overlap changed the fit"
     return dp
@@ -168,6 +170,23 @@ def check_local_sgd():
     np.testing.assert_allclose(local.loss_curve_, sync.loss_curve_, rtol=1e-10)
 
 
+def check_divergence():
+    """A loss that overflows on one rank only stops the step on every rank:
+    the epoch is rolled back everywhere, the replicas stay equal and finite."""
+    X, _, _ = data(200, seed=6)
+    y = X[:, 0].copy()
+    if rank == size - 1:
+        y[-5:] = 1e20  # its squared error overflows float32
+    reg = MLPRegressor((8,), communicator=comm, batch_size=20, max_iter=3,
+                       random_state=0)  # fmt: skip
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        reg.fit(X, y)
+    assert any("diverged" in str(w.message) for w in caught)
+    assert reg.n_iter_ == 0 and np.isfinite(flat(reg)).all()
+    assert same_everywhere(flat(reg))
+
+
 def check_bad_input():
     """A bad input on one rank is a ValueError on every rank, and the
     communicator still works afterwards."""
@@ -202,6 +221,7 @@ CHECKS = {
     "replicas": check_replicas,
     "early_stopping": check_early_stopping,
     "local_sgd": check_local_sgd,
+    "divergence": check_divergence,
     "bad_input": check_bad_input,
 }
 

@@ -68,9 +68,13 @@ def test_data_parallel_fits():
     process on the whole batch (float64, rtol 1e-10), bit-identical replicas
     (blocking and overlapped reductions), classes missing from a shard,
     predict/pickle/clone/partial_fit, early stopping at the same epoch,
-    local SGD with sync_every=1 equal to synchronous SGD, a bad input on one
-    rank a ValueError on every rank."""
-    checks = ["equivalence", "replicas", "early_stopping", "local_sgd", "bad_input"]
+    local SGD with sync_every=1 equal to synchronous SGD, a loss overflowing
+    on one rank rolled back on every rank, a bad input on one rank a
+    ValueError on every rank."""
+    checks = [
+        "equivalence", "replicas", "early_stopping", "local_sgd", "divergence",
+        "bad_input",
+    ]  # fmt: skip
     out = launch(os.path.join("tests", "mpi_worker.py"), *checks)
     assert out.split() == [w for c in checks for w in ("ok", c)], out
 
