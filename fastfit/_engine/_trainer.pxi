@@ -219,28 +219,12 @@ cdef inline void _scale(floating* x, Py_ssize_t n, double factor) noexcept nogil
             x[i] *= f
 
 
-cdef inline int _layer_ready(StepContext* c, int l,
-                             const floating* tag) noexcept nogil:
-    """Weight layer l's gradient by the process's share of the batch and
-    hand it to the hook."""
-    cdef const Net* net = c.net
-    cdef floating* grads = <floating*> c.grads
-    _scale(grads + net.w_off[l], net.sizes[l] * net.sizes[l + 1], c.local_sw)
-    _scale(grads + net.b_off[l], net.sizes[l + 1], c.local_sw)
-    return c.gradient_hook(c.hook_data, l, c.grads, c.n_params + REDUCE_TAIL,
-                           floating is float)
-
-
 cdef void _layer_done(void* data, int l) noexcept nogil:
     """``backward_pass``'s ``done`` in a collective step with per-layer
-    events (``data``: the StepContext)."""
+    events (``data``: the StepContext): hand layer l's gradient to the hook."""
     cdef StepContext* c = <StepContext*> data
-    cdef int failed
-    if c.is_float:
-        failed = _layer_ready(c, l, <const float*> NULL)
-    else:
-        failed = _layer_ready(c, l, <const double*> NULL)
-    if failed:
+    if c.gradient_hook(c.hook_data, l, c.grads, c.n_params + REDUCE_TAIL,
+                       c.is_float) != 0:
         c.hook_failed = 1
 
 
@@ -250,11 +234,12 @@ cdef StepStatus _collective_step(StepContext* c, const Batch* b, double lr,
     """One step of data-parallel training: this process's share ``b`` of the
     batch (possibly empty), the gradient of the whole batch, one update.
 
-    The gradient of the share's loss (the loss kernel divides by the share's
-    weight) is multiplied by the share's weight sum; with that weight, the
-    loss times it and a flag for a loss that is not finite (the buffer's
-    tail), the hook sums it over the processes; the sum divided by the whole
-    batch's weight is the gradient of the whole batch's loss. The penalty is
+    The share's loss and gradient are its weighted sums (the loss kernel
+    divides by 1, not by the share's weight sum); with that weight sum, the
+    loss and a flag for a loss that is not finite (the buffer's tail), the
+    hook sums them over the processes; the sum divided by the whole batch's
+    weight is the gradient of the whole batch's loss (the division is the
+    update's gradient scale, or a pass before clipping). The penalty is
     scaled by the whole batch's weight, so every process applies the same
     update to the same parameters. Every process calls the hook the same
     number of times in every step, whatever its share held: the decisions to
@@ -264,6 +249,8 @@ cdef StepStatus _collective_step(StepContext* c, const Batch* b, double lr,
     cdef floating* params = <floating*> c.params
     cdef floating* grads = <floating*> c.grads
     cdef floating* tail = grads + c.n_params
+    cdef const Net* net = c.net
+    cdef int L = net.n_layers
     cdef double data_loss = 0.0, sw, penalty
     cdef bint finite = True
     cdef int l
@@ -274,19 +261,25 @@ cdef StepStatus _collective_step(StepContext* c, const Batch* b, double lr,
     ps.key = mix_key(c.seed, <uint64_t> t)
     c.local_sw, c.hook_failed = (b.sw_sum if b.m > 0 else 0.0), 0
     if c.local_sw > 0:
-        data_loss = _forward_loss(c, b, params, &ps)
+        forward_pass(net, params, <const floating*> b.X,
+                     <const floating* const*> b.X_rows, sparse_or_null(&b.xs),
+                     <floating**> c.acts, b.m, c.n_threads, False, &ps)
+        # the weighted sum: the loss and its gradient times the share's weight
+        data_loss = loss_gradient(net.loss, (<floating**> c.acts)[L - 1],
+                                  <const floating*> b.Y, <const floating*> b.sw,
+                                  1.0, b.m, net.sizes[L], net.loss_param,
+                                  (<floating**> c.deltas)[L - 1])
         finite = isfinite(data_loss)
     if c.local_sw > 0 and finite:
         if c.layer_events:
-            backward_pass(c.net, params, grads, <const floating*> b.X,
+            backward_pass(net, params, grads, <const floating*> b.X,
                           sparse_or_null(&b.xs), b.m, <floating**> c.acts,
                           <floating**> c.deltas, c.n_threads, &ps,
                           _layer_done, c)
         else:
-            backward_pass(c.net, params, grads, <const floating*> b.X,
+            backward_pass(net, params, grads, <const floating*> b.X,
                           sparse_or_null(&b.xs), b.m, <floating**> c.acts,
                           <floating**> c.deltas, c.n_threads, &ps)
-            _scale(grads, c.n_params, c.local_sw)
     else:
         # nothing to contribute, but the same hook calls as every process
         memset(grads, 0, c.n_params * sizeof(floating))
@@ -295,7 +288,7 @@ cdef StepStatus _collective_step(StepContext* c, const Batch* b, double lr,
             for l in range(c.net.n_layers - 1, -1, -1):
                 _layer_done(c, l)
     tail[0] = <floating> c.local_sw
-    tail[1] = <floating> (data_loss * c.local_sw)
+    tail[1] = <floating> data_loss
     tail[2] = 0 if finite else 1
     if (c.gradient_hook(c.hook_data, -1, grads, c.n_params + REDUCE_TAIL,
                         c.is_float) != 0 or c.hook_failed):
@@ -305,11 +298,19 @@ cdef StepStatus _collective_step(StepContext* c, const Batch* b, double lr,
         return STEP_STOPPED
     if not sw > 0:
         return STEP_EMPTY
-    _scale(grads, c.n_params, 1.0 / sw)
     c.rule.lr, c.rule.t = lr, t
-    c.rule.l2 = c.alpha * (1.0 - c.l1_ratio) / sw
-    c.rule.l1 = c.alpha * c.l1_ratio / sw
-    penalty = _clipped_update(c, params, grads)
+    if c.clip_norm > 0:
+        _scale(grads, c.n_params, 1.0 / sw)
+        c.rule.l2 = c.alpha * (1.0 - c.l1_ratio) / sw
+        c.rule.l1 = c.alpha * c.l1_ratio / sw
+        penalty = _clipped_update(c, params, grads)
+    else:
+        # (sum + alpha w) / W: the update divides, no pass over the gradient
+        c.rule.l2 = c.alpha * (1.0 - c.l1_ratio)
+        c.rule.l1 = c.alpha * c.l1_ratio
+        c.rule.gscale = 1.0 / sw
+        penalty = optimizer_step(&c.rule, params, grads, <floating*> c.state,
+                                 c.n_params, net.b_off[0], c.n_threads) / sw
     objective[0] = tail[1] / sw + penalty
     weight[0] = sw
     return STEP_APPLIED
