@@ -67,42 +67,49 @@ def _model(batch_size, n_threads, **extra):
     )  # fmt: skip
 
 
-def _epoch_seconds(model, X, y, epochs, repeats, warmed=None):
-    """(median seconds per epoch over ``repeats`` fits of ``epochs`` epochs
-    after one untimed epoch, total seconds timed, the fastest fit's seconds
-    per epoch); ``warmed()`` is called after the untimed epoch."""
+def _interleaved(models, X, y, epochs, repeats, before=None, after=None):
+    """Seconds per epoch of each of ``models`` (a dict name -> estimator):
+    one untimed epoch each, then ``repeats`` rounds timing a fit of
+    ``epochs`` epochs of each in turn (interleaved, so a change of the
+    machine's load hits them alike). Returns {name: (median, min, total)};
+    ``before(name)`` / ``after(name)`` run around each timed fit."""
     warnings.simplefilter("ignore")
-    model.set_params(max_iter=1).fit(X, y)
-    if warmed is not None:
-        warmed()
-    model.set_params(max_iter=epochs)
-    samples = []
+    for model in models.values():
+        model.set_params(max_iter=1).fit(X, y)
+        model.set_params(max_iter=epochs)
+    samples = {name: [] for name in models}
     for _ in range(repeats):
-        start = time.perf_counter()
-        model.fit(X, y)
-        samples.append((time.perf_counter() - start) / epochs)
-    return statistics.median(samples), sum(samples) * epochs, min(samples)
+        for name, model in models.items():
+            if before is not None:
+                before(name)
+            start = time.perf_counter()
+            model.fit(X, y)
+            samples[name].append((time.perf_counter() - start) / epochs)
+            if after is not None:
+                after(name)
+    return {
+        name: (statistics.median(v), min(v), sum(v) * epochs)
+        for name, v in samples.items()
+    }
 
 
 def single(args):
-    """One process: the epoch at 1 and 2 threads, and one step's compute at
-    the per-rank batch."""
+    """One process: the epoch at 1 and 2 threads, and the collective step on
+    one process (``COMM_SELF``: its allreduce has no peer), which is what
+    the step costs beyond the fused single-process one."""
     from mpi4py import MPI
 
     X, y = make_data(CASE)
+    models = {
+        "1x1": _model(CASE.batch_size, 1),
+        "1x2": _model(CASE.batch_size, 2),
+        "1x1_self": _model(CASE.batch_size, 1, communicator=MPI.COMM_SELF),
+    }
     out = {}
-    for threads in (1, 2):
-        median, _, best = _epoch_seconds(
-            _model(CASE.batch_size, threads), X, y, args.epochs, args.repeats
-        )
-        out[f"1x{threads}"], out[f"1x{threads}_min"] = median, best
-    # the collective step on one process (its allreduce a copy): what the
-    # step costs beyond the fused single-process one, without a peer to wait for
-    median, _, best = _epoch_seconds(
-        _model(CASE.batch_size, 1, communicator=MPI.COMM_SELF),
-        X, y, args.epochs, args.repeats,
-    )  # fmt: skip
-    out["1x1_self"], out["1x1_self_min"] = median, best
+    for name, (median, best, _) in _interleaved(
+        models, X, y, args.epochs, args.repeats
+    ).items():
+        out[name], out[name + "_min"] = median, best
     return out
 
 
@@ -129,24 +136,30 @@ def worker(args):
         hook["calls"] += layer < 0
 
     _distributed.GradientReducer.__call__ = timed
+    per_rank = CASE.batch_size // size
+    models = {
+        "2x1_b64": _model(per_rank, 1, communicator=comm),
+        "2x1_b64_overlap": _model(
+            per_rank, 1, communicator=comm, overlap_allreduce=True
+        ),
+        "2x1_b128": _model(CASE.batch_size, 1, communicator=comm),
+    }
+    hooks = {name: [0.0, 0] for name in models}
+
+    def before(name):
+        hook["seconds"] = hook["calls"] = 0
+
+    def after(name):
+        hooks[name][0] += hook["seconds"]
+        hooks[name][1] += hook["calls"]
+
     out = {}
-    for name, batch, overlap in (
-        ("2x1_b64", CASE.batch_size // size, False),
-        ("2x1_b64_overlap", CASE.batch_size // size, True),
-        ("2x1_b128", CASE.batch_size, False),
-    ):
-        model = _model(batch, 1, communicator=comm, overlap_allreduce=overlap)
-
-        def reset():
-            hook["seconds"] = hook["calls"] = 0
-
-        seconds, total, best = _epoch_seconds(
-            model, X, y, args.epochs, args.repeats, reset
-        )
-        hook_seconds = comm.allreduce(hook["seconds"]) / size  # mean of the ranks
-        out[name], out[name + "_min"] = seconds, best
-        out[name + "_hook_share"] = hook_seconds / total
-        out[name + "_hook_ms"] = hook_seconds / hook["calls"] * 1e3
+    timed_fits = _interleaved(models, X, y, args.epochs, args.repeats, before, after)
+    for name, (median, best, total) in timed_fits.items():
+        seconds = comm.allreduce(hooks[name][0]) / size  # mean of the ranks
+        out[name], out[name + "_min"] = median, best
+        out[name + "_hook_share"] = seconds / total
+        out[name + "_hook_ms"] = seconds / hooks[name][1] * 1e3
     n_buffer = CASE.n_params + 3
     for name, count in (("allreduce_8B", 2), ("allreduce_grad", n_buffer)):
         buf = np.zeros(count, np.float32)
