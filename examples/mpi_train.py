@@ -56,6 +56,7 @@ def main():
         max_iter=args.max_iter,
         early_stopping=True,  # scored on every rank's validation rows
         random_state=0,  # rank 0's initial weights; each rank's own shuffles
+        n_threads=1,  # the ranks share this machine's cores
         communicator=comm,
         sync_every=args.sync_every,
     )
