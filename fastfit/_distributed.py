@@ -174,24 +174,6 @@ class GradientReducer:
             raise
 
 
-def check_communicator(comm):
-    """``comm`` if it is a communicator the fit can use (an mpi4py
-    intracommunicator, or anything with its methods), for a data-parallel fit.
-
-    Raises
-    ------
-    TypeError
-        If it is not.
-    """
-    missing = [m for m in COMMUNICATOR_METHODS if not hasattr(comm, m)]
-    if missing:
-        raise TypeError(
-            "communicator must be an mpi4py intracommunicator such as "
-            f"mpi4py.MPI.COMM_WORLD, got {type(comm).__name__} (no {missing[0]})"
-        )
-    return comm
-
-
 def rank_random_state(random_state, rank):
     """The RandomState of one process's shuffles and validation split: drawn
     from the fit's ``random_state`` and the rank, so reproducible and
