@@ -6,6 +6,7 @@ prediction.
 :class:`fastfit._training.EpochLoop`.
 """
 
+import copy
 import functools
 import math
 import os
@@ -19,13 +20,14 @@ from sklearn.base import (
     BaseEstimator,
     ClassifierMixin,
     RegressorMixin,
+    _clone_parametrized,
     _fit_context,
     is_classifier,
 )
 from sklearn.metrics import accuracy_score, r2_score
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state, compute_sample_weight
-from sklearn.utils._param_validation import Interval, Options, StrOptions
+from sklearn.utils._param_validation import HasMethods, Interval, Options, StrOptions
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import type_of_target, unique_labels
 from sklearn.utils.validation import (
@@ -38,6 +40,12 @@ from fastfit import _lbfgs
 from fastfit import losses as _losses
 from fastfit._averaging import WeightAverage
 from fastfit._concurrency import check_not_fitting, exclusive_fit, fit_count
+from fastfit._distributed import (
+    COMMUNICATOR_METHODS,
+    Collective,
+    DataParallelPlan,
+    rank_random_state,
+)
 from fastfit._engine import ACTIVATIONS, MAX_LAYERS, Network, Trainer, loss_gradient_py
 from fastfit._layout import Layout
 from fastfit._parallel import SingleThreadedBlas, effective_n_threads
@@ -147,6 +155,10 @@ class BaseMLP(ValidatedOnce, BaseEstimator):
         "bias_init": [StrOptions({"init", "zeros"})],
         "ema_decay": [None, Interval(Real, 0, 1, closed="neither")],
         "swa_start": [None, Interval(Integral, 1, None, closed="left")],
+        "communicator": [None, HasMethods(COMMUNICATOR_METHODS)],
+        "sync_every": [None, Interval(Integral, 1, None, closed="left")],
+        "sync_warmup": [Interval(Integral, 0, None, closed="left")],
+        "overlap_allreduce": ["boolean"],
     }
 
     # ------------------------------------------------------------------ setup
@@ -258,10 +270,15 @@ class BaseMLP(ValidatedOnce, BaseEstimator):
         """Mini-batches per epoch of a fit on ``n_samples`` rows, less the
         validation set that early stopping will hold out: what the schedule
         plans its per-step rates over, before the split is drawn."""
+        n_samples = self._training_rows(n_samples, incremental)
+        return -(-n_samples // self._batch_size(n_samples, warn=False))
+
+    def _training_rows(self, n_samples, incremental):
+        """Rows of ``n_samples`` left for training by early stopping's
+        validation set (at least 1: a split this small is refused later)."""
         if self.early_stopping and not incremental:
             n_samples -= self._validation_size(n_samples)
-        n_samples = max(n_samples, 1)  # a split this small is refused later
-        return -(-n_samples // self._batch_size(n_samples, warn=False))
+        return max(n_samples, 1)
 
     def _penalty_l1_ratio(self):
         return {"l2": 0.0, "l1": 1.0}.get(self.penalty, float(self.l1_ratio))
@@ -354,6 +371,81 @@ class BaseMLP(ValidatedOnce, BaseEstimator):
             return self._fit_exclusive(X, y, sample_weight, incremental, classes)
 
     def _fit_exclusive(self, X, y, sample_weight, incremental, classes):
+        # A data-parallel fit (``communicator``) runs the same steps on every
+        # process; each phase that can reject the input ends with every
+        # process agreeing (``Collective.agree``), so a failure on one is raised
+        # on all instead of leaving them waiting in the next collective call.
+        collective = (
+            None if self.communicator is None else Collective(self.communicator)
+        )
+        agreed = (lambda fn: fn()) if collective is None else collective.agree
+        fitted = hasattr(self, "_layout")
+        # keep the data contract (features, classes, dtype) of the previous fit
+        continuing = fitted and (incremental or self.warm_start)
+        # keep the optimizer state, schedule and stopping rule too (partial_fit)
+        resuming = fitted and incremental
+        if (
+            collective is not None
+            and is_classifier(self)
+            and not continuing
+            and classes is None
+        ):
+            # a data-parallel classifier knows the classes of every shard
+            # (the same sorted array on every process)
+            mine = agreed(lambda: unique_labels(y))
+            classes = unique_labels(*collective.allgather(mine))
+        data, loss_fn, layout = agreed(
+            lambda: self._fit_data_phase(
+                X, y, sample_weight, incremental, classes, continuing, resuming,
+                collective,
+            )
+        )  # fmt: skip
+        if _lbfgs.is_lbfgs(self.optimizer):
+            if collective is not None:
+                raise ValueError(
+                    "optimizer='lbfgs' does not train data-parallel: use a "
+                    "stochastic optimizer with a communicator"
+                )
+            if incremental:
+                _lbfgs.check_stochastic(self)
+            return _lbfgs.fit(self, data, loss_fn, layout, continuing)
+        plan = None
+        if collective is not None:
+            plan = self._data_parallel_plan(
+                collective, data, layout, loss_fn, incremental
+            )
+        optimizer, architecture, averaging, n_threads = agreed(
+            lambda: self._training_phase(
+                data, loss_fn, layout, continuing, resuming, incremental, plan
+            )
+        )
+        if collective is not None and not resuming:
+            # rank 0's initial weights and dropout key; shuffles of each rank's own
+            collective.bcast_array(self._params)
+            if any(architecture[2]):
+                self._dropout_seed = collective.bcast(self._dropout_key())
+            self._random_state = rank_random_state(self._random_state, collective.rank)
+        if not resuming:
+            self._weight_average = (
+                WeightAverage(self._params, *averaging) if any(
+                    a is not None for a in averaging) else None
+            )  # fmt: skip
+        data, validation, trainer = agreed(
+            lambda: self._split_and_trainer(
+                data, optimizer, n_threads, architecture, incremental, plan
+            )
+        )
+        with SingleThreadedBlas():
+            EpochLoop(self, trainer, data, validation, collective, plan).run(
+                1 if incremental else self.max_iter, incremental
+            )
+        return self
+
+    def _fit_data_phase(
+        self, X, y, sample_weight, incremental, classes, continuing, resuming,
+        collective,
+    ):  # fmt: skip
+        """Validated data, the loss and the layout of a fit (its first phase)."""
         if incremental and hasattr(self, "_layout"):
             # scikit-learn validates only the first partial_fit; parameters set
             # since then reach the engine too
@@ -361,11 +453,6 @@ class BaseMLP(ValidatedOnce, BaseEstimator):
         if incremental and self.early_stopping:
             # scikit-learn's rule: a stream has no held-out validation set
             raise ValueError("partial_fit does not support early_stopping=True")
-        fitted = hasattr(self, "_layout")
-        # keep the data contract (features, classes, dtype) of the previous fit
-        continuing = fitted and (incremental or self.warm_start)
-        # keep the optimizer state, schedule and stopping rule too (partial_fit)
-        resuming = fitted and incremental
         if continuing:
             # what the previous fit left (or a user or a pickle set) is checked
             # before its classes encode y or its weights reach the engine
@@ -384,10 +471,51 @@ class BaseMLP(ValidatedOnce, BaseEstimator):
         layout = Layout(widths)
         if continuing:
             self._check_same_shape(layout)
-        if _lbfgs.is_lbfgs(self.optimizer):
-            if incremental:
-                _lbfgs.check_stochastic(self)
-            return _lbfgs.fit(self, data, loss_fn, layout, continuing)
+        return data, loss_fn, layout
+
+    def _data_parallel_plan(self, collective, data, layout, loss_fn, incremental):
+        """What the processes of a data-parallel fit agree on before training:
+        the same network and loss everywhere, the batches of an epoch (the
+        most any process has: one whose rows run out takes empty shares), and
+        each process's first row within the whole batch.
+
+        Raises
+        ------
+        ValueError
+            On every process, if they disagree.
+        """
+        n = data.X.shape[0]
+        mine = (
+            layout.sizes.tolist(),
+            loss_fn.kernel_id,
+            getattr(self, "_y_type", None),
+            self._steps_per_epoch(n, incremental),
+            self._batch_size(self._training_rows(n, incremental), warn=False),
+        )
+        everyone = collective.allgather(mine)
+        for rank, theirs in enumerate(everyone):
+            if theirs[:3] != mine[:3]:
+                raise ValueError(
+                    "data-parallel fit: the processes disagree on the network "
+                    f"(widths, loss, target type): rank {collective.rank} has "
+                    f"{mine[:3]}, rank {rank} has {theirs[:3]}. Every shard needs "
+                    "the same features and target type."
+                )
+        return DataParallelPlan(
+            collective=collective,
+            epoch_batches=max(t[3] for t in everyone),
+            row_offset=sum(t[4] for t in everyone[: collective.rank]),
+            sync_every=self.sync_every,
+            sync_warmup=self.sync_warmup,
+            overlap=self.overlap_allreduce,
+        )
+
+    def _training_phase(
+        self, data, loss_fn, layout, continuing, resuming, incremental, plan
+    ):
+        """Hyperparameters resolved, the weights, optimizer state, schedule
+        and record of the run (its second phase); returns (optimizer,
+        architecture, averaging, n_threads)."""
         architecture = self._architecture(layout.n_layers - 1)
         averaging = self._averaging()
         optimizer = self._resolved_optimizer()
@@ -398,7 +526,9 @@ class BaseMLP(ValidatedOnce, BaseEstimator):
             else self._resolved_schedule().start(
                 self.learning_rate_init,
                 self.max_iter,
-                self._steps_per_epoch(data.X.shape[0], incremental),
+                self._steps_per_epoch(data.X.shape[0], incremental)
+                if plan is None
+                else plan.epoch_batches,
             )
         )
         n_threads = effective_n_threads(self.n_threads)
@@ -419,21 +549,22 @@ class BaseMLP(ValidatedOnce, BaseEstimator):
                 incremental,
                 n_threads,
             )
-            self._weight_average = (
-                WeightAverage(self._params, *averaging) if any(
-                    a is not None for a in averaging) else None
-            )  # fmt: skip
         self._loss_fn = loss_fn
         self._activation, self._negative_slope, _ = architecture
+        return optimizer, architecture, averaging, n_threads
+
+    def _split_and_trainer(
+        self, data, optimizer, n_threads, architecture, incremental, plan
+    ):
+        """(training data, validation data or None, Trainer): the last phase
+        before the epochs."""
         validation = None
         if self.early_stopping and not incremental:
             data, validation = self._validation_split(data)
         trainer = self._trainer(optimizer, data.X.shape[0], n_threads, architecture)
-        with SingleThreadedBlas():
-            EpochLoop(self, trainer, data, validation).run(
-                1 if incremental else self.max_iter, incremental
-            )
-        return self
+        if plan is not None:
+            plan.attach(trainer, self.alpha)
+        return data, validation, trainer
 
     def _trainer(self, optimizer, n_rows, n_threads, architecture):
         """The engine's Trainer for this fit's network (``architecture``:
@@ -858,15 +989,32 @@ class BaseMLP(ValidatedOnce, BaseEstimator):
     def __getstate__(self):
         # coefs_/intercepts_ are views of _params; pickling both would store the
         # weights twice. _packed_params() rebuilds the flat buffer on first use.
-        state = super().__getstate__()
+        # (A copy: object.__getstate__ gives the instance's own __dict__.)
+        state = dict(super().__getstate__())
         state.pop("_params", None)
         state.pop("_optimizer_resolved", None)  # a cache: resolved again
+        # a communicator is a handle of this job's processes (most cannot be
+        # pickled): an unpickled estimator trains alone until given one
+        if state.get("communicator") is not None:
+            state["communicator"] = None
         return state
 
     def __sklearn_is_fitted__(self):
         # what check_is_fitted and scikit-learn's partial_fit wrapper ask
         # (its default scans every attribute's name)
         return "_layout" in self.__dict__ and "coefs_" in self.__dict__
+
+    def __sklearn_clone__(self):
+        # a communicator is shared, not copied: copying a duplicated one is
+        # refused by mpi4py (and duplicating it would be a collective call)
+        communicator = self.communicator
+        if communicator is None:
+            return _clone_parametrized(self)
+        alone = copy.copy(self)
+        alone.communicator = None
+        clone = _clone_parametrized(alone)
+        clone.communicator = communicator
+        return clone
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -1176,6 +1324,45 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         and ``predict`` use, while training goes on from the trained weights
         (kept for ``partial_fit``; a ``warm_start`` fit starts from
         ``coefs_``). Not with ``optimizer='lbfgs'``.
+    communicator : mpi4py.MPI.Intracomm or None, default=None
+        Train data-parallel over MPI (needs the ``mpi`` extra): the same
+        script runs on every process of the communicator (``mpiexec -n N``),
+        each calling ``fit`` / ``partial_fit`` on its own shard of the rows
+        (same features and target type; a classifier learns the classes of
+        every shard). ``batch_size`` is then the batch of each process: a step
+        averages the gradients of every process's batch (one allreduce) and
+        applies the gradient of the global batch, its penalty scaled by the
+        global batch's weight, so the processes keep bit-identical weights,
+        the same as one process on batches of the shards' batches in rank
+        order. An epoch has the most batches any shard has (a process whose
+        rows ran out contributes empty batches). Rank 0's initial weights and
+        dropout key are used; each process shuffles its shard with its own
+        stream drawn from ``random_state`` and the rank; the validation split
+        is drawn per shard and the epochs are scored on every shard's
+        validation rows; divergence and early stopping are decided from the
+        reduced values, so every process stops at the same epoch. An input
+        one process refuses raises on every process. Not pickled (an
+        unpickled or deep-copied estimator has ``None``; ``clone`` shares
+        it); not with ``optimizer='lbfgs'``.
+    sync_every : int or None, default=None
+        With a communicator: None for synchronous steps; K for local SGD
+        (``torch.distributed``'s ``PeriodicModelAverager``): each process
+        steps on its own batch (its penalty scaled by the whole batch's
+        weight, as if the processes' batches were one) and the parameters are
+        averaged every K steps and at every epoch's end. K=1 with the 'sgd'
+        optimizer without momentum is synchronous training (for shards of
+        equal batches). An optimizer's state (moments) is not averaged.
+    sync_warmup : int, default=0
+        With ``sync_every``: synchronous steps before local SGD starts
+        (post-local SGD), counted from the start of the fit (of the first
+        call for ``partial_fit``).
+    overlap_allreduce : bool, default=False
+        With a communicator: start each layer's gradient allreduce as soon as
+        its gradient is final (``Iallreduce``), while the backward pass goes
+        on, instead of one allreduce of the whole gradient after it. The
+        same sums, so the same fit for 2 processes (for more, the MPI library
+        may add in another order); see ``docs/performance.md`` for what it
+        buys.
 
     Attributes
     ----------
@@ -1260,6 +1447,10 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         bias_init="init",
         ema_decay=None,
         swa_start=None,
+        communicator=None,
+        sync_every=None,
+        sync_warmup=0,
+        overlap_allreduce=False,
     ):
         _store_params(self, locals())
 
@@ -1584,6 +1775,10 @@ class MLPRegressor(RegressorMixin, BaseMLP):
         bias_init="init",
         ema_decay=None,
         swa_start=None,
+        communicator=None,
+        sync_every=None,
+        sync_warmup=0,
+        overlap_allreduce=False,
     ):
         _store_params(self, locals())
 

@@ -169,19 +169,39 @@ class EpochLoop:
     trainer : fastfit._engine.Trainer
     data : Dataset
     validation : Dataset or None
+    collective : fastfit._distributed.Collective or None
+        A data-parallel fit's processes (``data`` and ``validation`` are this
+        process's shard); their epochs make the same collective calls.
+    plan : fastfit._distributed.DataParallelPlan or None
+        What they agreed on (given with ``collective``).
     """
 
-    def __init__(self, model, trainer, data, validation):
+    def __init__(self, model, trainer, data, validation, collective=None, plan=None):
         self.model = model
         self.trainer = trainer
         self.data = data
         self.validation = validation
+        self.collective, self.plan = collective, plan
         self.sw = (
             data.sample_weight
             if data.sample_weight is not None
             else np.empty(0, data.X.dtype)
         )
         self.n_batches = -(-data.X.shape[0] // trainer.batch_size)
+        self.n_rows = data.X.shape[0]
+        # what the epochs are scored on: every process's validation rows
+        self.scored = validation
+        self.verbose = model.verbose
+        if collective is not None:
+            self.n_batches = plan.epoch_batches
+            self.n_rows = int(collective.sum([self.n_rows])[0])
+            if validation is not None:
+                v = validation
+                self.scored = _concatenated(
+                    collective.allgather(Dataset(None, v.Y, v.sample_weight, v.y))
+                )
+            if collective.rank != 0:
+                self.verbose = 0
         self.probe_X = (
             validation.X if validation is not None else data.X[:DIVERGENCE_PROBE_ROWS]
         )
@@ -211,6 +231,8 @@ class EpochLoop:
                         ConvergenceWarning,
                     )
         except KeyboardInterrupt:
+            if self.collective is not None:
+                raise  # the other processes are in other epochs' collectives
             self._roll_back()
             warnings.warn(
                 "Training interrupted by user; the weights of the last "
@@ -219,7 +241,7 @@ class EpochLoop:
         stopper = model._early_stopping_rule
         if self.validation is not None and stopper.best_params is not None:
             model._params[...] = stopper.best_params
-        if model.verbose:
+        if self.verbose:
             print(
                 f"Fit: {model.n_iter_} epochs in {time.perf_counter() - start:.3f}s"
                 f", loss = {getattr(model, 'loss_', float('nan')):.8f}"
@@ -233,6 +255,7 @@ class EpochLoop:
         runner = model._schedule_runner
         lrs = self._epoch_lrs(runner)
         n = self.data.X.shape[0]
+        # each process shuffles its own shard (its own random state)
         order = (
             model._random_state.permutation(n).astype(np.intp)
             if model.shuffle
@@ -267,8 +290,10 @@ class EpochLoop:
         np.copyto(self.last_good, self.params)
         if self.average is not None:
             self.last_average = self.average.snapshot()
-        monitored = model._record_epoch(float(loss), lrs, n, *probe, self.validation)
-        if model.verbose:
+        monitored = model._record_epoch(
+            float(loss), lrs, self.n_rows, *probe, self.scored
+        )
+        if self.verbose:
             model._print_epoch(float(lrs[0]), time.perf_counter() - start)
         runner.step(monitored, n_batches=self.n_batches)
         return True
@@ -311,7 +336,7 @@ class EpochLoop:
         if model._schedule_runner.continue_after_stall():
             stopper.count = 0
             return False
-        if model.verbose:
+        if self.verbose:
             print(stopper.message(model.early_stopping) + " Stopping.")
         return True
 
@@ -330,8 +355,10 @@ class EpochLoop:
         """The epoch's batches as engine calls of about CALL_SECONDS each,
         with a progress bar under verbose=2 in long epochs; returns
         (objective_sum, weight_sum, stopped_at) as ``Trainer.run_batches``."""
+        if self.plan is not None and self.plan.sync_every is not None:
+            return self._run_epoch_local(order, lrs)
         bar, bar_step = None, self.n_batches
-        if self.model.verbose >= 2 and self.n_batches >= PROGRESS_MIN_BATCHES:
+        if self.verbose >= 2 and self.n_batches >= PROGRESS_MIN_BATCHES:
             bar = _ProgressBar(self.n_batches, f"epoch {self.model.n_iter_ + 1}")
             bar_step = -(-self.n_batches // PROGRESS_PIECES)
         totals, first, stopped = [0.0, 0.0], 0, -1
@@ -354,6 +381,56 @@ class EpochLoop:
                 bar.close()
         return totals[0], totals[1], stopped
 
+    def _run_epoch_local(self, order, lrs):
+        """The epoch of a data-parallel fit with local SGD: runs of local
+        steps ended by an average of the parameters (every ``sync_every``
+        steps and at the epoch's end), synchronous steps during the warm-up.
+        Every process runs the same ranges, so their collectives match;
+        returns the sums over every process."""
+        plan, collective = self.plan, self.collective
+        done = self.model._schedule_runner.steps  # batches of earlier epochs
+        synced, local, first, stopped = [0.0, 0.0], [0.0, 0.0], 0, -1
+        while first < self.n_batches and stopped < 0:
+            period = plan.local_range(done + first)
+            synchronous = period is None
+            if synchronous:
+                last = min(self.n_batches, first + self.call_batches,
+                           max(first + 1, plan.sync_warmup - done))  # fmt: skip
+            else:
+                last = min(self.n_batches, first + period)
+            plan.use(synchronous)
+            start = time.perf_counter()
+            obj, w, stopped = self._run(order, lrs, first, last)
+            if synchronous:
+                synced[0] += obj
+                synced[1] += w
+                self.call_batches = max(
+                    1,
+                    int(CALL_SECONDS * (last - first)
+                        / max(time.perf_counter() - start, 1e-9)),
+                )  # fmt: skip
+            else:
+                local[0] += obj
+                local[1] += w
+                # stop everywhere if any process stopped; else average
+                failed = collective.sum([1.0 if stopped >= 0 else 0.0])[0]
+                if failed:
+                    stopped = stopped if stopped >= 0 else last - 1
+                    break
+                self._average_replicas()
+            first = last
+        local = collective.sum(local)
+        # the steps of the process that took most (one whose shard ran out
+        # skips its empty batches)
+        self.model._opt_steps = max(collective.allgather(self.model._opt_steps))
+        return synced[0] + local[0], synced[1] + local[1], stopped
+
+    def _average_replicas(self):
+        """Average the trained parameters (and an EMA) over the processes."""
+        self.collective.average(self.params)
+        if self.trainer.average is not None:
+            self.collective.average(self.trainer.average)
+
     def _probe(self, loss):
         """(raw, val_loss) of the weights after the epoch, or None if the
         loss, the weights or the predictions stopped being finite.
@@ -363,20 +440,43 @@ class EpochLoop:
         else the first rows; a small cost).
         """
         model = self.model
-        if not (
+        finite = (
             np.isfinite(loss)
             and np.isfinite(self.params).all()
             and (self.average is None or np.isfinite(model._params).all())
-        ):
+        )
+        raw = model._forward(self.probe_X) if finite else None
+        finite = finite and model._loss_fn.link.finite(raw)
+        if self.collective is not None:
+            # a data-parallel fit rolls back everywhere or nowhere; it is
+            # scored on the validation rows of every process, in rank order
+            if not self.collective.all(finite):
+                return None
+            if self.validation is not None:
+                raw = np.concatenate(self.collective.allgather(raw))
+        if not finite:
             return None
-        raw = model._forward(self.probe_X)
         val_loss = None
         if self.validation is not None:
-            val_loss = model._loss_value(
-                raw, self.validation.Y, self.validation.sample_weight
-            )
+            val_loss = model._loss_value(raw, self.scored.Y, self.scored.sample_weight)
             if not np.isfinite(val_loss):
                 return None
-        if not model._loss_fn.link.finite(raw):
-            return None
         return raw, val_loss
+
+
+def _concatenated(parts):
+    """One Dataset of the rows of ``parts`` (a list of Datasets), in order;
+    unit weights where a part has none."""
+    weights = None
+    if any(p.sample_weight is not None for p in parts):
+        weights = np.concatenate([
+            p.sample_weight if p.sample_weight is not None
+            else np.ones(p.Y.shape[0], p.Y.dtype)
+            for p in parts
+        ])  # fmt: skip
+    return Dataset(
+        None,
+        np.concatenate([p.Y for p in parts]),
+        weights,
+        np.concatenate([np.asarray(p.y) for p in parts]),
+    )

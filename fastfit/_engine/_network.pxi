@@ -369,15 +369,24 @@ cdef void forward_pass(const Net* net, const floating* params,
         A = acts[l]
 
 
+ctypedef void (*LayerDone)(void* data, int layer) noexcept nogil
+
+
 cdef void backward_pass(const Net* net, const floating* params,
                         floating* grads, const floating* X,
                         const SparseRows* xs, int m, floating** acts,
                         floating** deltas, int n_threads,
-                        const Pass* ps) noexcept nogil:
+                        const Pass* ps, LayerDone done=NULL,
+                        void* done_data=NULL) noexcept nogil:
     """Gradients of the data loss w.r.t. every parameter into grads, from
     deltas[n_layers - 1] = dLoss/d(raw output) and the forward's acts (of
     the training pass ``ps``). The input is X, or the sparse rows xs when not
-    NULL."""
+    NULL.
+
+    ``done``, when not NULL, is called with each layer's index as soon as its
+    weight and bias gradients are final (last layer first), before the
+    gradient flows on to the layer below: the place to start communicating
+    them while the rest of the backward runs."""
     cdef int l
     cdef Unit prev
     for l in range(net.n_layers - 1, -1, -1):
@@ -388,12 +397,20 @@ cdef void backward_pass(const Net* net, const floating* params,
                                   <int> net.sizes[0], <int> net.sizes[1],
                                   <floating*> params, grads, NULL,
                                   net.w_off[0], net.b_off[0], NULL, n_threads)
+            if done != NULL:
+                done(done_data, 0)
             break
         dense_backward(&prev, X if l == 0 else acts[l - 1],
                        params + net.w_off[l], deltas[l],
                        grads + net.w_off[l], grads + net.b_off[l],
-                       NULL if l == 0 else deltas[l - 1], m,
+                       NULL if l == 0 or done != NULL else deltas[l - 1], m,
                        <int> net.sizes[l], <int> net.sizes[l + 1], n_threads)
+        if done != NULL:
+            done(done_data, l)
+            if l > 0:
+                _input_grad(&prev, acts[l - 1], params + net.w_off[l], deltas[l],
+                            deltas[l - 1], m, <int> net.sizes[l],
+                            <int> net.sizes[l + 1], n_threads)
 
 
 cdef double backward_update_pass(const Net* net, floating* params,

@@ -5,8 +5,10 @@
 # fused loss gradient, then backward. Without clipping or a gradient hook each
 # layer's optimizer update runs inside its backward, right after its weight
 # gradient (``dense_backward_update``); otherwise the whole gradient is
-# computed first, the hook runs, the gradient is clipped and one optimizer pass
-# updates every parameter. A shuffled batch is gathered into a buffer of the
+# computed first, clipped, and one optimizer pass updates every parameter.
+# With a gradient hook the step is collective (``_collective_step``): the
+# hook sums the gradient, the weight and the loss of every process's share of
+# the batch, and the step applies the gradient of the whole batch. A shuffled batch is gathered into a buffer of the
 # Trainer, or, when it fits the small-batch kernel, read from X in place
 # through row pointers; the rows of a sparse X are always read in place
 # (``_sparse.pxi``). Everything a step touches is allocated when the
@@ -15,8 +17,23 @@
 # of batches runs without the GIL.
 
 
-ctypedef void (*GradientHook)(void* data, void* grads, Py_ssize_t n,
-                              bint is_float) noexcept nogil
+# The hook of a collective step: ``layer`` >= 0 when that layer's (scaled)
+# gradient is final, with per-layer events on; -1 when the whole buffer
+# (gradient and tail) is ready and must come back summed over the processes.
+# Returns 0, or -1 if it failed (the step then stops, nothing applied).
+ctypedef int (*GradientHook)(void* data, int layer, void* grads, Py_ssize_t n,
+                             bint is_float) noexcept nogil
+
+# After the gradient, the buffer of a collective step holds these three values
+# of the process's share of the batch: its weight sum, its loss * weight sum,
+# and 1 if its loss was not finite (else 0).
+cdef enum:
+    REDUCE_TAIL = 3
+
+cdef enum StepStatus:
+    STEP_APPLIED
+    STEP_EMPTY      # the whole batch has no weight: nothing to apply
+    STEP_STOPPED    # a loss was not finite, or the hook failed: not applied
 
 
 cdef struct Batch:
@@ -61,8 +78,13 @@ cdef struct StepContext:
     void** pres               # pre-activations of the layers that need them
     bint dropout              # the network has dropout
     uint32_t seed             # of the dropout masks
-    GradientHook gradient_hook
+    GradientHook gradient_hook  # set: every step is collective
     void* hook_data
+    bint layer_events         # call the hook as each layer's gradient is final
+    int hook_failed           # a per-layer call of the hook failed
+    double local_sw           # the weight of this process's share of the step
+    bint is_float
+    Py_ssize_t row_offset     # of this process's rows in the whole batch
 
 
 cdef void _load_batch(const Epoch* d, Py_ssize_t step, Batch* b,
@@ -71,7 +93,9 @@ cdef void _load_batch(const Epoch* d, Py_ssize_t step, Batch* b,
     slice of X when the rows are visited in order; a sparse X's rows are
     named, not copied."""
     cdef Py_ssize_t start = step * d.batch_size, i, r
-    cdef Py_ssize_t m = min(d.batch_size, d.n - start)
+    # past the end of the data (a process whose share ran out in a
+    # collective epoch): an empty batch
+    cdef Py_ssize_t m = max(0, min(d.batch_size, d.n - start))
     cdef const floating* X = <const floating*> d.X
     cdef const floating* Y = <const floating*> d.Y
     cdef const floating* sw = <const floating*> d.sw
@@ -83,6 +107,9 @@ cdef void _load_batch(const Epoch* d, Py_ssize_t step, Batch* b,
     if sparse:
         b.xs.rows = d.order + start if d.order != NULL else NULL
         b.xs.row0 = start
+    if m == 0:
+        b.X, b.Y, b.sw, b.sw_sum = NULL, NULL, NULL, 0.0
+        return
     if d.order != NULL:
         for i in range(m):
             r = d.order[start + i]
@@ -131,17 +158,20 @@ cdef double _forward_loss(const StepContext* c, const Batch* b,
 cdef double _whole_gradient_update(StepContext* c, const Batch* b,
                                    floating* params, const Pass* ps) noexcept nogil:
     """The step when it needs the whole gradient before any update: backward,
-    the gradient hook, clipping, one optimizer pass. Returns the penalty."""
+    clipping, one optimizer pass. Returns the penalty."""
     cdef floating* grads = <floating*> c.grads
-    cdef Py_ssize_t n_weights = c.net.b_off[0]
-    cdef double norm
     backward_pass(c.net, params, grads, <const floating*> b.X,
                   sparse_or_null(&b.xs), b.m, <floating**> c.acts,
                   <floating**> c.deltas, c.n_threads, ps)
-    # The gradient of the data loss is complete and not yet applied: the hook
-    # point of the step (a gradient allreduce across processes, callbacks).
-    if c.gradient_hook != NULL:
-        c.gradient_hook(c.hook_data, grads, c.n_params, floating is float)
+    return _clipped_update(c, params, grads)
+
+
+cdef double _clipped_update(StepContext* c, floating* params,
+                            floating* grads) noexcept nogil:
+    """Clip the whole gradient (``clip_norm``), then one optimizer pass;
+    returns the penalty."""
+    cdef Py_ssize_t n_weights = c.net.b_off[0]
+    cdef double norm
     c.rule.gscale = 1.0
     if c.clip_norm > 0:
         norm = sqrt(gradient_norm_sq(params, grads, c.n_params, n_weights,
@@ -167,7 +197,7 @@ cdef bint _train_step(StepContext* c, const Batch* b, double lr, long t,
     c.rule.lr, c.rule.t = lr, t
     c.rule.l2 = c.alpha * (1.0 - c.l1_ratio) / b.sw_sum
     c.rule.l1 = c.alpha * c.l1_ratio / b.sw_sum
-    if c.clip_norm > 0 or c.gradient_hook != NULL:
+    if c.clip_norm > 0:
         penalty = _whole_gradient_update(c, b, params, &ps)
     else:
         c.rule.gscale = 1.0
@@ -180,6 +210,112 @@ cdef bint _train_step(StepContext* c, const Batch* b, double lr, long t,
     return True
 
 
+cdef inline void _scale(floating* x, Py_ssize_t n, double factor) noexcept nogil:
+    """x *= factor (nothing for 1: exact either way)."""
+    cdef Py_ssize_t i
+    cdef floating f = <floating> factor
+    if factor != 1.0:
+        for i in range(n):
+            x[i] *= f
+
+
+cdef void _layer_done(void* data, int l) noexcept nogil:
+    """``backward_pass``'s ``done`` in a collective step with per-layer
+    events (``data``: the StepContext): hand layer l's gradient to the hook."""
+    cdef StepContext* c = <StepContext*> data
+    if c.gradient_hook(c.hook_data, l, c.grads, c.n_params + REDUCE_TAIL,
+                       c.is_float) != 0:
+        c.hook_failed = 1
+
+
+cdef StepStatus _collective_step(StepContext* c, const Batch* b, double lr,
+                                 long t, double* objective, double* weight,
+                                 const floating* tag) noexcept nogil:
+    """One step of data-parallel training: this process's share ``b`` of the
+    batch (possibly empty), the gradient of the whole batch, one update.
+
+    The share's loss and gradient are its weighted sums (the loss kernel
+    divides by 1, not by the share's weight sum); with that weight sum, the
+    loss and a flag for a loss that is not finite (the buffer's tail), the
+    hook sums them over the processes; the sum divided by the whole batch's
+    weight is the gradient of the whole batch's loss (the division is the
+    update's gradient scale, or a pass before clipping). The penalty is
+    scaled by the whole batch's weight, so every process applies the same
+    update to the same parameters. Every process calls the hook the same
+    number of times in every step, whatever its share held: the decisions to
+    skip (no weight anywhere) or stop (a loss not finite anywhere) are taken
+    from the sums. ``objective`` and ``weight`` get the whole batch's
+    objective (before the update) and weight."""
+    cdef floating* params = <floating*> c.params
+    cdef floating* grads = <floating*> c.grads
+    cdef floating* tail = grads + c.n_params
+    cdef const Net* net = c.net
+    cdef int L = net.n_layers
+    cdef double data_loss = 0.0, sw, penalty
+    cdef bint finite = True
+    cdef int l
+    cdef Pass ps
+    ps.pres, ps.dropout, ps.row0 = c.pres, c.dropout, c.row_offset
+    # the masks of step t with the rows numbered within the whole batch: those
+    # of one process training on the whole batch
+    ps.key = mix_key(c.seed, <uint64_t> t)
+    c.local_sw, c.hook_failed = (b.sw_sum if b.m > 0 else 0.0), 0
+    if c.local_sw > 0:
+        forward_pass(net, params, <const floating*> b.X,
+                     <const floating* const*> b.X_rows, sparse_or_null(&b.xs),
+                     <floating**> c.acts, b.m, c.n_threads, False, &ps)
+        # the weighted sum: the loss and its gradient times the share's weight
+        data_loss = loss_gradient(net.loss, (<floating**> c.acts)[L - 1],
+                                  <const floating*> b.Y, <const floating*> b.sw,
+                                  1.0, b.m, net.sizes[L], net.loss_param,
+                                  (<floating**> c.deltas)[L - 1])
+        finite = isfinite(data_loss)
+    if c.local_sw > 0 and finite:
+        if c.layer_events:
+            backward_pass(net, params, grads, <const floating*> b.X,
+                          sparse_or_null(&b.xs), b.m, <floating**> c.acts,
+                          <floating**> c.deltas, c.n_threads, &ps,
+                          _layer_done, c)
+        else:
+            backward_pass(net, params, grads, <const floating*> b.X,
+                          sparse_or_null(&b.xs), b.m, <floating**> c.acts,
+                          <floating**> c.deltas, c.n_threads, &ps)
+    else:
+        # nothing to contribute, but the same hook calls as every process
+        memset(grads, 0, c.n_params * sizeof(floating))
+        data_loss = 0.0
+        if c.layer_events:
+            for l in range(c.net.n_layers - 1, -1, -1):
+                _layer_done(c, l)
+    tail[0] = <floating> c.local_sw
+    tail[1] = <floating> data_loss
+    tail[2] = 0 if finite else 1
+    if (c.gradient_hook(c.hook_data, -1, grads, c.n_params + REDUCE_TAIL,
+                        c.is_float) != 0 or c.hook_failed):
+        return STEP_STOPPED
+    sw = tail[0]
+    if tail[2] != 0 or not isfinite(sw):
+        return STEP_STOPPED
+    if not sw > 0:
+        return STEP_EMPTY
+    c.rule.lr, c.rule.t = lr, t
+    if c.clip_norm > 0:
+        _scale(grads, c.n_params, 1.0 / sw)
+        c.rule.l2 = c.alpha * (1.0 - c.l1_ratio) / sw
+        c.rule.l1 = c.alpha * c.l1_ratio / sw
+        penalty = _clipped_update(c, params, grads)
+    else:
+        # (sum + alpha w) / W: the update divides, no pass over the gradient
+        c.rule.l2 = c.alpha * (1.0 - c.l1_ratio)
+        c.rule.l1 = c.alpha * c.l1_ratio
+        c.rule.gscale = 1.0 / sw
+        penalty = optimizer_step(&c.rule, params, grads, <floating*> c.state,
+                                 c.n_params, net.b_off[0], c.n_threads) / sw
+    objective[0] = tail[1] / sw + penalty
+    weight[0] = sw
+    return STEP_APPLIED
+
+
 cdef Py_ssize_t _run_steps(StepContext* c, const Epoch* d, Py_ssize_t first,
                            Py_ssize_t last, const double* lrs, long t0,
                            double* sums, Py_ssize_t* stopped,
@@ -190,8 +326,26 @@ cdef Py_ssize_t _run_steps(StepContext* c, const Epoch* d, Py_ssize_t first,
     -1), so the caller knows the rest of the range was not trained."""
     cdef Py_ssize_t step, n_steps = 0
     cdef Batch b
-    cdef double objective
+    cdef double objective, weight
+    cdef StepStatus status
     stopped[0] = -1
+    if c.gradient_hook != NULL:
+        for step in range(first, last):
+            _load_batch(d, step, &b, tag)
+            status = _collective_step(c, &b, lrs[step], t0 + n_steps + 1,
+                                      &objective, &weight, tag)
+            if status == STEP_EMPTY:
+                continue
+            if status == STEP_STOPPED:
+                stopped[0] = step
+                break
+            n_steps += 1
+            sums[0] += objective * weight
+            sums[1] += weight
+            if not isfinite(objective):
+                stopped[0] = step
+                break
+        return n_steps
     for step in range(first, last):
         _load_batch(d, step, &b, tag)
         if not b.sw_sum > 0:
@@ -495,11 +649,11 @@ cdef class Trainer:
 
     Notes
     -----
-    Gradient hook: ``StepContext.gradient_hook``, when set, runs in every step
-    after the whole gradient of the batch is computed and before any update
-    (the step then takes its unfused path). It is the place for a gradient
-    allreduce across data-parallel processes and for callbacks that read the
-    gradient; nothing sets it yet.
+    Gradient hook: ``StepContext.gradient_hook``, when set, makes every step
+    collective (``_collective_step``, the unfused path): it runs after the
+    gradient of the process's share of the batch is computed and before any
+    update, and must leave in ``reduce_buffer`` its sum over the processes.
+    ``set_reducer`` sets it to call a Python object with the GIL.
     """
     cdef readonly Network network
     cdef readonly object state, dtype, grads, hyper, average
@@ -510,6 +664,9 @@ cdef class Trainer:
     cdef readonly double ema_decay
     cdef LayerBuffers batch_buffers, full_buffers
     cdef object gathered, row_ptrs, block_grads
+    cdef readonly object reduce_buffer, reducer
+    cdef readonly Py_ssize_t epoch_batches
+    cdef object reducer_error
     cdef StepContext ctx
 
     def __cinit__(self, Network network, int optimizer, hyper, state,
@@ -540,9 +697,11 @@ cdef class Trainer:
             raise ValueError(f"average must be a writeable ({network.n_params},) "
                              f"array of {self.dtype} when ema_decay > 0")
         self.ema_decay, self.average = ema_decay, (average if ema_decay > 0 else None)
-        # 64-byte aligned as the parameters: the kernels write rows of dW
-        self.grads = aligned_empty(network.n_params, self.dtype)
-        self.grads[...] = 0
+        # 64-byte aligned as the parameters: the kernels write rows of dW.
+        # A collective step appends its tail (REDUCE_TAIL) to the gradient.
+        self.reduce_buffer = aligned_empty(network.n_params + REDUCE_TAIL, self.dtype)
+        self.reduce_buffer[...] = 0
+        self.grads = self.reduce_buffer[:network.n_params]
         self.batch_buffers = LayerBuffers(network.sizes, batch_size, self.dtype,
                                           network.activations)
         self.row_ptrs = np.empty(batch_size, dtype=np.uintp)
@@ -558,6 +717,62 @@ cdef class Trainer:
         self.ctx.alpha, self.ctx.l1_ratio = self.alpha, self.l1_ratio
         self.ctx.clip_norm, self.ctx.n_threads = self.clip_norm, self.n_threads
         self.ctx.dropout, self.ctx.seed = self.network.has_dropout, self.dropout_seed
+        self.ctx.is_float = self.dtype == np.float32
+
+    def set_reducer(self, reducer, Py_ssize_t row_offset=0,
+                    Py_ssize_t epoch_batches=0, bint layer_events=False):
+        """Make every step collective, for data-parallel training: the step
+        calls ``reducer(layer)`` with the GIL.
+
+        Parameters
+        ----------
+        reducer : callable or None
+            Called with -1 when ``reduce_buffer`` (the gradient of this
+            process's share of the batch times its weight sum, then that
+            weight sum, the loss times it and 1 if the loss was not finite)
+            is complete: it must replace the buffer with its sum over the
+            processes. With ``layer_events``, first called with each layer's
+            index as soon as that layer's part of the buffer is final (last
+            layer first; the layer's slices of the buffer are given by the
+            network's ``w_off`` and ``b_off``). Every process must call it the
+            same number of times: the step does, whatever its share holds.
+            An exception it raises stops the call (nothing of that step is
+            applied) and is raised again by ``run_batches``. None: back to
+            single-process steps.
+        row_offset : int
+            The number of this process's first row within the whole batch:
+            the dropout masks of its rows.
+        epoch_batches : int
+            Batches in an epoch of every process: ``run_batches`` takes ranges
+            up to it, the batches past this process's rows being empty (also
+            without a reducer: local steps of a data-parallel fit).
+        layer_events : bool
+        """
+        if row_offset < 0 or epoch_batches < 0:
+            raise ValueError("row_offset and epoch_batches must be >= 0")
+        self.reducer, self.reducer_error = reducer, None
+        self.epoch_batches = epoch_batches
+        self.ctx.gradient_hook = NULL
+        if reducer is not None:
+            self.ctx.gradient_hook = _python_reducer
+        self.ctx.hook_data = <void*> self
+        self.ctx.row_offset = row_offset if reducer is not None else 0
+        self.ctx.layer_events = layer_events and reducer is not None
+
+    def scale_penalty(self, double factor):
+        """Train with the penalty ``alpha * factor`` (the local steps of a
+        data-parallel fit: ``1 / processes``)."""
+        if not factor >= 0:
+            raise ValueError("the penalty's factor must be >= 0")
+        self.ctx.alpha = self.alpha * factor
+
+    cdef int _call_reducer(self, int layer) noexcept:
+        try:
+            self.reducer(layer)
+        except BaseException as exc:
+            self.reducer_error = exc
+            return -1
+        return 0
 
     def run_batches(self, floating[::1] params, X, const floating[:, ::1] Y, const floating[::1] sample_weight,
                     const Py_ssize_t[::1] order, Py_ssize_t first,
@@ -592,7 +807,8 @@ cdef class Trainer:
         cdef double sums[2]
         cdef Py_ssize_t n_steps, stopped
         self._bind(params, X, Y, sample_weight, order, &d)
-        if not 0 <= first <= last <= (d.n + self.batch_size - 1) // self.batch_size:
+        if not 0 <= first <= last <= max(self.epoch_batches,
+                                         (d.n + self.batch_size - 1) // self.batch_size):
             raise ValueError(f"batches {first}..{last} are not within the epoch")
         if lrs.shape[0] < last or t0 < 0:
             raise ValueError("one learning rate per batch of the epoch, t0 >= 0")
@@ -600,6 +816,9 @@ cdef class Trainer:
         with nogil:
             n_steps = _run_steps(&self.ctx, &d, first, last, &lrs[0], t0, sums,
                                  &stopped, &params[0])
+        if self.reducer_error is not None:
+            error, self.reducer_error = self.reducer_error, None
+            raise error
         return sums[0], sums[1], n_steps, stopped
 
     cdef int _bind(self, floating[::1] params, X, const floating[:, ::1] Y, const floating[::1] sample_weight,
@@ -737,6 +956,13 @@ cdef class Trainer:
         return data_loss + _add_penalty(params, grads, self.network.n_weights,
                                         self.alpha * (1.0 - self.l1_ratio) / sw_sum,
                                         self.alpha * self.l1_ratio / sw_sum)
+
+
+cdef int _python_reducer(void* data, int layer, void* grads, Py_ssize_t n,
+                         bint is_float) noexcept nogil:
+    """The gradient hook of ``Trainer.set_reducer`` (data: the Trainer)."""
+    with gil:
+        return (<Trainer> data)._call_reducer(layer)
 
 
 cdef double _add_penalty(const floating[::1] params, floating[::1] grads,
