@@ -30,6 +30,7 @@ cdef extern from "_kernels.h" nogil:
     bint FF_HAVE_SMALL_GEMM
     const int ff_panel_float
     const int ff_panel_double
+    const int ff_tile_rows
     int ff_sgemm_small(int trans_a, int m, int n, int k, const float* A,
                        int lda, const float* const* A_rows, int a_col,
                        const float* B, int ldb, float* C, int ldc)
@@ -49,9 +50,9 @@ cdef inline void gemm_small(bint trans_a, int m, int n, int k,
     A is ``A_rows[r] + a_col`` (A and lda unused): a shuffled batch is read
     where it lies, without gathering it first.
 
-    The kernel leaves the last n % panel columns: BLAS computes them, or, with
-    ``A_rows``, a plain loop (callers pass ``A_rows`` only when n is a whole
-    number of panels, see ``small_gemm_panel``).
+    The kernel computes every column; only a build without vector extensions
+    (``small_gemm_panel`` 0) leaves them to BLAS, or, with ``A_rows``, to a
+    plain loop.
     """
     cdef int done, i, j, p
     cdef double acc
@@ -87,6 +88,11 @@ cdef inline int small_gemm_panel(bint is_float) noexcept nogil:
     return ff_panel_float if is_float else ff_panel_double
 
 
+cdef inline int small_gemm_tile_rows() noexcept nogil:
+    """Rows of the small-batch kernel's register tile (1 if it is not built)."""
+    return ff_tile_rows
+
+
 cdef enum:
     ROW_TAIL = 32  # columns of C per pass of gemm_rows' remainder loop
 
@@ -97,9 +103,9 @@ cdef void gemm_rows(int m, int n, int k, const floating* A, int lda,
     """C[m, n] = A @ B[k, n], row-major, each row of C a function of the same
     row of A only (not of m, nor of the rows beside it).
 
-    The small-batch kernel computes whole panels so (its sums run over k in
-    order, in k blocks that depend on k only); the last n % panel columns, a
-    loop whose sums run over k in order too. BLAS is not used: its kernels
+    The small-batch kernel computes them so (its sums run over k in order, in
+    k blocks that depend on k only, and a narrow last panel the same way);
+    without it, a loop whose sums run over k in order too. BLAS is not used: its kernels
     for few rows sum in another order than for many, so a prediction would
     depend on the batch it is part of.
     """

@@ -14,7 +14,7 @@
 # every call, which made an epoch of thousands of tiny products 1.75x slower.
 
 cdef enum TaskKind:
-    TASK_FORWARD          # Z[:, block] = f(A @ W[:, block] + b[block])
+    TASK_FORWARD          # Z[rows, cols] = f(A[rows] @ W[:, cols] + b[cols])
     TASK_INPUT_GRAD       # D_prev[:, block] = (D @ W[block, :]^T) * f'(A_prev)
     TASK_WEIGHT_GRAD      # dW[:, block] = A_prev^T @ D[:, block], db[block]
     TASK_BACKWARD_UPDATE  # dW[block, :] then the step on it; last block: bias
@@ -28,6 +28,10 @@ cdef struct Task:
     int kind
     Py_ssize_t width      # of a block (columns, rows or parameters)
     Py_ssize_t extent     # what is split into blocks
+    # a forward product may be split in rows too: block t is row block
+    # t // col_blocks, column block t % col_blocks (row_width 0: all rows)
+    Py_ssize_t row_width
+    int col_blocks
     int n_blocks          # of rows of W (TASK_BACKWARD_UPDATE; one more: bias)
     double* partial       # per-block sums (penalty, squared norm)
     # a dense layer
@@ -84,6 +88,29 @@ cdef void run_blocks(const Task* task, int n_tasks, int n_threads,
         _run_block(task, t, dtype_tag)
 
 
+cdef inline void _forward_rows(const Task* task, int rb, int cb,
+                               const floating* dtype_tag) noexcept nogil:
+    """Block (rb, cb) of a forward product split in rows and columns: its
+    rows are a batch of their own but for their place in it (dropout's
+    masks, the kept pre-activations)."""
+    cdef Py_ssize_t i0 = rb * task.row_width, j0 = cb * task.width
+    cdef Py_ssize_t i1 = min(i0 + task.row_width, <Py_ssize_t> task.m)
+    cdef Py_ssize_t j1 = min(j0 + task.width, task.extent)
+    cdef Unit unit = task.unit
+    cdef const floating* A = <const floating*> task.A
+    cdef const floating* const* A_rows = <const floating* const*> task.A_rows
+    if i1 <= i0:
+        return
+    unit.row0 += i0
+    if unit.pre != NULL:
+        unit.pre = <floating*> unit.pre + i0 * task.fan_out
+    _forward_block(&unit, A + i0 * task.fan_in if A != NULL else NULL,
+                   A_rows + i0 if A_rows != NULL else NULL, NULL,
+                   <const floating*> task.W, <const floating*> task.b,
+                   <floating*> task.out + i0 * task.fan_out, <int> (i1 - i0),
+                   task.fan_in, task.fan_out, j0, j1, task.row_invariant)
+
+
 cdef inline void _run_block(const Task* task, int t,
                             const floating* dtype_tag) noexcept nogil:
     cdef Py_ssize_t lo = t * task.width
@@ -91,6 +118,10 @@ cdef inline void _run_block(const Task* task, int t,
     cdef int tid
     cdef SparseRows chunk_rows
     if task.kind == TASK_FORWARD:
+        if task.row_width > 0:
+            _forward_rows(task, t // task.col_blocks, t % task.col_blocks,
+                          dtype_tag)
+            return
         _forward_block(&task.unit, <const floating*> task.A,
                        <const floating* const*> task.A_rows, task.xs,
                        <const floating*> task.W, <const floating*> task.b,

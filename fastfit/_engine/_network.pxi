@@ -43,6 +43,9 @@ cdef Py_ssize_t BLOCK_MIN_WORK = 1 << 18
 # AVX-512 register of floats, a whole number of the small kernel's panels).
 cdef Py_ssize_t BLOCK_MIN_WIDTH = 64
 cdef Py_ssize_t BLOCK_ALIGN = max(16, small_gemm_panel(True))
+# Row blocks of a product (``row_blocks``) hold at least this many rows and
+# are whole numbers of the small-batch kernel's tiles.
+cdef Py_ssize_t ROW_BLOCK_MIN = 16
 # At most one block per core of the machine (not per thread used: the blocking
 # must not follow n_threads, see column_blocks). Every block is its own BLAS
 # call, which packs the other operand whole again: on `wide`, 4 blocks instead
@@ -102,12 +105,11 @@ cdef inline Unit layer_unit(const Net* net, int l, const Pass* ps) noexcept nogi
     return u
 
 
-cdef bint takes_row_pointers(int m, int fan_out, bint is_float) noexcept nogil:
-    """Whether a first layer of ``fan_out`` units can read a batch of m rows
-    through row pointers (``A_rows``), without gathering it: the small-batch
-    kernel computes every column (a whole number of its panels)."""
-    cdef int panel = small_gemm_panel(is_float)
-    return panel > 0 and m <= SMALL_BATCH and fan_out % panel == 0
+cdef bint takes_row_pointers(int m, bint is_float) noexcept nogil:
+    """Whether a first layer can read a batch of m rows through row pointers
+    (``A_rows``), without gathering it: the small-batch kernel is built and
+    takes the batch."""
+    return small_gemm_panel(is_float) > 0 and m <= SMALL_BATCH
 
 
 cdef int column_blocks(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
@@ -129,6 +131,21 @@ cdef int column_blocks(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
     if nb < 1:
         return 1
     return <int> min(nb, <Py_ssize_t> max_column_blocks)
+
+
+cdef int row_blocks(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, int col_blocks,
+                    int n_threads) noexcept nogil:
+    """Row blocks of an (m, n, k) product already cut into ``col_blocks``
+    column blocks: the cores the columns leave idle (a layer narrower than
+    BLOCK_MIN_WIDTH per core) take rows, while a block keeps BLOCK_MIN_WORK.
+    A function of the shape and the machine's core count only, as
+    ``column_blocks``."""
+    if n_threads == 0:
+        return 1
+    cdef Py_ssize_t spare = max_column_blocks // col_blocks
+    cdef Py_ssize_t by_work = (m * n * k) // (BLOCK_MIN_WORK * col_blocks)
+    cdef Py_ssize_t nb = min(min(spare, by_work), m // ROW_BLOCK_MIN)
+    return <int> max(1, nb)
 
 
 cdef inline Task _layer_task(int kind, const Unit* unit, int m, int fan_in,
@@ -179,12 +196,17 @@ cdef void dense_forward(const Unit* unit, const floating* A,
     always are.
     """
     cdef int n_blocks = column_blocks(m, fan_out, fan_in, n_threads)
+    cdef int n_rows = row_blocks(m, fan_out, fan_in, n_blocks, n_threads)
     cdef Task task = _layer_task(TASK_FORWARD, unit, m, fan_in, fan_out)
     task.A, task.A_rows, task.W, task.b, task.out = A, <const void* const*> A_rows, W, b, Z
     task.xs = xs
     task.width = block_width(fan_out, n_blocks, BLOCK_ALIGN)
     task.extent = fan_out
     task.row_invariant = row_invariant
+    if n_rows > 1 and xs == NULL:
+        task.row_width = block_width(m, n_rows, small_gemm_tile_rows())
+        task.col_blocks = n_blocks
+        n_blocks *= n_rows
     run_blocks(&task, n_blocks, n_threads, W)
 
 
