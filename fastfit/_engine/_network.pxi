@@ -51,7 +51,7 @@ cdef Py_ssize_t ROW_BLOCK_MIN = 16
 # call, which packs the other operand whole again: on `wide`, 4 blocks instead
 # of 2 on a 2-core machine packed 30 M floats per step instead of 20 M.
 cdef enum:
-    MAX_COLUMN_BLOCKS = 16
+    MAX_COLUMN_BLOCKS = 64
 cdef int max_column_blocks = 2
 # Layers of a network (weight matrices); the prediction pass keeps this many
 # pointer slots per thread.
@@ -125,12 +125,17 @@ cdef int column_blocks(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
     """
     if n_threads == 0:
         return 1
+    return _column_blocks(m, n, k, max_column_blocks)
+
+
+cdef inline int _column_blocks(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
+                               int cores) noexcept nogil:
     cdef Py_ssize_t by_work = (m * n * k) // BLOCK_MIN_WORK
     cdef Py_ssize_t by_width = n // BLOCK_MIN_WIDTH
     cdef Py_ssize_t nb = min(by_work, by_width)
     if nb < 1:
         return 1
-    return <int> min(nb, <Py_ssize_t> max_column_blocks)
+    return <int> min(nb, <Py_ssize_t> cores)
 
 
 cdef int row_blocks(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, int col_blocks,
@@ -142,10 +147,47 @@ cdef int row_blocks(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, int col_blocks,
     ``column_blocks``."""
     if n_threads == 0:
         return 1
-    cdef Py_ssize_t spare = max_column_blocks // col_blocks
+    return _row_blocks(m, n, k, col_blocks, max_column_blocks)
+
+
+cdef inline int _row_blocks(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
+                            int col_blocks, int cores) noexcept nogil:
+    cdef Py_ssize_t spare = cores // col_blocks
     cdef Py_ssize_t by_work = (m * n * k) // (BLOCK_MIN_WORK * col_blocks)
     cdef Py_ssize_t nb = min(min(spare, by_work), m // ROW_BLOCK_MIN)
     return <int> max(1, nb)
+
+
+def blocking_plan(sizes, int batch_size, int cores):
+    """The blocks each product of a training step is cut into, for a network
+    of widths ``sizes`` (input first), batches of ``batch_size`` rows and a
+    machine of ``cores`` cores (capped at MAX_COLUMN_BLOCKS): the blocking
+    rules of the engine, for performance models and tests.
+
+    Returns one dict per layer: ``forward`` (column blocks, row blocks),
+    ``weight_grad`` (blocks of rows of dW, each updated by its thread),
+    ``input_grad`` (column blocks, row blocks; (0, 0) for the first layer),
+    and the (m, n, k) of each product.
+    """
+    cdef int cap = max(1, min(cores, <int> MAX_COLUMN_BLOCKS))
+    cdef Py_ssize_t m = batch_size, fan_in, fan_out
+    cdef int c
+    plan = []
+    for l in range(len(sizes) - 1):
+        fan_in, fan_out = sizes[l], sizes[l + 1]
+        c = _column_blocks(m, fan_out, fan_in, cap)
+        forward = (c, _row_blocks(m, fan_out, fan_in, c, cap))
+        weight = _column_blocks(fan_out, fan_in, m, cap)
+        inputs = (0, 0)
+        if l > 0:
+            c = _column_blocks(m, fan_in, fan_out, cap)
+            inputs = (c, _row_blocks(m, fan_in, fan_out, c, cap))
+        plan.append(dict(
+            forward=forward, weight_grad=weight, input_grad=inputs,
+            forward_mnk=(m, fan_out, fan_in), weight_mnk=(fan_in, fan_out, m),
+            input_mnk=(m, fan_in, fan_out),
+        ))
+    return plan
 
 
 cdef inline Task _layer_task(int kind, const Unit* unit, int m, int fan_in,
@@ -257,12 +299,18 @@ cdef inline void _input_grad_block(const Unit* prev, const floating* A_prev,
 cdef void _input_grad(const Unit* prev, const floating* A_prev,
                       const floating* W, const floating* D, floating* D_prev,
                       int m, int fan_in, int fan_out, int n_threads) noexcept nogil:
-    """D_prev = (D @ W^T) * f'(A_prev), in column blocks of D_prev."""
+    """D_prev = (D @ W^T) * f'(A_prev), in column blocks of D_prev (and row
+    blocks, as ``dense_forward``)."""
     cdef int n_blocks = column_blocks(m, fan_in, fan_out, n_threads)
+    cdef int n_rows = row_blocks(m, fan_in, fan_out, n_blocks, n_threads)
     cdef Task task = _layer_task(TASK_INPUT_GRAD, prev, m, fan_in, fan_out)
     task.A, task.W, task.D, task.out = A_prev, W, D, D_prev
     task.width = block_width(fan_in, n_blocks, BLOCK_ALIGN)
     task.extent = fan_in
+    if n_rows > 1:
+        task.row_width = block_width(m, n_rows, small_gemm_tile_rows())
+        task.col_blocks = n_blocks
+        n_blocks *= n_rows
     run_blocks(&task, n_blocks, n_threads, W)
 
 
