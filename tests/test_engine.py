@@ -15,6 +15,7 @@ from fastfit._engine import (
     STATE_BUFFERS,
     Network,
     Trainer,
+    blocking_plan,
     gemm_py,
     gemm_small_py,
     loss_gradient_py,
@@ -127,6 +128,23 @@ def test_small_batch_gemm_reads_rows_through_pointers(dtype, trans_a, m, n, k):
     gemm_small_py(trans_a, np.ascontiguousarray(S), B, C2)
     if small_gemm_panel_py(dtype):
         np.testing.assert_array_equal(C, C2)
+
+
+def test_the_blocking_uses_rows_where_columns_leave_cores_idle():
+    # scikit-learn's default network at batch 200: 100 columns make one column
+    # block, so the rows are split between the cores
+    first, last = blocking_plan((784, 100, 10), 200, 2)
+    assert first["forward"] == (1, 2)
+    assert last["forward"] == (1, 1)  # too little work to split
+    # wide layers split columns first; 16 cores take rows as well
+    plan = blocking_plan((784, 256, 128, 10), 128, 16)
+    assert plan[0]["forward"] == (4, 4) and plan[1]["forward"] == (2, 8)
+    assert plan[1]["input_grad"] == (4, 4) and plan[0]["input_grad"] == (0, 0)
+    for cores in (1, 2, 3, 16, 64, 1000):
+        for layer in blocking_plan((1024, 2048, 2048, 10), 512, cores):
+            c, r = layer["forward"]
+            assert 1 <= c * r <= max(1, min(cores, 64))
+            assert 1 <= layer["weight_grad"] <= max(1, min(cores, 64))
 
 
 def test_small_batch_gemm_rejects_bad_shapes():
