@@ -50,9 +50,10 @@ cdef inline void gemm_small(bint trans_a, int m, int n, int k,
     A is ``A_rows[r] + a_col`` (A and lda unused): a shuffled batch is read
     where it lies, without gathering it first.
 
-    The kernel computes every column; only a build without vector extensions
-    (``small_gemm_panel`` 0) leaves them to BLAS, or, with ``A_rows``, to a
-    plain loop.
+    The kernel leaves the last n % panel columns of a contiguous A to BLAS;
+    with ``A_rows`` it computes every column. A build without vector
+    extensions (``small_gemm_panel`` 0) leaves them all to BLAS, or, with
+    ``A_rows``, to a plain loop.
     """
     cdef int done, i, j, p
     cdef double acc
@@ -103,9 +104,9 @@ cdef void gemm_rows(int m, int n, int k, const floating* A, int lda,
     """C[m, n] = A @ B[k, n], row-major, each row of C a function of the same
     row of A only (not of m, nor of the rows beside it).
 
-    The small-batch kernel computes them so (its sums run over k in order, in
-    k blocks that depend on k only, and a narrow last panel the same way);
-    without it, a loop whose sums run over k in order too. BLAS is not used: its kernels
+    The small-batch kernel computes whole panels so (its sums run over k in
+    order, in k blocks that depend on k only); the last n % panel columns, a
+    loop whose sums run over k in order too. BLAS is not used: its kernels
     for few rows sum in another order than for many, so a prediction would
     depend on the batch it is part of.
     """

@@ -17,12 +17,13 @@
  *
  * Written with GCC/Clang vector extensions, so one source serves float and
  * double and whatever vector width the build targets (-march). The kernel
- * covers every column and returns n: a last panel narrower than NR is padded
- * with zeros to whole vectors (one vector when it fits in one), its tiles
- * computed in a buffer and their valid columns stored, so a width that is not
- * a multiple of NR costs its own columns rounded up to a vector, not a BLAS
- * call that packs all of A again. Without vector extensions it covers none
- * and the caller's BLAS does all the work.
+ * covers the first n - n % NR columns and returns that count; the caller
+ * computes the rest (BLAS: a few columns cost it little, while a padded tile
+ * pays for a whole vector of broadcasts). Rows given by pointers have no
+ * contiguous A for BLAS: then the kernel covers every column, the last panel
+ * padded with zeros to whole vectors (one vector when it fits in one), its
+ * tiles computed in a buffer and their valid columns stored. Without vector
+ * extensions it covers none.
  */
 #ifndef FASTFIT_KERNELS_H
 #define FASTFIT_KERNELS_H
@@ -127,7 +128,10 @@ static inline __attribute__((always_inline)) int NAME##_body(                  \
     T tail[FF_MR * FF_PANEL(T)] __attribute__((aligned(64)));                  \
     const T* rows[FF_KC > FF_MR ? FF_KC : FF_MR];                              \
     T* c;                                                                      \
-    for (j = 0; j < n; j += nr) {                                              \
+    /* a narrower last panel only for rows given by pointers: with A in    */  \
+    /* one piece the caller's BLAS computes those columns for less         */  \
+    const int n_end = A_rows ? n : n - n % nr;                                 \
+    for (j = 0; j < n_end; j += nr) {                                          \
         /* the last panel may be narrower: its columns are padded with     */  \
         /* zeros to whole vectors, its tiles go through ``tail``           */  \
         w = n - j < nr ? n - j : nr;                                           \
@@ -136,13 +140,17 @@ static inline __attribute__((always_inline)) int NAME##_body(                  \
             kc = k - p < kb ? k - p : kb;                                      \
             /* the panel's rows lie a page or more apart in B: copied      */  \
             /* together, the row tiles walk 4 pages instead of kc / 4      */  \
-            for (q = 0; q < kc; q++) {                                         \
-                memcpy(panel + (size_t) q * nr,                                \
-                       B + (size_t) (p + q) * ldb + j, w * sizeof(T));         \
-                if (w < nv * vl)                                               \
+            if (w == nr) /* a constant size: the copy is inlined */          \
+                for (q = 0; q < kc; q++)                                       \
+                    memcpy(panel + (size_t) q * nr,                            \
+                           B + (size_t) (p + q) * ldb + j, nr * sizeof(T));    \
+            else                                                               \
+                for (q = 0; q < kc; q++) {                                     \
+                    memcpy(panel + (size_t) q * nr,                            \
+                           B + (size_t) (p + q) * ldb + j, w * sizeof(T));     \
                     memset(panel + (size_t) q * nr + w, 0,                     \
                            (nv * vl - w) * sizeof(T));                         \
-            }                                                                  \
+                }                                                              \
             if (trans_a)                                                       \
                 for (q = 0; q < kc; q++)                                       \
                     rows[q] = A_rows ? A_rows[p + q] + a_col                   \
@@ -175,13 +183,13 @@ static inline __attribute__((always_inline)) int NAME##_body(                  \
             }                                                                  \
         }                                                                      \
     }                                                                          \
-    return n;                                                                  \
+    return n_end;                                                              \
 }                                                                              \
                                                                                \
-/* C = op(A) @ B, every column; returns n. trans_a = 0: op(A) = A, (m, k);     \
-   1: op(A) = A^T, A (k, m). Row r of the stored A is A_rows[r] + a_col if     \
-   A_rows is given (rows gathered from anywhere, e.g. a shuffled batch of X),  \
-   else A + r * lda. */                                                        \
+/* C[:, :n_done] = op(A) @ B[:, :n_done]; returns n_done: n with A_rows, else  \
+   n - n % panel. trans_a = 0: op(A) = A, (m, k); 1: op(A) = A^T, A (k, m).    \
+   Row r of the stored A is A_rows[r] + a_col if A_rows is given (rows         \
+   gathered from anywhere, e.g. a shuffled batch of X), else A + r * lda. */   \
 static int NAME(const int trans_a, const int m, const int n, const int k,      \
                 const T* A, const int lda, const T* const* A_rows,             \
                 const int a_col, const T* B, const int ldb, T* C,              \
