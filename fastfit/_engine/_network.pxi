@@ -9,10 +9,11 @@
 #
 # Products
 # --------
-# Forward and weight-gradient products of at most SMALL_BATCH rows go to the
-# small-batch kernel (``_kernels.h``): no copy of W per call, and the first
-# layer can read a shuffled batch through row pointers. Larger ones, and the
-# input gradients, go to BLAS.
+# Forward products of at most SMALL_FORWARD rows (of a row block, see
+# ``row_blocks``) and weight-gradient products of at most SMALL_BATCH go to
+# the small-batch kernel (``_kernels.h``): no copy of W per call, and the
+# first layer can read a shuffled batch through row pointers. Larger ones,
+# and the input gradients, go to BLAS.
 #
 # Training step
 # -------------
@@ -59,11 +60,17 @@ cdef enum:
     MAX_LAYERS = 64
 LAYER_LIMIT = MAX_LAYERS
 
-# Forward and weight-gradient products of at most this many rows go to the
-# small-batch kernel (_kernels.h), which copies no operand whole as BLAS does
-# on every call; above it, BLAS's packing pays for itself (`wide`, 512 rows:
-# 4.7-4.9 s per epoch with the kernel, 4.4 s with BLAS).
+# Weight-gradient products of at most this many rows go to the small-batch
+# kernel (_kernels.h), which copies no operand whole as BLAS does on every
+# call; above it, BLAS's packing pays for itself (the kernel reads A^T in
+# strided pieces: 121 against 150 GFLOP/s for one core's 784 x 256 dW of 256
+# rows). A batch of up to this many rows can be read through row pointers.
 cdef int SMALL_BATCH = 128
+# Forward products of at most this many rows go to the kernel: it reads A's
+# rows whole and keeps ahead of BLAS longer (one core, 784 -> 256: 165 against
+# 144 GFLOP/s at 256 rows, 163 against 155 at 384; `wide`, 512 rows: 4.7-4.9
+# s per epoch with the kernel, 4.4 s with BLAS).
+cdef int SMALL_FORWARD = 384
 
 
 def set_machine_cores(int n_cores):
@@ -214,7 +221,7 @@ cdef inline void _forward_block(const Unit* unit, const floating* A,
     elif row_invariant:
         gemm_rows(m, <int> (j1 - j0), fan_in, A, fan_in, W + j0, fan_out,
                   Z + j0, fan_out)
-    elif m <= SMALL_BATCH:
+    elif m <= SMALL_FORWARD:
         gemm_small(False, m, <int> (j1 - j0), fan_in, A, fan_in, A_rows, 0,
                    W + j0, fan_out, Z + j0, fan_out)
     else:
