@@ -81,6 +81,35 @@ def test_engine_gradient_equals_the_reference_with_the_same_masks(activation):
     assert plain != value
 
 
+@pytest.mark.parametrize("activation", ["relu", "gelu"])
+def test_a_step_whose_products_are_split_in_rows_equals_the_reference(activation):
+    # 128 rows through 64-wide layers: too narrow for two column blocks, so
+    # the training step's forward splits the batch's rows between blocks;
+    # each block must use its own rows' masks and pre-activations
+    layout, params, X, Y = _problem(seed=4, n=128, sizes=(64, 64, 64, 2))
+    rates = (0.2, 0.35)
+    network = _trainer(layout, activation, rates, seed=77).network
+    trainer = Trainer(
+        network, OPTIMIZER_KINDS["sgd"], [0.0, 0.0, 0.0],
+        np.zeros((1, layout.n_params)), 128, dropout_seed=77, n_threads=2,
+    )  # fmt: skip
+    lr, step = 0.05, 9
+    masks = [
+        (dropout_mask(77, step, l, X.shape[0], int(layout.sizes[l + 1]), r), 1 - r)
+        for l, r in enumerate(rates)
+    ]
+    coefs, intercepts = layout.views(params)
+    _, cg, ig = ref.backprop(
+        coefs, intercepts, X, Y, activation, "squared_error", masks=masks
+    )
+    want = params - lr * ref.flatten(cg, ig)[0]
+    got = params.copy()
+    trainer.run_batches(
+        got, X, Y, np.empty(0), np.empty(0, np.intp), 0, 1, np.array([lr]), step - 1
+    )
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-14)
+
+
 @pytest.mark.parametrize("activation", ["relu", "elu", "silu", "gelu_tanh"])
 def test_gradient_with_dropout_matches_finite_differences(activation):
     layout, params, X, Y = _problem(seed=3)

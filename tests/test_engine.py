@@ -15,6 +15,7 @@ from fastfit._engine import (
     STATE_BUFFERS,
     Network,
     Trainer,
+    blocking_plan,
     gemm_py,
     gemm_small_py,
     loss_gradient_py,
@@ -62,6 +63,9 @@ SMALL_SHAPES = [
     (32, 256, 784),
     (13, 31, 513),
     (128, 10, 128),
+    (200, 100, 784),
+    (9, 70, 33),
+    (3, 7, 1000),
 ]
 
 
@@ -116,13 +120,46 @@ def test_small_batch_gemm_reads_rows_through_pointers(dtype, trans_a, m, n, k):
     expected = (S.T if trans_a else S).astype(np.float64) @ B
     tol = (1e-5 if dtype == np.float32 else 1e-13) * np.sqrt(k)
     np.testing.assert_allclose(C, expected, rtol=tol, atol=tol)
-    # on the kernel's panels (all columns, where the engine uses this path),
-    # bit-identical to the same product on the gathered copy
+    # on the kernel's whole panels, bit-identical to the same product on the
+    # gathered copy (whose last columns BLAS computes)
     C2 = np.empty_like(C)
     gemm_small_py(trans_a, np.ascontiguousarray(S), B, C2)
     panel = small_gemm_panel_py(dtype)
     covered = n - n % panel if panel else 0
     np.testing.assert_array_equal(C[:, :covered], C2[:, :covered])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_rows_by_pointer_give_every_column_the_same_bits_in_any_block(dtype):
+    # through row pointers the kernel computes a narrow last panel itself:
+    # a column has the same bits whichever panel, full or narrow, holds it
+    rng = np.random.RandomState(3)
+    A = rng.randn(20, 300).astype(dtype)
+    B = rng.randn(300, 100).astype(dtype)
+    rows = np.arange(20, dtype=np.intp)
+    whole = np.empty((20, 100), dtype)
+    gemm_small_py(False, A, B, whole, rows)
+    for j0, j1 in [(0, 32), (64, 96), (96, 100), (90, 100), (3, 40), (0, 5)]:
+        part = np.empty((20, j1 - j0), dtype)
+        gemm_small_py(False, A, np.ascontiguousarray(B[:, j0:j1]), part, rows)
+        np.testing.assert_array_equal(part, whole[:, j0:j1])
+
+
+def test_the_blocking_uses_rows_where_columns_leave_cores_idle():
+    # scikit-learn's default network at batch 200: 100 columns make one column
+    # block, so the rows are split between the cores
+    first, last = blocking_plan((784, 100, 10), 200, 2)
+    assert first["forward"] == (1, 2)
+    assert last["forward"] == (1, 1)  # too little work to split
+    # wide layers split columns first; 16 cores take rows as well
+    plan = blocking_plan((784, 256, 128, 10), 128, 16)
+    assert plan[0]["forward"] == (4, 4) and plan[1]["forward"] == (2, 8)
+    assert plan[1]["input_grad"] == (4, 4) and plan[0]["input_grad"] == (0, 0)
+    for cores in (1, 2, 3, 16, 64, 1000):
+        for layer in blocking_plan((1024, 2048, 2048, 10), 512, cores):
+            c, r = layer["forward"]
+            assert 1 <= c * r <= max(1, min(cores, 64))
+            assert 1 <= layer["weight_grad"] <= max(1, min(cores, 64))
 
 
 def test_small_batch_gemm_rejects_bad_shapes():

@@ -534,6 +534,7 @@ def test_adaptive_schedule_watches_the_monitored_loss(early_stopping):
         schedule="adaptive",
         tol=tol,
         early_stopping=early_stopping,
+        random_state=0,  # the validation split
     )
     metrics = est.validation_loss_curve_ if early_stopping else est.loss_curve_
     expected = _replay_plateau(

@@ -30,6 +30,7 @@ cdef extern from "_kernels.h" nogil:
     bint FF_HAVE_SMALL_GEMM
     const int ff_panel_float
     const int ff_panel_double
+    const int ff_tile_rows
     int ff_sgemm_small(int trans_a, int m, int n, int k, const float* A,
                        int lda, const float* const* A_rows, int a_col,
                        const float* B, int ldb, float* C, int ldc)
@@ -49,9 +50,10 @@ cdef inline void gemm_small(bint trans_a, int m, int n, int k,
     A is ``A_rows[r] + a_col`` (A and lda unused): a shuffled batch is read
     where it lies, without gathering it first.
 
-    The kernel leaves the last n % panel columns: BLAS computes them, or, with
-    ``A_rows``, a plain loop (callers pass ``A_rows`` only when n is a whole
-    number of panels, see ``small_gemm_panel``).
+    The kernel leaves the last n % panel columns of a contiguous A to BLAS;
+    with ``A_rows`` it computes every column. A build without vector
+    extensions (``small_gemm_panel`` 0) leaves them all to BLAS, or, with
+    ``A_rows``, to a plain loop.
     """
     cdef int done, i, j, p
     cdef double acc
@@ -85,6 +87,11 @@ cdef inline int small_gemm_panel(bint is_float) noexcept nogil:
     if not FF_HAVE_SMALL_GEMM:
         return 0
     return ff_panel_float if is_float else ff_panel_double
+
+
+cdef inline int small_gemm_tile_rows() noexcept nogil:
+    """Rows of the small-batch kernel's register tile (1 if it is not built)."""
+    return ff_tile_rows
 
 
 cdef enum:

@@ -14,8 +14,8 @@
 # every call, which made an epoch of thousands of tiny products 1.75x slower.
 
 cdef enum TaskKind:
-    TASK_FORWARD          # Z[:, block] = f(A @ W[:, block] + b[block])
-    TASK_INPUT_GRAD       # D_prev[:, block] = (D @ W[block, :]^T) * f'(A_prev)
+    TASK_FORWARD          # Z[rows, cols] = f(A[rows] @ W[:, cols] + b[cols])
+    TASK_INPUT_GRAD       # D_prev[rows, cols] = (D[rows] @ W[cols, :]^T) * f'(A_prev)
     TASK_WEIGHT_GRAD      # dW[:, block] = A_prev^T @ D[:, block], db[block]
     TASK_BACKWARD_UPDATE  # dW[block, :] then the step on it; last block: bias
     TASK_PARAM_UPDATE     # the step on a block of the flat buffer
@@ -29,6 +29,11 @@ cdef struct Task:
     int kind
     Py_ssize_t width      # of a block (columns, rows or parameters)
     Py_ssize_t extent     # what is split into blocks
+    # a forward or input-gradient product may be split in rows too: block t
+    # is row block t // col_blocks, column block t % col_blocks (row_width 0:
+    # all rows)
+    Py_ssize_t row_width
+    int col_blocks
     int n_blocks          # of rows of W (TASK_BACKWARD_UPDATE; one more: bias)
     double* partial       # per-block sums (penalty, squared norm)
     # a dense layer
@@ -88,12 +93,49 @@ cdef void run_blocks(const Task* task, int n_tasks, int n_threads,
         _run_block(task, t, dtype_tag)
 
 
+cdef inline void _row_block(const Task* task, int rb, int cb,
+                            const floating* dtype_tag) noexcept nogil:
+    """Block (rb, cb) of a forward or input-gradient product split in rows
+    and columns: its rows are a batch of their own but for their place in it
+    (dropout's masks, the kept pre-activations)."""
+    cdef Py_ssize_t i0 = rb * task.row_width, j0 = cb * task.width
+    cdef Py_ssize_t i1 = min(i0 + task.row_width, <Py_ssize_t> task.m)
+    cdef Py_ssize_t j1 = min(j0 + task.width, task.extent)
+    cdef Unit unit = task.unit
+    cdef const floating* A = <const floating*> task.A
+    cdef const floating* const* A_rows = <const floating* const*> task.A_rows
+    # the rows of the unit's output: the product's (forward) or its input's
+    cdef Py_ssize_t width = (task.fan_out if task.kind == TASK_FORWARD
+                             else task.fan_in)
+    if i1 <= i0:
+        return
+    unit.row0 += i0
+    if unit.pre != NULL:
+        unit.pre = <floating*> unit.pre + i0 * width
+    if task.kind == TASK_FORWARD:
+        _forward_block(&unit, A + i0 * task.fan_in if A != NULL else NULL,
+                       A_rows + i0 if A_rows != NULL else NULL, NULL,
+                       <const floating*> task.W, <const floating*> task.b,
+                       <floating*> task.out + i0 * task.fan_out,
+                       <int> (i1 - i0), task.fan_in, task.fan_out, j0, j1,
+                       task.row_invariant)
+    else:
+        _input_grad_block(&unit, A + i0 * task.fan_in,
+                          <const floating*> task.W,
+                          <const floating*> task.D + i0 * task.fan_out,
+                          <floating*> task.out + i0 * task.fan_in,
+                          <int> (i1 - i0), task.fan_in, task.fan_out, j0, j1)
+
+
 cdef inline void _run_block(const Task* task, int t,
                             const floating* dtype_tag) noexcept nogil:
     cdef Py_ssize_t lo = t * task.width
     cdef Py_ssize_t hi = min(lo + task.width, task.extent)
     cdef int tid
     cdef SparseRows chunk_rows
+    if task.row_width > 0:  # a product split in rows (forward, input gradient)
+        _row_block(task, t // task.col_blocks, t % task.col_blocks, dtype_tag)
+        return
     if task.kind == TASK_FORWARD:
         _forward_block(&task.unit, <const floating*> task.A,
                        <const floating* const*> task.A_rows, task.xs,

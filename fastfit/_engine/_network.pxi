@@ -9,10 +9,11 @@
 #
 # Products
 # --------
-# Forward and weight-gradient products of at most SMALL_BATCH rows go to the
-# small-batch kernel (``_kernels.h``): no copy of W per call, and the first
-# layer can read a shuffled batch through row pointers. Larger ones, and the
-# input gradients, go to BLAS.
+# Forward products of at most SMALL_FORWARD rows (of a row block, see
+# ``row_blocks``) and weight-gradient products of at most SMALL_BATCH go to
+# the small-batch kernel (``_kernels.h``): no copy of W per call, and the
+# first layer can read a shuffled batch through row pointers. Larger ones,
+# and the input gradients, go to BLAS.
 #
 # Training step
 # -------------
@@ -43,12 +44,15 @@ cdef Py_ssize_t BLOCK_MIN_WORK = 1 << 18
 # AVX-512 register of floats, a whole number of the small kernel's panels).
 cdef Py_ssize_t BLOCK_MIN_WIDTH = 64
 cdef Py_ssize_t BLOCK_ALIGN = max(16, small_gemm_panel(True))
+# Row blocks of a product (``row_blocks``) hold at least this many rows and
+# are whole numbers of the small-batch kernel's tiles.
+cdef Py_ssize_t ROW_BLOCK_MIN = 16
 # At most one block per core of the machine (not per thread used: the blocking
 # must not follow n_threads, see column_blocks). Every block is its own BLAS
 # call, which packs the other operand whole again: on `wide`, 4 blocks instead
 # of 2 on a 2-core machine packed 30 M floats per step instead of 20 M.
 cdef enum:
-    MAX_COLUMN_BLOCKS = 16
+    MAX_COLUMN_BLOCKS = 64
 cdef int max_column_blocks = 2
 # Layers of a network (weight matrices); the prediction pass keeps this many
 # pointer slots per thread.
@@ -56,11 +60,17 @@ cdef enum:
     MAX_LAYERS = 64
 LAYER_LIMIT = MAX_LAYERS
 
-# Forward and weight-gradient products of at most this many rows go to the
-# small-batch kernel (_kernels.h), which copies no operand whole as BLAS does
-# on every call; above it, BLAS's packing pays for itself (`wide`, 512 rows:
-# 4.7-4.9 s per epoch with the kernel, 4.4 s with BLAS).
+# Weight-gradient products of at most this many rows go to the small-batch
+# kernel (_kernels.h), which copies no operand whole as BLAS does on every
+# call; above it, BLAS's packing pays for itself (the kernel reads A^T in
+# strided pieces: 121 against 150 GFLOP/s for one core's 784 x 256 dW of 256
+# rows). A batch of up to this many rows can be read through row pointers.
 cdef int SMALL_BATCH = 128
+# Forward products of at most this many rows go to the kernel: it reads A's
+# rows whole and keeps ahead of BLAS longer (one core, 784 -> 256: 165 against
+# 144 GFLOP/s at 256 rows, 163 against 155 at 384; `wide`, 512 rows: 4.7-4.9
+# s per epoch with the kernel, 4.4 s with BLAS).
+cdef int SMALL_FORWARD = 384
 
 
 def set_machine_cores(int n_cores):
@@ -102,12 +112,11 @@ cdef inline Unit layer_unit(const Net* net, int l, const Pass* ps) noexcept nogi
     return u
 
 
-cdef bint takes_row_pointers(int m, int fan_out, bint is_float) noexcept nogil:
-    """Whether a first layer of ``fan_out`` units can read a batch of m rows
-    through row pointers (``A_rows``), without gathering it: the small-batch
-    kernel computes every column (a whole number of its panels)."""
-    cdef int panel = small_gemm_panel(is_float)
-    return panel > 0 and m <= SMALL_BATCH and fan_out % panel == 0
+cdef bint takes_row_pointers(int m, bint is_float) noexcept nogil:
+    """Whether a first layer can read a batch of m rows through row pointers
+    (``A_rows``), without gathering it: the small-batch kernel is built and
+    takes the batch."""
+    return small_gemm_panel(is_float) > 0 and m <= SMALL_BATCH
 
 
 cdef int column_blocks(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
@@ -123,12 +132,69 @@ cdef int column_blocks(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
     """
     if n_threads == 0:
         return 1
+    return _column_blocks(m, n, k, max_column_blocks)
+
+
+cdef inline int _column_blocks(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
+                               int cores) noexcept nogil:
     cdef Py_ssize_t by_work = (m * n * k) // BLOCK_MIN_WORK
     cdef Py_ssize_t by_width = n // BLOCK_MIN_WIDTH
     cdef Py_ssize_t nb = min(by_work, by_width)
     if nb < 1:
         return 1
-    return <int> min(nb, <Py_ssize_t> max_column_blocks)
+    return <int> min(nb, <Py_ssize_t> cores)
+
+
+cdef int row_blocks(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, int col_blocks,
+                    int n_threads) noexcept nogil:
+    """Row blocks of an (m, n, k) product already cut into ``col_blocks``
+    column blocks: the cores the columns leave idle (a layer narrower than
+    BLOCK_MIN_WIDTH per core) take rows, while a block keeps BLOCK_MIN_WORK.
+    A function of the shape and the machine's core count only, as
+    ``column_blocks``."""
+    if n_threads == 0:
+        return 1
+    return _row_blocks(m, n, k, col_blocks, max_column_blocks)
+
+
+cdef inline int _row_blocks(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
+                            int col_blocks, int cores) noexcept nogil:
+    cdef Py_ssize_t spare = cores // col_blocks
+    cdef Py_ssize_t by_work = (m * n * k) // (BLOCK_MIN_WORK * col_blocks)
+    cdef Py_ssize_t nb = min(min(spare, by_work), m // ROW_BLOCK_MIN)
+    return <int> max(1, nb)
+
+
+def blocking_plan(sizes, int batch_size, int cores):
+    """The blocks each product of a training step is cut into, for a network
+    of widths ``sizes`` (input first), batches of ``batch_size`` rows and a
+    machine of ``cores`` cores (capped at MAX_COLUMN_BLOCKS): the blocking
+    rules of the engine, for performance models and tests.
+
+    Returns one dict per layer: ``forward`` (column blocks, row blocks),
+    ``weight_grad`` (blocks of rows of dW, each updated by its thread),
+    ``input_grad`` (column blocks, row blocks; (0, 0) for the first layer),
+    and the (m, n, k) of each product.
+    """
+    cdef int cap = max(1, min(cores, <int> MAX_COLUMN_BLOCKS))
+    cdef Py_ssize_t m = batch_size, fan_in, fan_out
+    cdef int c
+    plan = []
+    for l in range(len(sizes) - 1):
+        fan_in, fan_out = sizes[l], sizes[l + 1]
+        c = _column_blocks(m, fan_out, fan_in, cap)
+        forward = (c, _row_blocks(m, fan_out, fan_in, c, cap))
+        weight = _column_blocks(fan_out, fan_in, m, cap)
+        inputs = (0, 0)
+        if l > 0:
+            c = _column_blocks(m, fan_in, fan_out, cap)
+            inputs = (c, _row_blocks(m, fan_in, fan_out, c, cap))
+        plan.append(dict(
+            forward=forward, weight_grad=weight, input_grad=inputs,
+            forward_mnk=(m, fan_out, fan_in), weight_mnk=(fan_in, fan_out, m),
+            input_mnk=(m, fan_in, fan_out),
+        ))
+    return plan
 
 
 cdef inline Task _layer_task(int kind, const Unit* unit, int m, int fan_in,
@@ -155,7 +221,7 @@ cdef inline void _forward_block(const Unit* unit, const floating* A,
     elif row_invariant:
         gemm_rows(m, <int> (j1 - j0), fan_in, A, fan_in, W + j0, fan_out,
                   Z + j0, fan_out)
-    elif m <= SMALL_BATCH:
+    elif m <= SMALL_FORWARD:
         gemm_small(False, m, <int> (j1 - j0), fan_in, A, fan_in, A_rows, 0,
                    W + j0, fan_out, Z + j0, fan_out)
     else:
@@ -179,12 +245,17 @@ cdef void dense_forward(const Unit* unit, const floating* A,
     always are.
     """
     cdef int n_blocks = column_blocks(m, fan_out, fan_in, n_threads)
+    cdef int n_rows = row_blocks(m, fan_out, fan_in, n_blocks, n_threads)
     cdef Task task = _layer_task(TASK_FORWARD, unit, m, fan_in, fan_out)
     task.A, task.A_rows, task.W, task.b, task.out = A, <const void* const*> A_rows, W, b, Z
     task.xs = xs
     task.width = block_width(fan_out, n_blocks, BLOCK_ALIGN)
     task.extent = fan_out
     task.row_invariant = row_invariant
+    if n_rows > 1 and xs == NULL:
+        task.row_width = block_width(m, n_rows, small_gemm_tile_rows())
+        task.col_blocks = n_blocks
+        n_blocks *= n_rows
     run_blocks(&task, n_blocks, n_threads, W)
 
 
@@ -235,12 +306,18 @@ cdef inline void _input_grad_block(const Unit* prev, const floating* A_prev,
 cdef void _input_grad(const Unit* prev, const floating* A_prev,
                       const floating* W, const floating* D, floating* D_prev,
                       int m, int fan_in, int fan_out, int n_threads) noexcept nogil:
-    """D_prev = (D @ W^T) * f'(A_prev), in column blocks of D_prev."""
+    """D_prev = (D @ W^T) * f'(A_prev), in column blocks of D_prev (and row
+    blocks, as ``dense_forward``)."""
     cdef int n_blocks = column_blocks(m, fan_in, fan_out, n_threads)
+    cdef int n_rows = row_blocks(m, fan_in, fan_out, n_blocks, n_threads)
     cdef Task task = _layer_task(TASK_INPUT_GRAD, prev, m, fan_in, fan_out)
     task.A, task.W, task.D, task.out = A_prev, W, D, D_prev
     task.width = block_width(fan_in, n_blocks, BLOCK_ALIGN)
     task.extent = fan_in
+    if n_rows > 1:
+        task.row_width = block_width(m, n_rows, small_gemm_tile_rows())
+        task.col_blocks = n_blocks
+        n_blocks *= n_rows
     run_blocks(&task, n_blocks, n_threads, W)
 
 

@@ -847,7 +847,7 @@ cdef class Trainer:
         d.direct = (d.order != NULL and X_dense != NULL and self.ctx.clip_norm == 0
                     and self.ctx.gradient_hook == NULL
                     and takes_row_pointers(<int> min(self.batch_size, rows),
-                                           <int> net.sizes[1], floating is float))
+                                           floating is float))
         # shuffled batches are gathered here (X only when dense and not read
         # in place), allocated on first need: a sparse X may be 10^5 wide
         x_width = 0 if d.direct or X_dense == NULL else d.n_in
