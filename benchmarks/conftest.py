@@ -65,6 +65,11 @@ def pytest_addoption(parser):
 
 
 def pytest_collection_modifyitems(config, items):
+    if not config.getoption("--bench-sweep"):
+        sweep = pytest.mark.skip(reason="the sweep runs only with --bench-sweep")
+        for item in items:
+            if item.path.name == "test_sweep.py":
+                item.add_marker(sweep)
     if HAVE_PYTEST_BENCHMARK:
         return
     reason = "pytest-benchmark is not installed (pip install -e '.[test]')"
@@ -251,7 +256,9 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     tr.section("fastfit speed targets -- informational, not asserted")
     if _PEAK.get("gflops"):
         size = _PEAK.get("size", "?")
-        tr.write_line(f"sgemm {size}^3 peak, {T} threads: {_PEAK['gflops']:.1f} GFLOP/s")
+        tr.write_line(
+            f"sgemm {size}^3 peak, {T} threads: {_PEAK['gflops']:.1f} GFLOP/s"
+        )
     for name in cases.TARGETS:
         for line in _case_lines(name, T):
             tr.write_line(line)

@@ -32,7 +32,6 @@ from benchmarks.cases import (
     make_data,
 )
 
-
 # ------------------------------------------------------------------ the peak
 PEAK_SIZES = (2048, 4096)
 

@@ -84,7 +84,9 @@ def sweep_epochs(
     """
     data = make_data(sweep_case(widths[0], batches[0], n))  # same for every point
     return [
-        _time_point(sweep_case(w, b, n), threads, data, repeats, min_seconds, max_epochs)
+        _time_point(
+            sweep_case(w, b, n), threads, data, repeats, min_seconds, max_epochs
+        )
         for w in widths
         for b in batches
     ]

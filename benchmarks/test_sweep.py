@@ -1,6 +1,7 @@
 """fastfit's epoch over hidden widths x batch sizes (784-w-10, ``SWEEP_N`` rows).
 
-Long (one benchmark per grid point): runs only with ``--bench-sweep``::
+Long (one benchmark per grid point): runs only with ``--bench-sweep`` (the
+conftest marks these tests skipped otherwise, before any fixture waits)::
 
     python -m pytest benchmarks/test_sweep.py --bench-sweep --bench-rounds 3
 
@@ -27,20 +28,14 @@ PARAMS = [
 ]
 
 
-@pytest.fixture(autouse=True)
-def _only_on_purpose(request):
-    if not request.config.getoption("--bench-sweep"):
-        pytest.skip("the sweep runs only with --bench-sweep")
-
-
 @pytest.mark.parametrize("width, batch_size", PARAMS)
-def test_sweep(
-    benchmark, record, timed_remote, width, batch_size, threads, sgemm_peak
-):
+def test_sweep(benchmark, record, timed_remote, width, batch_size, threads, sgemm_peak):
     c = cases.sweep_case(width, batch_size)
     k = max(1, min(20, math.ceil(ROUND_FLOPS / c.gemm_flops_per_epoch)))
     benchmark.group = f"sweep 784-w-10, n={c.n}, {threads} threads"
-    busy = timed_remote(benchmark, "trainer", "fastfit", c.name, threads, call=("run", k))
+    busy = timed_remote(
+        benchmark, "trainer", "fastfit", c.name, threads, call=("run", k)
+    )
     record(
         benchmark,
         kind="sweep",

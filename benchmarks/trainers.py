@@ -201,9 +201,11 @@ class TorchTrainer:
         return total / n
 
 
-# The update fastfit and scikit-learn apply (their defaults); the JAX epoch uses it too.
+# fastfit's and scikit-learn's default Adam and L2; the JAX epoch uses them too.
 ADAM_LR, ADAM_BETAS, ADAM_EPS, ALPHA = 1e-3, (0.9, 0.999), 1e-8, 1e-4
-JAX_ONE_THREAD_FLAGS = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+JAX_ONE_THREAD_FLAGS = (
+    "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+)
 _JAX_THREADS = {}  # the count jax_thread_setup set up in this process
 
 
@@ -278,6 +280,7 @@ class JaxTrainer:
             c = rng.uniform(-bound, bound, b).astype(np.float32)
             params.append((jnp.asarray(W), jnp.asarray(c)))
         params = tuple(params)
+
         def zeros():  # m and v: distinct buffers (both are donated)
             return self.jax.tree_util.tree_map(jnp.zeros_like, params)
 
@@ -347,6 +350,14 @@ class JaxTrainer:
             self.state, loss = self._epoch(self.state, sub, self.X, self.y)
         jax.block_until_ready(self.state)
         return float(loss)
+
+    def steps_taken(self):
+        """Adam steps so far (every batch of every epoch, the partial one too)."""
+        return int(self.state[3])
+
+    def xla_flags(self):
+        """The ``XLA_FLAGS`` this worker's jax was started with."""
+        return os.environ.get("XLA_FLAGS", "")
 
 
 TRAINERS = {
