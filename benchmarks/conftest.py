@@ -9,7 +9,10 @@ benchmark). Every trainer runs in its own fresh interpreter
 (:class:`benchmarks.worker.Remote`): the pytest process only times the round
 trips, so no two thread runtimes share a process. pytest-benchmark records the
 machine and the commit in its JSON (``machine_info``, ``commit_info``); each
-benchmark adds GFLOP/s and the share of the sgemm peak to ``extra_info``. At
+benchmark adds GFLOP/s, the share of the sgemm peak and (epochs) the other
+frameworks' time over fastfit's (``jax_over_fastfit``, ...) to ``extra_info``.
+``--bench-sweep`` also runs ``test_sweep.py`` (fastfit over widths x
+batches; skipped otherwise: it is long). At
 the end, a summary compares the frameworks against the speed targets (printed,
 never asserted: timings are not pass/fail on a shared machine).
 """
@@ -28,6 +31,7 @@ except ImportError:
 # (kind, case or "", framework, threads) -> seconds per unit (epoch or predict call)
 RESULTS = {}
 DISTURBED = {}  # same keys -> cores other processes used during the rounds
+EXTRA = {}  # same keys -> the benchmark's extra_info (ratios are added later)
 _PEAK = {}
 MAX_BUSY = 0.3  # cores other processes may use while a benchmark runs
 
@@ -53,9 +57,19 @@ def pytest_addoption(parser):
         help="seconds to wait before each benchmark for other processes to leave "
         f"the cores (<= {MAX_BUSY} busy); 0 = never wait (default 60)",
     )
+    group.addoption(
+        "--bench-sweep",
+        action="store_true",
+        help="also run test_sweep.py: fastfit over hidden widths x batch sizes",
+    )
 
 
 def pytest_collection_modifyitems(config, items):
+    if not config.getoption("--bench-sweep"):
+        sweep = pytest.mark.skip(reason="the sweep runs only with --bench-sweep")
+        for item in items:
+            if item.path.name == "test_sweep.py":
+                item.add_marker(sweep)
     if HAVE_PYTEST_BENCHMARK:
         return
     reason = "pytest-benchmark is not installed (pip install -e '.[test]')"
@@ -84,10 +98,11 @@ def rounds(request):
 
 @pytest.fixture(scope="session")
 def sgemm_peak(threads):
-    """GFLOP/s of scipy's sgemm on 2048^3 float32 with ``threads`` threads.
+    """GFLOP/s of scipy's sgemm with ``threads`` threads: the best of 2048^3
+    and 4096^3 float32 (``probes.sgemm_peak``).
 
-    Measured once per pytest run, best of 5, in a fresh worker process (the
-    same OpenBLAS that fastfit calls through scipy.linalg.cython_blas).
+    Measured once per pytest run, best of 5 per size, in a fresh worker process
+    (the same OpenBLAS that fastfit calls through scipy.linalg.cython_blas).
     """
     peak = worker.run_job("peak", threads)
     _PEAK.update(peak)
@@ -133,11 +148,17 @@ def _record(
     flops_per_unit,
     peak,
     other_cores,
+    nominal_flops_per_unit=None,
 ):
     """Store GFLOP/s and share of the sgemm peak in ``benchmark.extra_info``.
 
     ``units_per_round``: epochs (or predict calls) one timed round contains; the
-    per-unit median is the round median divided by it.
+    per-unit median is the round median divided by it. ``flops_per_unit`` is
+    the required count (epochs: ``Case.gemm_flops_per_epoch``), the one
+    ``gflops`` and ``share_of_peak`` use; ``nominal_flops_per_unit`` adds
+    ``gflops_nominal``. An epoch benchmark also gets, once both are measured,
+    ``<framework>_over_fastfit`` (fastfit's extra_info) and
+    ``over_fastfit`` (the other framework's): time ratios, > 1 = fastfit faster.
     """
     stats = getattr(benchmark, "stats", None)
     if stats is None:  # --benchmark-disable
@@ -145,7 +166,8 @@ def _record(
     per_unit = stats.stats.median / units_per_round
     g = flops_per_unit / per_unit / 1e9
     busy = max([c for c in other_cores if c is not None], default=0.0)
-    benchmark.extra_info.update(
+    info = benchmark.extra_info
+    info.update(
         {
             "case": case,
             "framework": framework,
@@ -158,11 +180,31 @@ def _record(
             "other_cores_max": round(busy, 3),
         }
     )
+    if nominal_flops_per_unit:
+        info["gflops_nominal"] = round(nominal_flops_per_unit / per_unit / 1e9, 3)
     key = (kind, case, framework, threads)
     RESULTS[key] = per_unit
+    EXTRA[key] = info
     if busy > MAX_BUSY:
         DISTURBED[key] = busy
+    if kind == "epoch":
+        _add_ratios(case, threads)
     return per_unit
+
+
+def _add_ratios(case, threads):
+    """Each framework's epoch time over fastfit's, in both extra_infos: pytest-
+    benchmark writes its JSON at the end of the session, so the ratio reaches
+    fastfit's entry whichever of the two ran first."""
+    ff = RESULTS.get(("epoch", case, "fastfit", threads))
+    if not ff:
+        return
+    for fw in cases.FRAMEWORKS[1:]:
+        key = ("epoch", case, fw, threads)
+        if key in RESULTS:
+            ratio = round(RESULTS[key] / ff, 4)
+            EXTRA[("epoch", case, "fastfit", threads)][f"{fw}_over_fastfit"] = ratio
+            EXTRA[key]["over_fastfit"] = ratio
 
 
 def _target_line(label, value, target, unit="x"):
@@ -179,8 +221,9 @@ def _case_lines(name, T):
     if ff is None:
         return []
     seconds = {"fastfit": ff}
-    line = f"{name}: fastfit {ff:.4f} s/epoch = {cases.gflops(name, ff):.1f} GFLOP/s"
-    for fw in ("sklearn", "torch"):
+    g = cases.required_gflops(name, ff)
+    line = f"{name}: fastfit {ff:.4f} s/epoch = {g:.1f} GFLOP/s (required FLOPs)"
+    for fw in cases.FRAMEWORKS[1:]:
         other = RESULTS.get(("epoch", name, fw, T))
         if other is not None:
             seconds[fw] = other
@@ -212,7 +255,10 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     tr = terminalreporter
     tr.section("fastfit speed targets -- informational, not asserted")
     if _PEAK.get("gflops"):
-        tr.write_line(f"sgemm 2048^3 peak, {T} threads: {_PEAK['gflops']:.1f} GFLOP/s")
+        size = _PEAK.get("size", "?")
+        tr.write_line(
+            f"sgemm {size}^3 peak, {T} threads: {_PEAK['gflops']:.1f} GFLOP/s"
+        )
     for name in cases.TARGETS:
         for line in _case_lines(name, T):
             tr.write_line(line)

@@ -1,8 +1,10 @@
-"""Seconds per epoch of the four cases: fastfit, scikit-learn, PyTorch.
+"""Seconds per epoch of the cases: fastfit, scikit-learn, PyTorch, JAX.
 
-One benchmark per (case, framework); a round is ``Case.epochs_for(framework)``
-epochs (the id says how many), continuing a model warmed up by one untimed
-epoch; ``extra_info`` holds the per-epoch median, GFLOP/s and share of peak.
+One benchmark per (case, framework), the frameworks of a case one after the
+other; a round is ``Case.epochs_for(framework)`` epochs (the id says how
+many), continuing a model warmed up by one untimed epoch; ``extra_info`` holds
+the per-epoch median, GFLOP/s and share of peak (required FLOPs) and the time
+ratios to fastfit. PyTorch and JAX are optional: skipped when not installed.
 """
 
 import pytest
@@ -18,8 +20,8 @@ PARAMS = [
 
 @pytest.mark.parametrize("case, framework", PARAMS)
 def test_epoch(benchmark, record, timed_remote, case, framework, threads, sgemm_peak):
-    if framework == "torch" and not trainers.torch_available():
-        pytest.skip("torch is not installed (optional: pip install the CPU wheel)")
+    if not trainers.framework_available(framework):
+        pytest.skip(f"{framework} is not installed (optional)")
     c = cases.CASES[case]
     k = c.epochs_for(framework)
     benchmark.group = f"epoch {case} ({c.description}), {threads} threads"
@@ -31,7 +33,8 @@ def test_epoch(benchmark, record, timed_remote, case, framework, threads, sgemm_
         framework=framework,
         threads=threads,
         units_per_round=k,
-        flops_per_unit=c.flops_per_epoch,
+        flops_per_unit=c.gemm_flops_per_epoch,
+        nominal_flops_per_unit=c.flops_per_epoch,
         peak=sgemm_peak,
         other_cores=busy,
     )

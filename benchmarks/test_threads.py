@@ -25,7 +25,8 @@ def test_wide_threads(benchmark, record, timed_remote, n_threads, sgemm_peak):
         framework="fastfit",
         threads=n_threads,
         units_per_round=k,
-        flops_per_unit=c.flops_per_epoch,
+        flops_per_unit=c.gemm_flops_per_epoch,
+        nominal_flops_per_unit=c.flops_per_epoch,
         peak=sgemm_peak,
         other_cores=busy,
     )

@@ -18,13 +18,18 @@ epochs *continuing the same model*, as one call). The per-epoch time is
 * PyTorch: ``run(k)`` is k more passes of a plain eager loop, written the way
   a user writes it (``torch.randperm``, index batching, ``nn.Sequential``,
   ``torch.optim.Adam``, one ``loss.item()`` per batch for the loss curve).
+* JAX: ``run(k)`` is k calls of one jit-compiled epoch (the strongest fair JAX
+  epoch: a ``lax.scan`` over the shuffled batches, data resident on the
+  device, state donated); ``warm_up`` compiles it, so compile time is excluded.
 
 Everything is float32, Adam (lr 1e-3, PyTorch/sklearn defaults), shuffled every
 epoch, ReLU hidden layers, L2 penalty 1e-4 for fastfit/sklearn (their default;
 PyTorch's Adam default has none: the penalty is O(params) per step, noise next to
-the gemms), and the same thread count for all three frameworks: fastfit
-``n_threads=T``; scikit-learn through ``threadpoolctl`` (BLAS limited to T);
-PyTorch ``torch.set_num_threads(T)``.
+the gemms; the JAX epoch has it, as fastfit's), and the same thread count for
+every framework: fastfit ``n_threads=T``; scikit-learn through ``threadpoolctl``
+(BLAS limited to T); PyTorch ``torch.set_num_threads(T)``; JAX through
+``XLA_FLAGS`` and the CPU affinity, set before jax is imported
+(:func:`jax_thread_setup`).
 
 No framework is imported at module level: each trainer imports its own, in
 the fresh worker process it lives in (:mod:`benchmarks.worker`).
@@ -49,6 +54,7 @@ from benchmarks.cases import (
     gflops,
     make_data,
     predict_flops,
+    required_gflops,
 )
 from benchmarks.probes import CpuProbe, canary_gflops, quiet_warnings
 
@@ -196,11 +202,184 @@ class TorchTrainer:
         return total / n
 
 
+# fastfit's and scikit-learn's default Adam and L2; the JAX epoch uses them too.
+ADAM_LR, ADAM_BETAS, ADAM_EPS, ALPHA = 1e-3, (0.9, 0.999), 1e-8, 1e-4
+JAX_ONE_THREAD_FLAGS = (
+    "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+)
+_JAX_THREADS = {}  # the count jax_thread_setup set up in this process
+
+
+def jax_thread_setup(threads):
+    """Give XLA's CPU runtime ``threads`` threads; call before jax is imported.
+
+    XLA sizes its intra-op thread pool to the CPUs the process may run on, so
+    for ``threads`` < CPUs the affinity is restricted to the first ``threads``
+    CPUs; for one thread ``XLA_FLAGS`` also gets
+    :data:`JAX_ONE_THREAD_FLAGS` (Eigen's multi-threaded kernels off). With
+    ``threads`` >= CPUs nothing is set: XLA's default uses every CPU.
+    """
+    import sys
+
+    if _JAX_THREADS.get("threads") == threads:
+        return
+    if "jax" in sys.modules:
+        raise RuntimeError("jax is already imported: its thread pool is fixed")
+    _JAX_THREADS["threads"] = threads
+    if threads == 1:
+        flags = os.environ.get("XLA_FLAGS", "")
+        os.environ["XLA_FLAGS"] = (flags + " " + JAX_ONE_THREAD_FLAGS).strip()
+    try:
+        cpus = sorted(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return
+    if threads < len(cpus):
+        os.sched_setaffinity(0, cpus[:threads])
+
+
+class JaxTrainer:
+    """The strongest fair JAX epoch: one jit-compiled ``lax.scan`` per epoch.
+
+    The data lives on the device; each epoch draws its permutation on the
+    device (``jax.random.permutation``, a key split per epoch), gathers each
+    batch, computes the case's loss (softmax cross-entropy or half squared
+    error, plus fastfit's L2 penalty ``alpha * ||W||^2 / (2 n_batch)``) and its
+    gradient (``jax.value_and_grad``) and applies Adam (hand-written in jnp:
+    optax is not a dependency; fastfit's rule, PyTorch's: ``epsilon`` added to
+    the bias-corrected ``sqrt(v_hat)``). The training state (parameters, Adam
+    moments, step) is donated to the epoch. The last partial batch is
+    trained, as fastfit does: one more step of its own shape after the scan, in
+    the same compiled epoch (exact, no padding). Float32, Glorot-uniform init
+    as scikit-learn's.
+    """
+
+    framework = "jax"
+
+    def __init__(self, case, threads, data=None):
+        jax_thread_setup(threads)
+        import jax
+
+        self.jax = jax
+        self.case = get_case(case)
+        self.threads = threads
+        X, y = make_data(self.case) if data is None else data
+        self.X = jax.device_put(np.ascontiguousarray(X, dtype=np.float32))
+        if self.case.task == "regression":
+            y = np.asarray(y, dtype=np.float32).reshape(len(y), -1)
+        else:
+            y = np.asarray(y, dtype=np.int32)
+        self.y = jax.device_put(y)
+        self._epoch = jax.jit(self._make_epoch(), donate_argnums=(0,))
+        self.state = None
+
+    def _init_state(self):
+        jnp = self.jax.numpy
+        rng = np.random.default_rng(SEED)
+        params = []
+        for a, b in zip(self.case.sizes[:-1], self.case.sizes[1:]):
+            bound = np.sqrt(6.0 / (a + b))
+            W = rng.uniform(-bound, bound, (a, b)).astype(np.float32)
+            c = rng.uniform(-bound, bound, b).astype(np.float32)
+            params.append((jnp.asarray(W), jnp.asarray(c)))
+        params = tuple(params)
+
+        def zeros():  # m and v: distinct buffers (both are donated)
+            return self.jax.tree_util.tree_map(jnp.zeros_like, params)
+
+        return params, zeros(), zeros(), jnp.zeros((), jnp.float32)
+
+    def _make_epoch(self):
+        jax = self.jax
+        jnp, tree_map = jax.numpy, jax.tree_util.tree_map
+        n, bs = self.case.n, self.case.batch_size
+        n_full, rest = divmod(n, bs)
+        regression = self.case.task == "regression"
+        b1, b2 = ADAM_BETAS
+
+        def loss_fn(params, xb, yb):
+            h = xb
+            for W, c in params[:-1]:
+                h = jax.nn.relu(h @ W + c)
+            W, c = params[-1]
+            out = h @ W + c
+            if regression:
+                data = 0.5 * jnp.mean(jnp.sum((out - yb) ** 2, axis=1))
+            else:
+                picked = jnp.take_along_axis(out, yb[:, None], axis=1)[:, 0]
+                data = jnp.mean(jax.nn.logsumexp(out, axis=1) - picked)
+            l2 = sum(jnp.sum(W * W) for W, _ in params)
+            return data + 0.5 * ALPHA * l2 / xb.shape[0], data
+
+        grad = jax.value_and_grad(loss_fn, has_aux=True)
+
+        def step(state, idx, X, y):
+            params, m, v, t = state
+            xb = X.at[idx].get(mode="promise_in_bounds")
+            yb = y.at[idx].get(mode="promise_in_bounds")
+            (_, data), g = grad(params, xb, yb)
+            t = t + 1.0
+            m = tree_map(lambda m, g: b1 * m + (1.0 - b1) * g, m, g)
+            v = tree_map(lambda v, g: b2 * v + (1.0 - b2) * g * g, v, g)
+            c1, c2 = 1.0 - b1**t, 1.0 - b2**t  # fastfit's (PyTorch's) Adam
+            params = tree_map(
+                lambda p, m, v: p - ADAM_LR * (m / c1) / (jnp.sqrt(v / c2) + ADAM_EPS),
+                params,
+                m,
+                v,
+            )
+            return (params, m, v, t), data * idx.shape[0]
+
+        def epoch(state, key, X, y):
+            perm = jax.random.permutation(key, n).astype(jnp.int32)
+            batches = perm[: n_full * bs].reshape(n_full, bs)
+            state, losses = jax.lax.scan(
+                lambda s, idx: step(s, idx, X, y), state, batches
+            )
+            total = losses.sum()
+            if rest:  # the last partial batch: one more step of its own shape
+                state, last = step(state, perm[n_full * bs :], X, y)
+                total = total + last
+            return state, total / n
+
+        return epoch
+
+    def warm_up(self):
+        self.state = self._init_state()
+        self.key = self.jax.random.key(SEED)
+        self.run(1)  # compiles the epoch (the same shapes every epoch)
+
+    def run(self, epochs):
+        jax, loss = self.jax, None
+        for _ in range(epochs):
+            self.key, sub = jax.random.split(self.key)
+            self.state, loss = self._epoch(self.state, sub, self.X, self.y)
+        jax.block_until_ready(self.state)
+        return float(loss)
+
+    def steps_taken(self):
+        """Adam steps so far (every batch of every epoch, the partial one too)."""
+        return int(self.state[3])
+
+    def xla_flags(self):
+        """The ``XLA_FLAGS`` this worker's jax was started with."""
+        return os.environ.get("XLA_FLAGS", "")
+
+
 TRAINERS = {
     "fastfit": FastfitTrainer,
     "sklearn": SklearnTrainer,
     "torch": TorchTrainer,
+    "jax": JaxTrainer,
 }
+
+
+def _available(module, env_var):
+    if os.environ.get(env_var, "0") not in ("", "0"):
+        return False
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
 
 
 def torch_available():
@@ -208,12 +387,21 @@ def torch_available():
 
     ``FASTFIT_BENCH_NO_TORCH=1`` pretends it is not (to check the skip paths).
     """
-    if os.environ.get("FASTFIT_BENCH_NO_TORCH", "0") not in ("", "0"):
-        return False
-    try:
-        return importlib.util.find_spec("torch") is not None
-    except (ImportError, ValueError):
-        return False
+    return _available("torch", "FASTFIT_BENCH_NO_TORCH")
+
+
+def jax_available():
+    """True if jax is installed (found, not imported), as :func:`torch_available`.
+
+    ``FASTFIT_BENCH_NO_JAX=1`` pretends it is not.
+    """
+    return _available("jax", "FASTFIT_BENCH_NO_JAX")
+
+
+def framework_available(framework):
+    """fastfit and scikit-learn are required; torch and jax are optional."""
+    checks = {"torch": torch_available, "jax": jax_available}
+    return checks.get(framework, lambda: True)()
 
 
 def time_epochs(framework, case, threads, repeats=3, epochs=None):
@@ -249,6 +437,7 @@ def time_epochs(framework, case, threads, repeats=3, epochs=None):
         "canary_gflops": canaries,
         "warm_up_seconds": warm,
         "gflops": gflops(case, med),
+        "gflops_required": required_gflops(case, med),
         "loss": loss,
     }
 

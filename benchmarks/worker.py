@@ -1,11 +1,12 @@
 """The fresh-process worker every benchmark measurement runs in.
 
-The three frameworks bring different thread runtimes (fastfit: the system
+The frameworks bring different thread runtimes (fastfit: the system
 libgomp + OpenBLAS pinned to 1 thread; scikit-learn: OpenBLAS's pthreads;
-PyTorch: its own bundled libgomp + MKL/oneDNN). Threads of one runtime that
-spin while another wants the core slow runs down many times, so no two
-frameworks ever share a process: every measurement builds its object in a
-fresh interpreter and drives it over a pipe, one JSON line per message.
+PyTorch: its own bundled libgomp + MKL/oneDNN; JAX: XLA's own thread pool).
+Threads of one runtime that spin while another wants the core slow runs down
+many times, so no two frameworks ever share a process: every measurement
+builds its object in a fresh interpreter and drives it over a pipe, one JSON
+line per message.
 
 * :class:`Remote` -- an object living in a worker: a trainer
   (``Remote("trainer", "torch", "wide", 2)``), a predictor
@@ -41,11 +42,17 @@ from benchmarks.scikit_learn_paths import (
     sparse_epochs,
     sparse_fit_memory,
 )
+from benchmarks.sweep import sweep_epochs
 from benchmarks.toolbox import toolbox_epochs
 from benchmarks.trainers import TRAINERS, Predictor, time_epochs, time_predict
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+THREAD_VARS = (
+    "OMP_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "XLA_FLAGS",
+)
 
 JOBS = {
     "epochs": time_epochs,
@@ -57,6 +64,7 @@ JOBS = {
     "sparse_epochs": sparse_epochs,
     "sparse_fit_memory": sparse_fit_memory,
     "toolbox_epochs": toolbox_epochs,
+    "sweep": sweep_epochs,
 }
 
 

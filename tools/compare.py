@@ -1,10 +1,12 @@
-"""fastfit vs scikit-learn vs PyTorch, in one run, against the speed targets.
+"""fastfit vs scikit-learn vs PyTorch vs JAX, in one run, against the speed targets.
 
     python tools/compare.py [--cases tiny,wide] [--threads 2] [--repeats 3]
                             [--png out.png] [--json out.json]
 
-Prints, per case, the median epoch seconds of fastfit / scikit-learn / PyTorch,
-the speed ratios, fastfit's GFLOP/s and its share of the sgemm peak, and
+Prints, per case, the median epoch seconds of fastfit / scikit-learn / PyTorch /
+JAX (the last two optional: skipped when not installed; the frameworks of a
+case run one after the other), the speed ratios, fastfit's GFLOP/s and the
+shares of the sgemm peak (on the required FLOPs), and
 PASS/FAIL against each speed target; then the 1 -> 2 thread scaling of
 fastfit on ``wide``, predict on 10k x 784 (fastfit vs scikit-learn) and the
 no-copy memory property of fit (``--no-extras`` skips these).
@@ -75,6 +77,7 @@ def _versions(frameworks):
     out = {}
     dists = ["numpy", "scipy", "scikit-learn", "fastfit"]
     dists += ["torch"] if "torch" in frameworks else []
+    dists += ["jax", "jaxlib"] if "jax" in frameworks else []
     for dist in dists:
         with contextlib.suppress(PackageNotFoundError):
             out[dist] = version(dist)
@@ -243,43 +246,61 @@ def _header(peak, T, repeats, env):
     python = env["machine_info"]["python_version"]
     return [
         "",
-        "fastfit vs scikit-learn vs PyTorch -- median seconds per epoch "
+        "fastfit vs scikit-learn vs PyTorch vs JAX -- median seconds per epoch "
         f"({repeats} samples after a warm-up epoch), float32, Adam, shuffle, "
         f"{T} threads",
-        f"machine: {_machine_line(env)}; sgemm 2048^3 peak at {T} threads: "
-        f"{peak['gflops']:.1f} GFLOP/s (best of 5" + when,
+        f"machine: {_machine_line(env)}; sgemm peak at {T} threads: "
+        f"{peak['gflops']:.1f} GFLOP/s ({peak.get('size', '?')}^3, best of 5"
+        f"{_sizes_note(peak)}" + when,
         f"fastfit code: {_commit_line(env)}",
         f"versions: python {python}, {versions}",
         "",
     ]
 
 
+def _sizes_note(peak):
+    sizes = peak.get("by_size") or {}
+    if len(sizes) < 2:
+        return ""
+    return "; by size: " + ", ".join(f"{k}^3 {v:.1f}" for k, v in sizes.items())
+
+
+OTHERS = cases.FRAMEWORKS[1:]
+SHORT = {"fastfit": "ff", "sklearn": "sk", "torch": "torch", "jax": "jax"}
+
+
 def _row(name, r, peak):
     case, peak_g = cases.CASES[name], peak["gflops"]
-    ff, sk, th = (_median(r, fw) for fw in cases.FRAMEWORKS)
+    ff = _median(r, "fastfit")
 
     def ratio(other):
         return f"{other / ff:.2f}x" if (other and ff) else "n/a"
 
     def share(s):
-        return f"{cases.gflops(case, s) / peak_g:.1%}" if s else "n/a"
+        return f"{cases.required_gflops(case, s) / peak_g:.1%}" if s else "n/a"
 
     busy = max((v.get("busy", 0.0) for v in r.values()), default=0.0)
     mark = "*" if any(v.get("disturbed") for v in r.values()) else ""
-    ff_g = cases.gflops(case, ff) if ff else 0.0
+    ff_g = cases.required_gflops(case, ff) if ff else 0.0
+    secs = {fw: _median(r, fw) for fw in cases.FRAMEWORKS}
     return (
-        f"{name:<12}{case.flops_per_epoch / 1e9:>9.2f}{fmt_s(ff):>11}"
-        f"{fmt_s(sk):>11}{fmt_s(th):>10}{ratio(sk):>8}{ratio(th):>9}"
-        f"{ff_g:>11.1f}{share(ff):>9}{share(sk):>9}{share(th):>9}"
-        f"  {busy:.2f}{mark:<1} {_host_speed(r.values(), peak)}"
+        f"{name:<12}{case.gemm_flops_per_epoch / 1e9:>9.2f}"
+        + "".join(f"{fmt_s(secs[fw]):>10}" for fw in cases.FRAMEWORKS)
+        + "".join(f"{ratio(secs[fw]):>9}" for fw in OTHERS)
+        + f"{ff_g:>11.1f}"
+        + "".join(f"{share(secs[fw]):>10}" for fw in cases.FRAMEWORKS)
+        + f"  {busy:.2f}{mark:<1} {_host_speed(r.values(), peak)}"
     )
 
 
 def _table(results, names, peak):
     hdr = (
-        f"{'case':<12}{'GFLOP/ep':>9}{'fastfit s':>11}{'sklearn s':>11}"
-        f"{'torch s':>10}{'sk/ff':>8}{'torch/ff':>9}{'ff GFLOP/s':>11}"
-        f"{'ff %peak':>9}{'sk %peak':>9}{'th %peak':>9}  busy  host"
+        f"{'case':<12}{'GFLOP/ep':>9}"
+        + "".join(f"{fw + ' s':>10}" for fw in cases.FRAMEWORKS)
+        + "".join(f"{SHORT[fw] + '/ff':>9}" for fw in OTHERS)
+        + f"{'ff GFLOP/s':>11}"
+        + "".join(f"{SHORT[fw] + ' %pk':>10}" for fw in cases.FRAMEWORKS)
+        + "  busy  host"
     )
     lines = [hdr, "-" * len(hdr)]
     lines += [_row(name, results[name], peak) for name in names]
@@ -312,8 +333,8 @@ def _target_lines(results, names, peak):
                 shown = f"{value:.1%}" if unit == "%" else f"{value:.2f}x"
             line = f"  {name:<12} {label:<37}{shown:>8}  {cases.verdict(value, target)}"
             if unit == "%" and ff:
-                done = case.gemm_flops_per_epoch / ff / 1e9 / peak["gflops"]
-                line += f"   (gemms actually computed: {done:.1%} of peak)"
+                nominal = cases.gflops(case, ff) / peak["gflops"]
+                line += f"   (by the nominal count: {nominal:.1%})"
             lines.append(line)
     return lines
 
@@ -369,9 +390,10 @@ def _footnotes(names, elapsed):
     done = ", ".join(f"{n} {share:.0%}" for n, share in shares.items())
     return [
         "",
-        "GFLOP/s and %peak use the nominal count, 6 x sum(fan_in x fan_out) x n; no "
-        "framework computes the first layer's input gradient, so the gemm work "
-        f"done is {done} of it.",
+        "GFLOP/ep, GFLOP/s and %pk use the required count: the nominal "
+        "6 x sum(fan_in x fan_out) x n less the first layer's input gradient, "
+        f"which no framework computes ({done} of the nominal count).",
+        "x/ff = that framework's epoch time over fastfit's (> 1: fastfit faster).",
         "busy = cores used by other processes while timing (max over samples); "
         "* = still disturbed after re-runs.",
         "host = slowest-fastest one-core sgemm canary run before each sample of "
@@ -407,10 +429,18 @@ def plot(results, peak, names, frameworks, T, path):
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.5))
     x = np.arange(len(names))
     width = 0.8 / len(frameworks)
-    colors = {"fastfit": "tab:green", "sklearn": "tab:orange", "torch": "tab:red"}
+    colors = {
+        "fastfit": "tab:green",
+        "sklearn": "tab:orange",
+        "torch": "tab:red",
+        "jax": "tab:blue",
+    }
     for i, fw in enumerate(frameworks):
         secs = [_median(results[n], fw) or np.nan for n in names]
-        share = [cases.gflops(n, s) / peak["gflops"] * 100 for n, s in zip(names, secs)]
+        share = [
+            cases.required_gflops(n, s) / peak["gflops"] * 100
+            for n, s in zip(names, secs)
+        ]
         at = x + (i - (len(frameworks) - 1) / 2) * width
         ax1.bar(at, secs, width, label=fw, color=colors.get(fw))
         ax2.bar(at, share, width, label=fw, color=colors.get(fw))
@@ -480,11 +510,13 @@ def parse_args(argv):
     unknown = [c for c in ns.cases if c not in cases.CASES]
     if unknown:
         ap.error(f"unknown case(s) {unknown}; choose from {list(cases.CASES)}")
-    if "torch" in ns.frameworks and not trainers.torch_available():
-        print(
-            "torch is not installed: its column is skipped (pip install the CPU wheel)."
-        )
-        ns.frameworks.remove("torch")
+    unknown = [fw for fw in ns.frameworks if fw not in cases.FRAMEWORKS]
+    if unknown:
+        ap.error(f"unknown framework(s) {unknown}; choose from {cases.FRAMEWORKS}")
+    for fw in cases.OPTIONAL_FRAMEWORKS:
+        if fw in ns.frameworks and not trainers.framework_available(fw):
+            print(f"{fw} is not installed: its column is skipped (optional).")
+            ns.frameworks.remove(fw)
     return ns
 
 
