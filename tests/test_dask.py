@@ -34,8 +34,13 @@ def client():
     # the workers are fresh processes: they import fastfit from where this
     # process does (a source checkout is not necessarily the installed one)
     root = os.path.dirname(os.path.dirname(os.path.abspath(fastfit.__file__)))
-    saved = os.environ.get("PYTHONPATH")
-    os.environ["PYTHONPATH"] = root + (os.pathsep + saved if saved else "")
+    # distributed also writes its workers' settings into this process's
+    # environment (OMP_NUM_THREADS=1, OPENBLAS_NUM_THREADS=1, ...), where the
+    # later tests' subprocesses would inherit them: all of it is put back
+    saved = dict(os.environ)
+    os.environ["PYTHONPATH"] = root + (
+        os.pathsep + saved["PYTHONPATH"] if saved.get("PYTHONPATH") else ""
+    )
     try:
         cluster = LocalCluster(
             n_workers=2,
@@ -45,15 +50,15 @@ def client():
             processes=True,
         )
     finally:
-        if saved is None:
-            del os.environ["PYTHONPATH"]
-        else:
-            os.environ["PYTHONPATH"] = saved
+        os.environ.clear()
+        os.environ.update(saved)
     try:
         with Client(cluster) as dask_client:
             yield dask_client
     finally:
         cluster.close()
+        os.environ.clear()
+        os.environ.update(saved)
 
 
 def _data(n=400, seed=0, noise=0.0):

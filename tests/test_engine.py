@@ -1,6 +1,7 @@
 """The compiled engine against NumPy: gemm, gradients, forward pass, one step."""
 
 import itertools
+import platform
 import warnings
 
 import numpy as np
@@ -16,6 +17,7 @@ from fastfit._engine import (
     Network,
     Trainer,
     blocking_plan,
+    denormals_flushed_py,
     gemm_py,
     gemm_small_py,
     loss_gradient_py,
@@ -567,6 +569,40 @@ def test_fused_layer_updates_match_backward_then_one_optimizer_pass(dtype, opt, 
     np.testing.assert_allclose(
         out_f[0], out_u[0], rtol=1e-5 if dtype == np.float32 else 1e-11
     )
+
+
+@pytest.mark.skipif(
+    platform.machine().lower() not in ("x86_64", "amd64"),
+    reason="denormals are flushed through x86's MXCSR",
+)
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_the_engine_flushes_denormals_and_gives_the_mode_back(n_threads):
+    # denormals slow x86 arithmetic many times over: the engine reads and
+    # writes them as zero, in every thread, and restores the caller's mode
+    tiny = np.finfo(np.float32).smallest_normal / 4  # a denormal float32
+    layout = Layout([1, 1])
+    network = _network(layout, "identity", "squared_error")
+    params = np.array([1.0, 0.0], np.float32)  # w = 1, b = 0
+    out = np.empty((3, 1), np.float32)
+    X = np.array([[tiny], [1.0], [-tiny]], np.float32)
+    network.forward(params, X, out, 256, n_threads)
+    np.testing.assert_array_equal(out[:, 0], [0.0, 1.0, 0.0])
+    assert not denormals_flushed_py()
+    # the rest of the process keeps gradual underflow
+    assert np.float32(tiny) * np.float32(0.5) > 0
+    # and a fit of float32 weights decaying towards zero ends free of them
+    X = np.random.RandomState(0).randn(256, 8).astype(np.float32)
+    est = MLPRegressor(
+        (16,), optimizer="sgd", momentum=0.0, learning_rate_init=0.5, alpha=60.0,
+        batch_size=32, max_iter=12, n_threads=n_threads, random_state=0, tol=0,
+    )  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est.fit(X, np.zeros(256))
+    for coef in est.coefs_:
+        magnitude = np.abs(coef[coef != 0])
+        assert (magnitude >= np.finfo(np.float32).smallest_normal).all()
+    assert not denormals_flushed_py()
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

@@ -92,6 +92,7 @@ gemm_py = _core.gemm_py
 gemm_small_py = _core.gemm_small_py
 small_gemm_panel_py = _core.small_gemm_panel_py
 blocking_plan = _core.blocking_plan
+denormals_flushed_py = _core.denormals_flushed_py
 loss_gradient_py = _core.loss_gradient_py
 dropout_mask = _core.dropout_mask
 optimizer_step_py = _core.optimizer_step_py

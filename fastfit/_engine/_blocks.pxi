@@ -73,6 +73,13 @@ cdef inline Py_ssize_t block_width(Py_ssize_t n, int n_blocks,
     return ((w + align - 1) // align) * align
 
 
+cdef extern from "_fpenv.h" nogil:
+    # denormals flushed to zero (FTZ, DAZ) while the engine computes
+    unsigned int ff_flush_denormals()
+    void ff_restore_fp_mode(unsigned int mode)
+    int ff_denormals_flushed()
+
+
 cdef void run_blocks(const Task* task, int n_tasks, int n_threads,
                      const floating* dtype_tag) noexcept nogil:
     """Blocks 0..n_tasks-1 of ``task``, over up to n_threads OpenMP threads.
@@ -84,13 +91,20 @@ cdef void run_blocks(const Task* task, int n_tasks, int n_threads,
     still caps it).
     """
     cdef int t
+    cdef unsigned int mode
+    # every thread that runs a block computes with denormals flushed
+    # (``_fpenv.h``), and gives its own mode back afterwards
     if n_tasks <= 1 or n_threads <= 1:
+        mode = ff_flush_denormals()
         for t in range(n_tasks):
             _run_block(task, t, dtype_tag)
+        ff_restore_fp_mode(mode)
         return
     for t in prange(n_tasks, schedule='dynamic', chunksize=1,
                     num_threads=min(n_threads, n_tasks)):
+        mode = ff_flush_denormals()
         _run_block(task, t, dtype_tag)
+        ff_restore_fp_mode(mode)
 
 
 cdef inline void _row_block(const Task* task, int rb, int cb,

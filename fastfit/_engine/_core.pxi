@@ -53,6 +53,12 @@ def openmp_max_threads():
     return omp_get_max_threads()
 
 
+def denormals_flushed_py():
+    """Whether the calling thread computes with denormals flushed to zero
+    (FTZ and DAZ): never outside the engine's calls (tests)."""
+    return bool(ff_denormals_flushed())
+
+
 def openmp_team_size(int n_threads):
     """The number of threads the engine's block loop (``run_blocks``) runs
     for ``n_threads``, as ``omp_get_num_threads()`` reports it inside the

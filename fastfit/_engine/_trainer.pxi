@@ -584,6 +584,7 @@ cdef class Network:
         ``chunk_size`` rows go to the threads whole; memory beyond ``out`` is
         2 * chunk_size * (widest hidden layer) per thread, whatever n is.
         """
+        cdef unsigned int mode
         cdef Py_ssize_t n = X.shape[0], width = 1, n_chunks, l
         cdef int n_workers
         cdef const floating* X_dense
@@ -605,10 +606,12 @@ cdef class Network:
         slots_np = np.empty(n_workers * MAX_LAYERS, dtype=np.uintp)
         cdef size_t[::1] slots = slots_np
         with nogil:
+            mode = ff_flush_denormals()
             forward_rows(&self.net, &params[0], X_dense, sparse_or_null(&xs),
                          &out[0, 0], n,
                          chunk_size, &buf[0, 0], width, <void**> &slots[0],
                          n_workers)
+            ff_restore_fp_mode(mode)
 
 
 cdef class Trainer:
@@ -803,6 +806,7 @@ cdef class Trainer:
             applied when its loss was not finite; the batches after it are
             not run).
         """
+        cdef unsigned int mode
         cdef Epoch d
         cdef double sums[2]
         cdef Py_ssize_t n_steps, stopped
@@ -814,8 +818,12 @@ cdef class Trainer:
             raise ValueError("one learning rate per batch of the epoch, t0 >= 0")
         sums[0] = sums[1] = 0.0
         with nogil:
+            # the calling thread's part of the step (loss, batch loads)
+            # computes with denormals flushed too, as every block does
+            mode = ff_flush_denormals()
             n_steps = _run_steps(&self.ctx, &d, first, last, &lrs[0], t0, sums,
                                  &stopped, &params[0])
+            ff_restore_fp_mode(mode)
         if self.reducer_error is not None:
             error, self.reducer_error = self.reducer_error, None
             raise error
@@ -883,6 +891,7 @@ cdef class Trainer:
         added in block order, so the result does not depend on the thread
         count. For full-batch optimizers and gradient checks.
         """
+        cdef unsigned int mode
         cdef Py_ssize_t n = X.shape[0], n_params = self.network.n_params
         cdef Py_ssize_t width, r0, i, l, k
         cdef int t, n_blocks, L = self.network.n_layers
@@ -947,12 +956,14 @@ cdef class Trainer:
         task.ps = &ps
         task.partial = partial
         with nogil:
+            mode = ff_flush_denormals()
             run_blocks(&task, n_blocks, self.n_threads, &params[0])
             for t in range(n_blocks):
                 data_loss += partial[t]
             for t in range(1, n_blocks):
                 for i in range(n_params):
                     grads[i] += more_grads[t - 1, i]
+            ff_restore_fp_mode(mode)
         return data_loss + _add_penalty(params, grads, self.network.n_weights,
                                         self.alpha * (1.0 - self.l1_ratio) / sw_sum,
                                         self.alpha * self.l1_ratio / sw_sum)
