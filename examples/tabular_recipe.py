@@ -3,12 +3,14 @@
 RealMLP-TD ("Better by Default", Holzmüller, Grinsztajn and Steinwart, 2024)
 trains a 3 x 256 MLP on robustly scaled, smoothly clipped features, with
 SELU (classification) or Mish (regression), dropout 0.15, label smoothing
-0.1, AdamW with beta_2 = 0.95, no weight decay (so none on the biases either),
-a multi-cycle per-step schedule (``coslog4``), batches of 256 for 256 epochs,
-and the best epoch on a validation set (the last of tied ones). fastfit has each of these as a plain
-hyperparameter; what it lacks is RealMLP's NTK parametrisation, its
-per-feature scaling layer, numerical embeddings and dropout schedule, so the
+0.1, Adam with beta_2 = 0.95, a multi-cycle per-step schedule (``coslog4``),
+batches of 256 for 256 epochs, and the best epoch on a validation set (the
+last of tied ones). fastfit has each of these as a plain hyperparameter; what
+it lacks is RealMLP's NTK parametrisation, its per-feature scaling layer,
+numerical embeddings, parametric activations and dropout schedule, so the
 learning rate is the standard parametrisation's (Adam's usual 1e-3 scale).
+RealMLP's weight decay (on weights, not biases) is left at 0: a decay of the
+same size per step changed no test score on breast cancer or wine.
 
 Run it: ``python examples/tabular_recipe.py`` (breast cancer, 5 seeds).
 """
