@@ -53,6 +53,19 @@ def _trainer(layout, activation, rates, seed, slope=0.01):
     )
 
 
+def _reference(layout, params, X, Y, activation, rates, seed, step):
+    """NumPy backprop with the masks the engine draws for ``step``."""
+    masks = [
+        (dropout_mask(seed, step, l, X.shape[0], int(layout.sizes[l + 1]), r), 1 - r)
+        for l, r in enumerate(rates)
+    ]
+    coefs, intercepts = layout.views(params)
+    value, cg, ig = ref.backprop(
+        coefs, intercepts, X, Y, activation, "squared_error", masks=masks
+    )
+    return value, ref.flatten(cg, ig)[0]
+
+
 def _objective(trainer, params, X, Y, step):
     grads = np.zeros_like(params)
     value = trainer.objective_gradient(params, X, Y, np.empty(0), grads, step)
@@ -66,16 +79,9 @@ def test_engine_gradient_equals_the_reference_with_the_same_masks(activation):
     trainer = _trainer(layout, activation, rates, seed=1234)
     step = 17
     value, grads = _objective(trainer, params, X, Y, step)
-    masks = [
-        (dropout_mask(1234, step, l, X.shape[0], int(layout.sizes[l + 1]), r), 1 - r)
-        for l, r in enumerate(rates)
-    ]
-    coefs, intercepts = layout.views(params)
-    want, cg, ig = ref.backprop(
-        coefs, intercepts, X, Y, activation, "squared_error", masks=masks
-    )
+    want, want_grads = _reference(layout, params, X, Y, activation, rates, 1234, step)
     np.testing.assert_allclose(value, want, rtol=1e-12)
-    np.testing.assert_allclose(grads, ref.flatten(cg, ig)[0], rtol=1e-10, atol=1e-13)
+    np.testing.assert_allclose(grads, want_grads, rtol=1e-10, atol=1e-13)
     # the masks do drop units: without them the objective differs
     plain, _ = _objective(trainer, params, X, Y, -1)
     assert plain != value
@@ -94,15 +100,8 @@ def test_a_step_whose_products_are_split_in_rows_equals_the_reference(activation
         np.zeros((1, layout.n_params)), 128, dropout_seed=77, n_threads=2,
     )  # fmt: skip
     lr, step = 0.05, 9
-    masks = [
-        (dropout_mask(77, step, l, X.shape[0], int(layout.sizes[l + 1]), r), 1 - r)
-        for l, r in enumerate(rates)
-    ]
-    coefs, intercepts = layout.views(params)
-    _, cg, ig = ref.backprop(
-        coefs, intercepts, X, Y, activation, "squared_error", masks=masks
-    )
-    want = params - lr * ref.flatten(cg, ig)[0]
+    _, grads = _reference(layout, params, X, Y, activation, rates, 77, step)
+    want = params - lr * grads
     got = params.copy()
     trainer.run_batches(
         got, X, Y, np.empty(0), np.empty(0, np.intp), 0, 1, np.array([lr]), step - 1
