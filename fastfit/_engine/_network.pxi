@@ -44,8 +44,8 @@ cdef Py_ssize_t BLOCK_MIN_WORK = 1 << 18
 # AVX-512 register of floats, a whole number of the small kernel's panels).
 cdef Py_ssize_t BLOCK_MIN_WIDTH = 64
 cdef Py_ssize_t BLOCK_ALIGN = max(16, small_gemm_panel(True))
-# Row blocks of a product (``row_blocks``) hold at least this many rows and
-# are whole numbers of the small-batch kernel's tiles.
+# Row blocks of a product (``row_blocks``) hold at least this many rows; their
+# heights are rounded up to whole tiles of the small-batch kernel.
 cdef Py_ssize_t ROW_BLOCK_MIN = 16
 # At most one block per core of the machine (not per thread used: the blocking
 # must not follow n_threads, see column_blocks). Every block is its own BLAS
@@ -197,6 +197,21 @@ def blocking_plan(sizes, int batch_size, int cores):
     return plan
 
 
+cdef int _cut_product(Task* task, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
+                      int n_threads, bint by_rows) noexcept nogil:
+    """Set the block geometry of ``task``, an (m, n, k) product whose output
+    columns are its extent: column blocks, and row blocks (``by_rows``) where
+    the columns leave cores idle. Returns the number of blocks."""
+    cdef int cols = column_blocks(m, n, k, n_threads)
+    cdef int rows = row_blocks(m, n, k, cols, n_threads) if by_rows else 1
+    task.width = block_width(n, cols, BLOCK_ALIGN)
+    task.extent = n
+    if rows > 1:
+        task.row_width = block_width(m, rows, small_gemm_tile_rows())
+        task.col_blocks = cols
+    return cols * rows
+
+
 cdef inline Task _layer_task(int kind, const Unit* unit, int m, int fan_in,
                              int fan_out) noexcept nogil:
     cdef Task task
@@ -244,19 +259,13 @@ cdef void dense_forward(const Unit* unit, const floating* A,
     independently of m (``gemm_rows``), as predictions need; sparse rows
     always are.
     """
-    cdef int n_blocks = column_blocks(m, fan_out, fan_in, n_threads)
-    cdef int n_rows = row_blocks(m, fan_out, fan_in, n_blocks, n_threads)
     cdef Task task = _layer_task(TASK_FORWARD, unit, m, fan_in, fan_out)
     task.A, task.A_rows, task.W, task.b, task.out = A, <const void* const*> A_rows, W, b, Z
     task.xs = xs
-    task.width = block_width(fan_out, n_blocks, BLOCK_ALIGN)
-    task.extent = fan_out
     task.row_invariant = row_invariant
-    if n_rows > 1 and xs == NULL:
-        task.row_width = block_width(m, n_rows, small_gemm_tile_rows())
-        task.col_blocks = n_blocks
-        n_blocks *= n_rows
-    run_blocks(&task, n_blocks, n_threads, W)
+    # a sparse first layer reads its rows by number: columns only
+    run_blocks(&task, _cut_product(&task, m, fan_out, fan_in, n_threads,
+                                   xs == NULL), n_threads, W)
 
 
 cdef inline void _column_sums(const floating* D, floating* db, int m,
@@ -308,17 +317,10 @@ cdef void _input_grad(const Unit* prev, const floating* A_prev,
                       int m, int fan_in, int fan_out, int n_threads) noexcept nogil:
     """D_prev = (D @ W^T) * f'(A_prev), in column blocks of D_prev (and row
     blocks, as ``dense_forward``)."""
-    cdef int n_blocks = column_blocks(m, fan_in, fan_out, n_threads)
-    cdef int n_rows = row_blocks(m, fan_in, fan_out, n_blocks, n_threads)
     cdef Task task = _layer_task(TASK_INPUT_GRAD, prev, m, fan_in, fan_out)
     task.A, task.W, task.D, task.out = A_prev, W, D, D_prev
-    task.width = block_width(fan_in, n_blocks, BLOCK_ALIGN)
-    task.extent = fan_in
-    if n_rows > 1:
-        task.row_width = block_width(m, n_rows, small_gemm_tile_rows())
-        task.col_blocks = n_blocks
-        n_blocks *= n_rows
-    run_blocks(&task, n_blocks, n_threads, W)
+    run_blocks(&task, _cut_product(&task, m, fan_in, fan_out, n_threads, True),
+               n_threads, W)
 
 
 cdef void dense_backward(const Unit* prev, const floating* A_prev,
