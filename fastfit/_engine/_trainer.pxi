@@ -329,33 +329,26 @@ cdef Py_ssize_t _run_steps(StepContext* c, const Epoch* d, Py_ssize_t first,
     cdef double objective, weight
     cdef StepStatus status
     stopped[0] = -1
-    if c.gradient_hook != NULL:
-        for step in range(first, last):
-            _load_batch(d, step, &b, tag)
-            status = _collective_step(c, &b, lrs[step], t0 + n_steps + 1,
-                                      &objective, &weight, tag)
-            if status == STEP_EMPTY:
-                continue
-            if status == STEP_STOPPED:
-                stopped[0] = step
-                break
-            n_steps += 1
-            sums[0] += objective * weight
-            sums[1] += weight
-            if not isfinite(objective):
-                stopped[0] = step
-                break
-        return n_steps
     for step in range(first, last):
         _load_batch(d, step, &b, tag)
-        if not b.sw_sum > 0:
-            continue  # a batch of zero weight carries no gradient
-        if not _train_step(c, &b, lrs[step], t0 + n_steps + 1, &objective, tag):
+        if c.gradient_hook != NULL:
+            # every process steps, whatever its share holds
+            status = _collective_step(c, &b, lrs[step], t0 + n_steps + 1,
+                                      &objective, &weight, tag)
+        elif not b.sw_sum > 0:
+            status = STEP_EMPTY  # a batch of zero weight carries no gradient
+        elif _train_step(c, &b, lrs[step], t0 + n_steps + 1, &objective, tag):
+            status, weight = STEP_APPLIED, b.sw_sum
+        else:
+            status = STEP_STOPPED
+        if status == STEP_EMPTY:
+            continue
+        if status == STEP_STOPPED:
             stopped[0] = step
             break
         n_steps += 1
-        sums[0] += objective * b.sw_sum
-        sums[1] += b.sw_sum
+        sums[0] += objective * weight
+        sums[1] += weight
         if not isfinite(objective):
             stopped[0] = step
             break
