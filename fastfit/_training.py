@@ -372,14 +372,17 @@ class EpochLoop:
                 totals[1] += w
                 if bar is not None:
                     bar.update(last - first)
-                self.call_batches = max(
-                    1, int(CALL_SECONDS * (last - first) / max(seconds, 1e-9))
-                )
+                self._size_calls(last - first, seconds)
                 first = last
         finally:
             if bar is not None:
                 bar.close()
         return totals[0], totals[1], stopped
+
+    def _size_calls(self, n_batches, seconds):
+        """Batches of the next engine call: about CALL_SECONDS at the pace of
+        the last call (``n_batches`` in ``seconds``)."""
+        self.call_batches = max(1, int(CALL_SECONDS * n_batches / max(seconds, 1e-9)))
 
     def _run_epoch_local(self, order, lrs):
         """The epoch of a data-parallel fit with local SGD: runs of local
@@ -404,11 +407,7 @@ class EpochLoop:
             if synchronous:
                 synced[0] += obj
                 synced[1] += w
-                self.call_batches = max(
-                    1,
-                    int(CALL_SECONDS * (last - first)
-                        / max(time.perf_counter() - start, 1e-9)),
-                )  # fmt: skip
+                self._size_calls(last - first, time.perf_counter() - start)
             else:
                 local[0] += obj
                 local[1] += w
