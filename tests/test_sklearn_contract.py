@@ -576,21 +576,31 @@ def _overfitting_problem(cls):
     return X, y, 0.003
 
 
-@pytest.mark.parametrize("cls", ESTIMATORS)
-@pytest.mark.parametrize("monitor", ["loss", "score"])
-def test_early_stopping_restores_best_epoch(cls, monitor):
-    X, y, lr = _overfitting_problem(cls)
-    kw = dict(
+def _early_stopping_params(lr, **changes):
+    """A fit of ``_overfitting_problem`` with early stopping, float64."""
+    params = dict(
         hidden_layer_sizes=(128,),
         learning_rate_init=lr,
         alpha=0.0,
         early_stopping=True,
-        early_stopping_monitor=monitor,
         validation_fraction=0.3,
         n_iter_no_change=8,
         random_state=0,
         dtype=np.float64,
     )
+    return {**params, **changes}
+
+
+def _assert_same_weights(a, b):
+    for x, y in zip(a.coefs_ + a.intercepts_, b.coefs_ + b.intercepts_):
+        np.testing.assert_array_equal(x, y)
+
+
+@pytest.mark.parametrize("cls", ESTIMATORS)
+@pytest.mark.parametrize("monitor", ["loss", "score"])
+def test_early_stopping_restores_best_epoch(cls, monitor):
+    X, y, lr = _overfitting_problem(cls)
+    kw = _early_stopping_params(lr, early_stopping_monitor=monitor)
     est = _quiet_fit(cls(max_iter=200, **kw), X, y)
     val_loss = np.asarray(est.validation_loss_curve_)
     val_score = np.asarray(est.validation_scores_)
@@ -607,8 +617,7 @@ def test_early_stopping_restores_best_epoch(cls, monitor):
     # final weights are the best epoch's weights, whatever the restore does.
     short = _quiet_fit(cls(max_iter=best + 1, **kw), X, y)
     np.testing.assert_array_equal(short.validation_loss_curve_, val_loss[: best + 1])
-    for a, b in zip(est.coefs_ + est.intercepts_, short.coefs_ + short.intercepts_):
-        np.testing.assert_array_equal(a, b)
+    _assert_same_weights(est, short)
     # loss_ / loss_curve_ still report the training history of every epoch
     assert est.loss_ == est.loss_curve_[-1]
 
@@ -618,18 +627,10 @@ def test_best_epoch_chooses_among_tied_epochs(best_epoch):
     # accuracy on 24 validation rows ties often: the first and the last of
     # the epochs sharing the best score are different epochs
     X, y, lr = _overfitting_problem(MLPClassifier)
-    kw = dict(
-        hidden_layer_sizes=(128,),
-        learning_rate_init=lr,
-        alpha=0.0,
-        early_stopping=True,
-        early_stopping_monitor="score",
-        best_epoch=best_epoch,
-        validation_fraction=0.1,
-        n_iter_no_change=30,
-        random_state=0,
-        dtype=np.float64,
-    )
+    kw = _early_stopping_params(
+        lr, early_stopping_monitor="score", best_epoch=best_epoch,
+        validation_fraction=0.1, n_iter_no_change=30,
+    )  # fmt: skip
     est = _quiet_fit(MLPClassifier(max_iter=60, **kw), X, y)
     scores = np.asarray(est.validation_scores_)
     tied = np.flatnonzero(scores == scores.max())
@@ -638,8 +639,7 @@ def test_best_epoch_chooses_among_tied_epochs(best_epoch):
     # as above: a run stopped right after that epoch ends on its weights
     short = _quiet_fit(MLPClassifier(max_iter=best + 1, **kw), X, y)
     np.testing.assert_array_equal(short.validation_scores_, scores[: best + 1])
-    for a, b in zip(est.coefs_ + est.intercepts_, short.coefs_ + short.intercepts_):
-        np.testing.assert_array_equal(a, b)
+    _assert_same_weights(est, short)
 
 
 @pytest.mark.parametrize("cls", ESTIMATORS)
