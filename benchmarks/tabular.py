@@ -126,19 +126,35 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--skip-large", action="store_true")
-    parser.add_argument("--realmlp", action="store_true",
-                        help="also pytabkit's RealMLP-TD (needs torch, pytabkit)")
+    parser.add_argument(
+        "--realmlp",
+        action="store_true",
+        help="also pytabkit's RealMLP-TD (needs torch, pytabkit)",
+    )
     args = parser.parse_args()
     kinds = ("recipe", "sklearn") + (("realmlp",) if args.realmlp else ())
     results = compare(args.seeds, not args.skip_large, kinds=kinds)
-    titles = {"recipe": "recipe", "sklearn": "scikit-learn default",
-              "realmlp": "RealMLP-TD (pytabkit)"}
-    print("| data set | " + " | ".join(titles[k] for k in kinds) + " | "
-          + " | ".join(f"{k} s/fit" for k in kinds) + f" |  ({args.seeds} seeds)")
+    titles = {
+        "recipe": "recipe",
+        "sklearn": "scikit-learn default",
+        "realmlp": "RealMLP-TD (pytabkit)",
+    }
+    print(
+        "| data set | "
+        + " | ".join(titles[k] for k in kinds)
+        + " | "
+        + " | ".join(f"{k} s/fit" for k in kinds)
+        + f" |  ({args.seeds} seeds)"
+    )
     print("|---|" + "---|" * (2 * len(kinds)))
     for name, row in results.items():
-        print(f"| {name} | " + " | ".join(f"{row[k][0]:.4f}" for k in kinds)
-              + " | " + " | ".join(f"{row[k][1]:.1f}" for k in kinds) + " |")
+        print(
+            f"| {name} | "
+            + " | ".join(f"{row[k][0]:.4f}" for k in kinds)
+            + " | "
+            + " | ".join(f"{row[k][1]:.1f}" for k in kinds)
+            + " |"
+        )
 
 
 if __name__ == "__main__":
