@@ -504,6 +504,57 @@ def test_shuffled_epoch_reads_rows_in_place_like_a_gathered_copy(dtype, n_thread
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_shuffled_epoch_gathers_a_large_batch_like_in_order_rows(dtype, n_threads):
+    """Batches too large for row pointers are gathered, and a gather of this
+    size is split between the threads; the epoch must train exactly as the
+    same epoch on X[order] visited in order, for any thread count."""
+    rng = np.random.RandomState(1)
+    # batch 200 x 200 features: over the parallel gather's size, and over
+    # the row pointers' batch limit; 450 rows end in a short batch
+    layout = Layout([200, 40, 3])
+    X = rng.randn(450, 200).astype(dtype)
+    Y = rng.randint(0, 3, (450, 1)).astype(dtype)
+    sw = rng.uniform(0.5, 2, 450).astype(dtype)
+    order = rng.permutation(450).astype(np.intp)
+    p0 = rng.uniform(-0.3, 0.3, layout.n_params).astype(dtype)
+    kind = OPTIMIZER_KINDS["adam"]
+    hyper = np.array([0.9, 0.999, 1e-8, 0.0, 0.0])
+    results = []
+    for X_run, Y_run, sw_run, order_run in [
+        (X, Y, sw, order),
+        (X[order], Y[order], sw[order], np.empty(0, np.intp)),
+    ]:
+        params = p0.copy()
+        state = np.zeros((STATE_BUFFERS[kind], layout.n_params), dtype)
+        out = _train_epoch(
+            layout,
+            params,
+            state,
+            X_run,
+            Y_run,
+            sw_run,
+            order_run,
+            200,
+            "relu",
+            "softmax_cross_entropy",
+            "adam",
+            hyper,
+            1e-2,
+            1e-3,
+            0.0,
+            0.0,
+            n_threads,
+        )
+        results.append((params, state, out))
+    (p_a, s_a, out_a), (p_b, s_b, out_b) = results
+    assert not np.array_equal(p_a, p0)
+    np.testing.assert_array_equal(p_a, p_b)
+    np.testing.assert_array_equal(s_a, s_b)
+    assert out_a == out_b
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("opt", ["adam", "sgd", "rmsprop"])
 @pytest.mark.parametrize("batch", [24, 200])
 def test_fused_layer_updates_match_backward_then_one_optimizer_pass(dtype, opt, batch):
