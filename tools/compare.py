@@ -19,6 +19,13 @@ worker also reports how many cores *other* processes kept busy while it timed
 re-run (``--retries``), and the least disturbed one is kept and marked ``*``.
 The machine and commit come from pytest-benchmark's own helpers, as in the
 suite's JSON. The method and the numbers so far: ``docs/performance.md``.
+
+``--interleave`` measures a case's frameworks side by side instead: one live
+worker per framework, each warmed up, then their samples in alternating
+rounds (the order reversed every other round), one framework running at a
+time. On a shared host whose speed drifts by tens of percent over minutes, a
+slow phase then falls on every framework's samples alike rather than on one
+framework's whole measurement.
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ import argparse
 import contextlib
 import json
 import os
+import statistics
 import sys
 import time
 
@@ -169,6 +177,53 @@ def measure_cases(run, names, frameworks, T, repeats):
             if out is not None:
                 results[name][fw] = out
     return results
+
+
+def measure_case_interleaved(run, name, frameworks, T, repeats):
+    """One case, the frameworks' samples alternating round by round (see the
+    module docstring); per framework, the fields of ``trainers.time_epochs``
+    that the report reads."""
+    case = cases.CASES[name]
+    remotes, out = {}, {}
+    try:
+        for fw in frameworks:
+            log(f"{name}: {fw} warm-up ...")
+            remotes[fw] = worker.Remote("trainer", fw, name, T, timeout=TIMEOUT)
+            t0 = time.perf_counter()
+            remotes[fw].call("warm_up")
+            out[fw] = {
+                "framework": fw, "case": name, "threads": T,
+                "epochs_per_sample": case.epochs_for(fw), "samples": [],
+                "other_cores": [], "canary_gflops": [],
+                "warm_up_seconds": time.perf_counter() - t0,
+            }  # fmt: skip
+        for r in range(repeats):
+            order = frameworks if r % 2 == 0 else frameworks[::-1]
+            for fw in order:
+                run.wait_quiet()
+                k = out[fw]["epochs_per_sample"]
+                # the canary first, as ``time_epochs`` takes it (after 0.2 s of
+                # sleep, so no framework's spinning thread competes)
+                out[fw]["canary_gflops"].append(probes.canary_gflops())
+                t0 = time.perf_counter()
+                out[fw]["loss"] = remotes[fw].call("run", k)
+                out[fw]["samples"].append((time.perf_counter() - t0) / k)
+                out[fw]["other_cores"].append(remotes[fw].other_cores[-1])
+    except (RuntimeError, ValueError, OSError) as exc:
+        log(f"  {name} interleaved: FAILED, skipped\n{exc}")
+        run.failures.append(f"{name} interleaved")
+        return {}
+    finally:
+        for remote in remotes.values():
+            remote.close()
+    for o in out.values():
+        o["median"] = statistics.median(o["samples"])
+        o["gflops"] = cases.gflops(case, o["median"])
+        o["gflops_required"] = cases.required_gflops(case, o["median"])
+        seen = [b for b in o["other_cores"] if b is not None]
+        o["busy"] = max(seen, default=0.0)
+        o["disturbed"] = o["busy"] > run.max_busy
+    return out
 
 
 def measure_extras(run, results, frameworks, T, repeats):
@@ -483,6 +538,11 @@ def parse_args(argv):
     add("--png", help="write a bar chart (needs matplotlib)")
     add("--json", help="write every raw measurement as JSON")
     add(
+        "--interleave",
+        action="store_true",
+        help="a case's frameworks in live workers, samples alternating by round",
+    )
+    add(
         "--no-extras",
         action="store_true",
         help="skip thread scaling, predict and memory",
@@ -534,7 +594,14 @@ def main(argv=None):
     peak = raw["peak"] = measure_peak(run, T)
     if peak is None:
         raise SystemExit("the sgemm peak could not be measured: is scipy installed?")
-    results = raw["cases"] = measure_cases(run, names, frameworks, T, ns.repeats)
+    if ns.interleave:
+        results = {
+            name: measure_case_interleaved(run, name, frameworks, T, ns.repeats)
+            for name in names
+        }
+    else:
+        results = measure_cases(run, names, frameworks, T, ns.repeats)
+    raw["cases"], raw["interleaved"] = results, ns.interleave
     extras = {}
     if not ns.no_extras:
         extras = raw["extras"] = measure_extras(run, results, frameworks, T, ns.repeats)
