@@ -452,20 +452,17 @@ def test_one_full_batch_sgd_step_matches_numpy_backprop(dtype, estimator, loss):
     assert est.coefs_[0].dtype == dtype
 
 
-@pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("n_threads", [1, 2])
-def test_shuffled_epoch_reads_rows_in_place_like_a_gathered_copy(dtype, n_threads):
-    """A shuffled epoch whose batches fit the small-batch kernel reads X's rows
-    through pointers; it must train exactly as the same epoch on X[order]
-    visited in order (contiguous batches, nothing gathered)."""
-    rng = np.random.RandomState(0)
-    # first layer: a whole number of the kernel's panels, and enough work for
-    # its weight gradient to be split in row blocks (row pointers at an offset)
-    layout = Layout([256, 128, 16, 3])
-    X = rng.randn(100, 256).astype(dtype)
-    Y = rng.randint(0, 3, (100, 1)).astype(dtype)
-    sw = rng.uniform(0.5, 2, 100).astype(dtype)
-    order = rng.permutation(100).astype(np.intp)
+def _assert_shuffled_epoch_trains_like_in_order_rows(
+    seed, sizes, n_rows, batch_size, dtype, n_threads
+):
+    """A shuffled Adam epoch over X trains exactly as the same epoch on
+    X[order] visited in order (contiguous batches, nothing gathered)."""
+    rng = np.random.RandomState(seed)
+    layout = Layout(sizes)
+    X = rng.randn(n_rows, sizes[0]).astype(dtype)
+    Y = rng.randint(0, sizes[-1], (n_rows, 1)).astype(dtype)
+    sw = rng.uniform(0.5, 2, n_rows).astype(dtype)
+    order = rng.permutation(n_rows).astype(np.intp)
     p0 = rng.uniform(-0.3, 0.3, layout.n_params).astype(dtype)
     kind = OPTIMIZER_KINDS["adam"]
     hyper = np.array([0.9, 0.999, 1e-8, 0.0, 0.0])
@@ -484,7 +481,7 @@ def test_shuffled_epoch_reads_rows_in_place_like_a_gathered_copy(dtype, n_thread
             Y_run,
             sw_run,
             order_run,
-            32,
+            batch_size,
             "relu",
             "softmax_cross_entropy",
             "adam",
@@ -501,6 +498,19 @@ def test_shuffled_epoch_reads_rows_in_place_like_a_gathered_copy(dtype, n_thread
     np.testing.assert_array_equal(p_a, p_b)
     np.testing.assert_array_equal(s_a, s_b)
     assert out_a == out_b
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_shuffled_epoch_reads_rows_in_place_like_a_gathered_copy(dtype, n_threads):
+    """A shuffled epoch whose batches fit the small-batch kernel reads X's rows
+    through pointers; it must train exactly as the same epoch on X[order]
+    visited in order."""
+    # first layer: a whole number of the kernel's panels, and enough work for
+    # its weight gradient to be split in row blocks (row pointers at an offset)
+    _assert_shuffled_epoch_trains_like_in_order_rows(
+        0, [256, 128, 16, 3], 100, 32, dtype, n_threads
+    )
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -509,49 +519,11 @@ def test_shuffled_epoch_gathers_a_large_batch_like_in_order_rows(dtype, n_thread
     """Batches too large for row pointers are gathered, and a gather of this
     size is split between the threads; the epoch must train exactly as the
     same epoch on X[order] visited in order, for any thread count."""
-    rng = np.random.RandomState(1)
     # batch 200 x 200 features: over the parallel gather's size, and over
     # the row pointers' batch limit; 450 rows end in a short batch
-    layout = Layout([200, 40, 3])
-    X = rng.randn(450, 200).astype(dtype)
-    Y = rng.randint(0, 3, (450, 1)).astype(dtype)
-    sw = rng.uniform(0.5, 2, 450).astype(dtype)
-    order = rng.permutation(450).astype(np.intp)
-    p0 = rng.uniform(-0.3, 0.3, layout.n_params).astype(dtype)
-    kind = OPTIMIZER_KINDS["adam"]
-    hyper = np.array([0.9, 0.999, 1e-8, 0.0, 0.0])
-    results = []
-    for X_run, Y_run, sw_run, order_run in [
-        (X, Y, sw, order),
-        (X[order], Y[order], sw[order], np.empty(0, np.intp)),
-    ]:
-        params = p0.copy()
-        state = np.zeros((STATE_BUFFERS[kind], layout.n_params), dtype)
-        out = _train_epoch(
-            layout,
-            params,
-            state,
-            X_run,
-            Y_run,
-            sw_run,
-            order_run,
-            200,
-            "relu",
-            "softmax_cross_entropy",
-            "adam",
-            hyper,
-            1e-2,
-            1e-3,
-            0.0,
-            0.0,
-            n_threads,
-        )
-        results.append((params, state, out))
-    (p_a, s_a, out_a), (p_b, s_b, out_b) = results
-    assert not np.array_equal(p_a, p0)
-    np.testing.assert_array_equal(p_a, p_b)
-    np.testing.assert_array_equal(s_a, s_b)
-    assert out_a == out_b
+    _assert_shuffled_epoch_trains_like_in_order_rows(
+        1, [200, 40, 3], 450, 200, dtype, n_threads
+    )
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
