@@ -3,7 +3,7 @@
 # Each parallel operation of the engine (a product's column blocks, a weight
 # gradient's row blocks fused with their update, a pass of the optimizer, the
 # gradient norm, the chunks of the prediction pass, the row blocks of a full
-# batch) is a ``Task``: its operands
+# batch, the gather of a shuffled batch) is a ``Task``: its operands
 # and block geometry, and ``_run_block`` computes block ``t`` of it. The blocks
 # depend on the shapes (and the machine's core count) only, never on the thread
 # count; partial sums are kept per block and added in block order by the
@@ -23,6 +23,7 @@ cdef enum TaskKind:
     TASK_PREDICT_CHUNK    # a chunk of rows through the whole network
     TASK_OBJECTIVE_ROWS   # loss and gradient of a block of a full batch's rows
     TASK_TEAM_SIZE        # the size of the team running the block (tests)
+    TASK_GATHER           # rows index[rows] of A copied to out[rows] (no arithmetic)
 
 
 cdef struct Task:
@@ -43,6 +44,7 @@ cdef struct Task:
     const void* A         # layer input / A_prev
     const void* const* A_rows
     const SparseRows* xs  # a first layer's sparse input, or NULL
+    const Py_ssize_t* index  # the rows of A a gather copies
     const void* W
     const void* b
     const void* D
@@ -141,6 +143,17 @@ cdef inline void _row_block(const Task* task, int rb, int cb,
                           <int> (i1 - i0), task.fan_in, task.fan_out, j0, j1)
 
 
+cdef inline void _gather_rows(const Task* task, Py_ssize_t lo, Py_ssize_t hi,
+                              const floating* dtype_tag) noexcept nogil:
+    """Rows lo..hi-1 of a gather: row index[i] of A (fan_in wide) to row i
+    of out."""
+    cdef const floating* A = <const floating*> task.A
+    cdef floating* out = <floating*> task.out
+    cdef Py_ssize_t i, w = task.fan_in
+    for i in range(lo, hi):
+        memcpy(out + i * w, A + task.index[i] * w, w * sizeof(floating))
+
+
 cdef inline void _run_block(const Task* task, int t,
                             const floating* dtype_tag) noexcept nogil:
     cdef Py_ssize_t lo = t * task.width
@@ -188,6 +201,8 @@ cdef inline void _run_block(const Task* task, int t,
         task.partial[t] = objective_rows(task, t, dtype_tag)
     elif task.kind == TASK_TEAM_SIZE:
         task.partial[t] = omp_get_num_threads()
+    elif task.kind == TASK_GATHER:
+        _gather_rows(task, lo, hi, dtype_tag)
     else:  # TASK_PREDICT_CHUNK: blocks of task.width rows; hi unused
         tid = omp_get_thread_num()
         if task.xs != NULL:

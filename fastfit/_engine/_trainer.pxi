@@ -61,7 +61,6 @@ cdef struct Epoch:
     void* Yg
     void* swg
     size_t* row_ptrs
-    int n_threads             # that share a large gather
 
 
 cdef struct StepContext:
@@ -88,41 +87,28 @@ cdef struct StepContext:
     Py_ssize_t row_offset     # of this process's rows in the whole batch
 
 
-# A gather of at least this many elements is split between the threads: its
+# A gather of at least this many elements is cut into a block per core: its
 # rows lie anywhere in X, and a single thread waits on memory for each.
 cdef Py_ssize_t GATHER_PARALLEL_MIN = 1 << 15
 
 
-cdef inline void _gather_rows(const Epoch* d, Py_ssize_t start, Py_ssize_t lo,
-                              Py_ssize_t hi, const floating* tag) noexcept nogil:
-    """Rows lo..hi-1 of the batch starting at ``start`` of the order, from X
-    into the gather buffer."""
-    cdef const floating* X = <const floating*> d.X
-    cdef floating* Xg = <floating*> d.Xg
-    cdef Py_ssize_t i
-    for i in range(lo, hi):
-        memcpy(Xg + i * d.n_in, X + d.order[start + i] * d.n_in,
-               d.n_in * sizeof(floating))
-
-
 cdef void _gather_x(const Epoch* d, Py_ssize_t start, Py_ssize_t m,
-                    const floating* tag) noexcept nogil:
+                    int n_threads, const floating* tag) noexcept nogil:
     """The batch's m rows of a dense X into the gather buffer; a copy, so
-    how it is split between threads changes no result."""
-    cdef int parts = 1, p
-    cdef Py_ssize_t width
-    if d.n_threads > 1 and m * d.n_in >= GATHER_PARALLEL_MIN:
-        parts = <int> min(<Py_ssize_t> d.n_threads, m)
-    if parts == 1:
-        _gather_rows(d, start, 0, m, tag)
-        return
-    width = (m + parts - 1) // parts
-    for p in prange(parts, num_threads=parts, schedule='static'):
-        _gather_rows(d, start, p * width, min(m, (p + 1) * width), tag)
+    its blocks change no result."""
+    cdef Task task
+    cdef int parts = 1
+    memset(&task, 0, sizeof(Task))
+    task.kind, task.A, task.out = TASK_GATHER, d.X, d.Xg
+    task.index, task.fan_in, task.extent = d.order + start, <int> d.n_in, m
+    if m * d.n_in >= GATHER_PARALLEL_MIN:
+        parts = <int> min(<Py_ssize_t> max_column_blocks, m)
+    task.width = block_width(m, parts, 1)
+    run_blocks(&task, parts, n_threads, tag)
 
 
 cdef void _load_batch(const Epoch* d, Py_ssize_t step, Batch* b,
-                      const floating* tag) noexcept nogil:
+                      int n_threads, const floating* tag) noexcept nogil:
     """Batch ``step`` of the epoch: gathered, read through row pointers, or a
     slice of X when the rows are visited in order; a sparse X's rows are
     named, not copied."""
@@ -146,7 +132,7 @@ cdef void _load_batch(const Epoch* d, Py_ssize_t step, Batch* b,
         return
     if d.order != NULL:
         if not d.direct and not sparse:
-            _gather_x(d, start, m, tag)
+            _gather_x(d, start, m, n_threads, tag)
         for i in range(m):
             r = d.order[start + i]
             if d.direct:
@@ -364,7 +350,7 @@ cdef Py_ssize_t _run_steps(StepContext* c, const Epoch* d, Py_ssize_t first,
     cdef StepStatus status
     stopped[0] = -1
     for step in range(first, last):
-        _load_batch(d, step, &b, tag)
+        _load_batch(d, step, &b, c.n_threads, tag)
         if c.gradient_hook != NULL:
             # every process steps, whatever its share holds
             status = _collective_step(c, &b, lrs[step], t0 + n_steps + 1,
@@ -879,7 +865,6 @@ cdef class Trainer:
         d.sw = &sample_weight[0] if sample_weight.shape[0] else NULL
         d.order = &order[0] if order.shape[0] else NULL
         d.n, d.n_in, d.ky, d.batch_size = rows, X.shape[1], Y.shape[1], self.batch_size
-        d.n_threads = self.ctx.n_threads
         d.direct = (d.order != NULL and X_dense != NULL and self.ctx.clip_norm == 0
                     and self.ctx.gradient_hook == NULL
                     and takes_row_pointers(<int> min(self.batch_size, rows),
