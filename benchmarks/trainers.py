@@ -404,6 +404,17 @@ def framework_available(framework):
     return checks.get(framework, lambda: True)()
 
 
+def epoch_rates(case, samples):
+    """The median of per-epoch ``samples`` and its GFLOP/s (nominal and
+    required FLOPs), as every epoch measurement reports them."""
+    med = statistics.median(samples)
+    return {
+        "median": med,
+        "gflops": gflops(case, med),
+        "gflops_required": required_gflops(case, med),
+    }
+
+
 def time_epochs(framework, case, threads, repeats=3, epochs=None):
     """Warm up, then ``repeats`` samples of ``run(k)``; returns per-epoch seconds.
 
@@ -425,20 +436,17 @@ def time_epochs(framework, case, threads, repeats=3, epochs=None):
             loss = trainer.run(k)
             samples.append((time.perf_counter() - t0) / k)
         others.append(probe.other_cores)
-    med = statistics.median(samples)
     return {
         "framework": framework,
         "case": case.name,
         "threads": threads,
         "epochs_per_sample": k,
         "samples": samples,
-        "median": med,
         "other_cores": others,
         "canary_gflops": canaries,
         "warm_up_seconds": warm,
-        "gflops": gflops(case, med),
-        "gflops_required": required_gflops(case, med),
         "loss": loss,
+        **epoch_rates(case, samples),
     }
 
 

@@ -34,7 +34,6 @@ import argparse
 import contextlib
 import json
 import os
-import statistics
 import sys
 import time
 
@@ -140,9 +139,7 @@ class Runner:
                 log(f"  {label}: FAILED, skipped\n{exc}")
                 self.failures.append(label)
                 return best
-            seen = [b for b in out.get("other_cores", []) if b is not None]
-            out["busy"] = max(seen, default=0.0)
-            out["disturbed"] = out["busy"] > self.max_busy
+            self.mark_busy(out)
             if best is None or out["busy"] < best["busy"]:
                 best = out
             if not out["disturbed"] or attempt == self.retries:
@@ -152,6 +149,13 @@ class Runner:
                 f"re-running (retry {attempt + 1}/{self.retries})"
             )
         return best
+
+    def mark_busy(self, out):
+        """Set ``busy`` (the most cores others used during a sample) and
+        ``disturbed`` (more than --max-busy) from ``out['other_cores']``."""
+        seen = [b for b in out.get("other_cores", []) if b is not None]
+        out["busy"] = max(seen, default=0.0)
+        out["disturbed"] = out["busy"] > self.max_busy
 
     def memory(self, threads):
         """fit and predict memory, one after the other in one worker."""
@@ -217,12 +221,8 @@ def measure_case_interleaved(run, name, frameworks, T, repeats):
         for remote in remotes.values():
             remote.close()
     for o in out.values():
-        o["median"] = statistics.median(o["samples"])
-        o["gflops"] = cases.gflops(case, o["median"])
-        o["gflops_required"] = cases.required_gflops(case, o["median"])
-        seen = [b for b in o["other_cores"] if b is not None]
-        o["busy"] = max(seen, default=0.0)
-        o["disturbed"] = o["busy"] > run.max_busy
+        o.update(trainers.epoch_rates(case, o["samples"]))
+        run.mark_busy(o)
     return out
 
 
