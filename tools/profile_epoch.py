@@ -37,6 +37,8 @@ if ROOT not in sys.path:
 
 from benchmarks import cases, probes, worker  # noqa: E402
 
+# the engine is one extension module per code path (_core_avx512, ...)
+ENGINE = r"_core_|_core\."
 # (category, dso regex, symbol regex): first match wins
 CATEGORIES = [
     (
@@ -46,7 +48,7 @@ CATEGORIES = [
     ),
     (
         "gemm compute (fastfit small-batch kernel, _kernels.h)",
-        r"_network\.",
+        ENGINE,
         r"ff_[sd]gemm_small",
     ),
     (
@@ -56,10 +58,16 @@ CATEGORIES = [
     ),
     ("BLAS driver/threads (other BLAS)", r"openblas|libblas|mkl", r""),
     ("OpenMP runtime (spin, barriers, fork/join)", r"libgomp|libiomp|libomp", r""),
-    ("optimizer step (_optim)", r"_optim\.", r""),
-    ("dense elementwise: bias, activation, bias grads (_network)", r"_network\.", r""),
-    ("loss + gradient (_losses)", r"_losses\.", r""),
-    ("epoch loop, row gather (_train)", r"_train\.", r""),
+    ("optimizer step (_optim)", ENGINE, r"update_range|_range|optimizer_step"),
+    (
+        "dense elementwise: bias, activation, bias grads (_network)",
+        ENGINE,
+        r"bias_activation|multiply_derivative|_column_sums|activat|dropout",
+    ),
+    ("loss + gradient (_losses)", ENGINE, r"loss"),
+    ("epoch loop, row gather (_trainer)", ENGINE, r"batch|gather|_run_steps|step"),
+    ("other engine code (block loop, ...)", ENGINE, r""),
+    ("libm (exp, log, ...)", r"libm\.", r""),
     ("memcpy/memmove (libc)", r"libc", r"mem(cpy|move)"),
     ("memset (libc)", r"libc", r"memset"),
     ("NumPy", r"numpy|_multiarray|_umath|_generator|_pcg64|_bounded", r""),
