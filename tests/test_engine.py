@@ -10,6 +10,7 @@ import reference as ref
 
 from fastfit import MLPClassifier, MLPRegressor
 from fastfit._engine import (
+    count_outside,
     ACTIVATIONS,
     LOSS_KINDS,
     OPTIMIZER_KINDS,
@@ -650,3 +651,20 @@ def test_forward_rows_do_not_depend_on_the_batch(dtype, sizes):
     np.testing.assert_array_equal(forward(np.arange(300), 5, 2), full)
     order = rng.permutation(300)
     np.testing.assert_array_equal(forward(order, 64, 2), full[order])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_count_outside_counts_every_entry_beyond_the_bound_and_nan(dtype, n_threads):
+    """The one-pass check of X: exact counts in blocks of any size, the
+    bound itself inside, NaN and infinities outside."""
+    bound = float(np.sqrt(np.finfo(dtype).max))
+    # several blocks of at least 2**16 values and a ragged last one
+    x = np.random.default_rng(0).standard_normal(5 * 2**16 + 7).astype(dtype)
+    assert count_outside(x, bound, n_threads) == 0
+    x[[0, 2**16, 3 * 2**16 + 5, -1]] = [bound, -bound, np.nan, np.inf]
+    assert count_outside(x, bound, n_threads) == 2
+    x[[1, 2**17]] = [np.nextafter(dtype(bound), dtype(np.inf)), -np.inf]
+    assert count_outside(x, bound, n_threads) == 4
+    assert count_outside(x[:0], bound, n_threads) == 0
+    assert count_outside(np.array([np.nan], dtype), bound, n_threads) == 1

@@ -89,6 +89,7 @@ CSRInput = _core.CSRInput
 Network = _core.Network
 Trainer = _core.Trainer
 gemm_py = _core.gemm_py
+count_outside = _core.count_outside
 gemm_small_py = _core.gemm_small_py
 small_gemm_panel_py = _core.small_gemm_panel_py
 blocking_plan = _core.blocking_plan

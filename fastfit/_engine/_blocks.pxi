@@ -3,7 +3,7 @@
 # Each parallel operation of the engine (a product's column blocks, a weight
 # gradient's row blocks fused with their update, a pass of the optimizer, the
 # gradient norm, the chunks of the prediction pass, the row blocks of a full
-# batch, the gather of a shuffled batch) is a ``Task``: its operands
+# batch, the gather of a shuffled batch, a check of X) is a ``Task``: its operands
 # and block geometry, and ``_run_block`` computes block ``t`` of it. The blocks
 # depend on the shapes (and the machine's core count) only, never on the thread
 # count; partial sums are kept per block and added in block order by the
@@ -24,6 +24,7 @@ cdef enum TaskKind:
     TASK_OBJECTIVE_ROWS   # loss and gradient of a block of a full batch's rows
     TASK_TEAM_SIZE        # the size of the team running the block (tests)
     TASK_GATHER           # rows index[rows] of A copied to out[rows] (no arithmetic)
+    TASK_COUNT_OUTSIDE    # entries of A[block] not within [-bound, bound]
 
 
 cdef struct Task:
@@ -57,6 +58,7 @@ cdef struct Task:
     Py_ssize_t w_off, b_off, n_weights
     const StepRule* rule
     double l2, l1
+    double bound          # of a check of X
     # the prediction pass
     const Net* net
     Py_ssize_t n_rows, chunk_size, buf_width
@@ -203,6 +205,10 @@ cdef inline void _run_block(const Task* task, int t,
         task.partial[t] = omp_get_num_threads()
     elif task.kind == TASK_GATHER:
         _gather_rows(task, lo, hi, dtype_tag)
+    elif task.kind == TASK_COUNT_OUTSIDE:
+        lo = min(lo, task.extent)
+        task.partial[t] = <double> _outside_count(<const floating*> task.A, lo,
+                                                  hi, task.bound)
     else:  # TASK_PREDICT_CHUNK: blocks of task.width rows; hi unused
         tid = omp_get_thread_num()
         if task.xs != NULL:

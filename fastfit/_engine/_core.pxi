@@ -14,6 +14,7 @@
 # _blocks.pxi        the one block-parallel loop every parallel task goes through
 # _network.pxi       dense layers, forward and backward passes
 # _trainer.pxi       the engine objects: Network and Trainer
+# _checks.pxi        one-pass checks of a fit's input X
 # =================  ===========================================================
 #
 # Every kernel is written once over Cython's fused ``floating`` (float32 and
@@ -41,6 +42,7 @@ include "_sparse.pxi"
 include "_blocks.pxi"
 include "_network.pxi"
 include "_trainer.pxi"
+include "_checks.pxi"
 
 
 def openmp_enabled():
