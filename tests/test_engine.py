@@ -10,7 +10,6 @@ import reference as ref
 
 from fastfit import MLPClassifier, MLPRegressor
 from fastfit._engine import (
-    count_outside,
     ACTIVATIONS,
     LOSS_KINDS,
     OPTIMIZER_KINDS,
@@ -18,6 +17,7 @@ from fastfit._engine import (
     Network,
     Trainer,
     blocking_plan,
+    count_outside,
     denormals_flushed_py,
     gemm_py,
     gemm_small_py,
