@@ -673,7 +673,9 @@ class BaseMLP(ValidatedOnce, BaseEstimator):
         self._opt_steps = 0
         self._schedule_runner = runner
         self._early_stopping_rule = EarlyStopping(
-            self.tol, self.n_iter_no_change, self.early_stopping_monitor,
+            self.tol,
+            self.n_iter_no_change,
+            self.early_stopping_monitor,
             self.best_epoch,
         )
         if continuing:
