@@ -73,17 +73,19 @@ SMALL_SHAPES = [
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("trans_a", [False, True])
+@pytest.mark.parametrize(
+    "trans_a, trans_b", [(False, False), (True, False), (False, True), (True, True)]
+)
 @pytest.mark.parametrize("m, n, k", SMALL_SHAPES)
-def test_small_batch_gemm_matches_numpy(dtype, trans_a, m, n, k):
+def test_small_batch_gemm_matches_numpy(dtype, trans_a, trans_b, m, n, k):
     rng = np.random.RandomState(m * 1000 + n + k)
     A = rng.randn(*((k, m) if trans_a else (m, k))).astype(dtype)
-    B = rng.randn(k, n).astype(dtype)
+    B = rng.randn(*((n, k) if trans_b else (k, n))).astype(dtype)
     # C starts as garbage (NaN): the kernel must overwrite, not accumulate
     C = np.full((m, n), np.nan, dtype)
     A0, B0 = A.copy(), B.copy()
-    gemm_small_py(trans_a, A, B, C)
-    expected = (A.T if trans_a else A).astype(np.float64) @ B
+    gemm_small_py(trans_a, A, B, C, trans_b=trans_b)
+    expected = (A.T if trans_a else A).astype(np.float64) @ (B.T if trans_b else B)
     tol = (1e-5 if dtype == np.float32 else 1e-13) * np.sqrt(k)
     np.testing.assert_allclose(C, expected, rtol=tol, atol=tol)
     np.testing.assert_array_equal(A, A0)
@@ -103,6 +105,29 @@ def test_small_batch_gemm_does_not_depend_on_column_split(dtype):
         part = np.empty((20, j1 - j0), dtype)
         gemm_small_py(False, A, np.ascontiguousarray(B[:, j0:j1]), part)
         np.testing.assert_array_equal(part, whole[:, j0:j1])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("m, n, k", [(32, 256, 128), (128, 100, 37), (7, 33, 300)])
+def test_small_batch_gemm_of_b_transposed_is_the_product_with_its_copy(dtype, m, n, k):
+    """An input gradient D @ W^T: the kernel copies W^T into its panels
+    transposed, so each column it covers has the bits of the same product
+    with W^T made contiguous first; a column block of it (a block of W's
+    rows, as the engine's threads take them) has the same bits again."""
+    rng = np.random.RandomState(11)
+    D = rng.randn(m, k).astype(dtype)
+    W = rng.randn(n, k).astype(dtype)
+    C = np.full((m, n), np.nan, dtype)
+    gemm_small_py(False, D, W, C, trans_b=True)
+    C2 = np.empty_like(C)
+    gemm_small_py(False, D, np.ascontiguousarray(W.T), C2)
+    panel = small_gemm_panel_py(dtype)
+    covered = n - n % panel if panel else 0
+    np.testing.assert_array_equal(C[:, :covered], C2[:, :covered])
+    j0 = panel if panel and covered > panel else 0
+    part = np.empty((m, n - j0), dtype)
+    gemm_small_py(False, D, np.ascontiguousarray(W[j0:]), part, trans_b=True)
+    np.testing.assert_array_equal(part, C[:, j0:])
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

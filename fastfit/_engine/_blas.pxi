@@ -31,24 +31,25 @@ cdef extern from "_kernels.h" nogil:
     const int ff_panel_float
     const int ff_panel_double
     const int ff_tile_rows
-    int ff_sgemm_small(int trans_a, int m, int n, int k, const float* A,
+    int ff_sgemm_small(int trans_a, int trans_b, int m, int n, int k, const float* A,
                        int lda, const float* const* A_rows, int a_col,
                        const float* B, int ldb, float* C, int ldc)
-    int ff_dgemm_small(int trans_a, int m, int n, int k, const double* A,
+    int ff_dgemm_small(int trans_a, int trans_b, int m, int n, int k, const double* A,
                        int lda, const double* const* A_rows, int a_col,
                        const double* B, int ldb, double* C, int ldc)
 
 
-cdef inline void gemm_small(bint trans_a, int m, int n, int k,
+cdef inline void gemm_small(bint trans_a, bint trans_b, int m, int n, int k,
                             const floating* A, int lda,
                             const floating* const* A_rows, int a_col,
                             const floating* B, int ldb, floating* C,
                             int ldc) noexcept nogil:
-    """C[m, n] = op(A)[m, k] @ B[k, n], row-major (lda, ldb, ldc as in
+    """C[m, n] = op(A)[m, k] @ op(B)[k, n], row-major (lda, ldb, ldc as in
     ``gemm``), with the small-batch kernel of ``_kernels.h``: B is not packed,
-    only copied panel by panel. If ``A_rows`` is not NULL, row r of the stored
-    A is ``A_rows[r] + a_col`` (A and lda unused): a shuffled batch is read
-    where it lies, without gathering it first.
+    only copied panel by panel (transposed, for B^T). If ``A_rows`` is not
+    NULL, row r of the stored A is ``A_rows[r] + a_col`` (A and lda unused): a
+    shuffled batch is read where it lies, without gathering it first. The
+    kernel takes A^T or B^T, not both: A^T @ B^T goes to BLAS whole.
 
     The kernel leaves the last n % panel columns of a contiguous A to BLAS;
     with ``A_rows`` it computes every column. A build without vector
@@ -59,26 +60,28 @@ cdef inline void gemm_small(bint trans_a, int m, int n, int k,
     cdef double acc
     if m <= 0 or n <= 0:
         return
-    if floating is float:
-        done = ff_sgemm_small(trans_a, m, n, k, A, lda, A_rows, a_col, B, ldb,
-                              C, ldc)
+    if trans_a and trans_b:
+        done = 0
+    elif floating is float:
+        done = ff_sgemm_small(trans_a, trans_b, m, n, k, A, lda, A_rows, a_col,
+                              B, ldb, C, ldc)
     else:
-        done = ff_dgemm_small(trans_a, m, n, k, A, lda, A_rows, a_col, B, ldb,
-                              C, ldc)
+        done = ff_dgemm_small(trans_a, trans_b, m, n, k, A, lda, A_rows, a_col,
+                              B, ldb, C, ldc)
     if done == n:
         return
     if A_rows == NULL:
-        gemm(trans_a, False, m, n - done, k, <floating> 1.0, A, lda, B + done,
-             ldb, <floating> 0.0, C + done, ldc)
+        gemm(trans_a, trans_b, m, n - done, k, <floating> 1.0, A, lda,
+             B + done * (ldb if trans_b else 1), ldb, <floating> 0.0,
+             C + done, ldc)
         return
     for i in range(m):
         for j in range(done, n):
             acc = 0.0
             for p in range(k):
-                if trans_a:
-                    acc += A_rows[p][a_col + i] * B[p * ldb + j]
-                else:
-                    acc += A_rows[i][a_col + p] * B[p * ldb + j]
+                acc += ((A_rows[p][a_col + i] if trans_a
+                         else A_rows[i][a_col + p])
+                        * (B[j * ldb + p] if trans_b else B[p * ldb + j]))
             C[i * ldc + j] = <floating> acc
 
 
@@ -117,9 +120,9 @@ cdef void gemm_rows(int m, int n, int k, const floating* A, int lda,
     if m <= 0 or n <= 0:
         return
     if floating is float:
-        done = ff_sgemm_small(0, m, n, k, A, lda, NULL, 0, B, ldb, C, ldc)
+        done = ff_sgemm_small(0, 0, m, n, k, A, lda, NULL, 0, B, ldb, C, ldc)
     else:
-        done = ff_dgemm_small(0, m, n, k, A, lda, NULL, 0, B, ldb, C, ldc)
+        done = ff_dgemm_small(0, 0, m, n, k, A, lda, NULL, 0, B, ldb, C, ldc)
     j0 = done
     while j0 < n:
         w = min(<int> ROW_TAIL, n - j0)
@@ -163,16 +166,19 @@ def gemm_py(bint trans_a, bint trans_b, double alpha,
 
 def gemm_small_py(bint trans_a, const floating[:, ::1] A,
                   const floating[:, ::1] B, floating[:, ::1] C,
-                  const Py_ssize_t[::1] row_index=None, int a_col=0):
-    """In place ``C = op(S) @ B`` through the small-batch kernel, for tests.
+                  const Py_ssize_t[::1] row_index=None, int a_col=0,
+                  bint trans_b=False):
+    """In place ``C = op(S) @ op(B)`` through the small-batch kernel, for
+    tests.
 
     S = A, or, given ``row_index``, the rows ``A[row_index, a_col:]`` read in
     place through row pointers (the engine's gather-free path for a shuffled
-    batch).
+    batch). op(B) = B.T when ``trans_b``.
     """
-    cdef int m = C.shape[0], n = C.shape[1], k = B.shape[0], r
+    cdef int m = C.shape[0], n = C.shape[1]
+    cdef int k = B.shape[1] if trans_b else B.shape[0], r
     cdef Py_ssize_t n_rows = A.shape[0]
-    if B.shape[1] != n:
+    if (B.shape[0] if trans_b else B.shape[1]) != n:
         raise ValueError("gemm_small_py: incompatible shapes")
     if row_index is not None:
         n_rows = row_index.shape[0]
@@ -194,7 +200,7 @@ def gemm_small_py(bint trans_a, const floating[:, ::1] A,
         for r in range(n_rows):
             ptrs[r] = <size_t> &A[row_index[r], 0]
     with nogil:
-        gemm_small(trans_a, m, n, k, &A[0, 0], <int> A.shape[1],
+        gemm_small(trans_a, trans_b, m, n, k, &A[0, 0], <int> A.shape[1],
                    <const floating* const*> &ptrs[0] if row_index is not None else NULL,
                    a_col, &B[0, 0], <int> B.shape[1], &C[0, 0], <int> C.shape[1])
 

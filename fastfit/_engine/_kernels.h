@@ -1,4 +1,4 @@
-/* Small-batch gemm: C[m, n] = op(A) @ B[k, n], row-major, op(A) = A or A^T.
+/* Small-batch gemm: C[m, n] = op(A) @ op(B), row-major, op(X) = X or X^T.
  *
  * BLAS copies ("packs") both operands into its own layout on every call. For a
  * training step's forward product, A is the batch (m rows, a few dozen) and B
@@ -8,6 +8,9 @@
  * k loop loads one row segment of B (2 vectors, one cache line) and
  * multiplies it with MR broadcast elements of A into an MR x NR tile of C held
  * in registers. The tile is written once: no zeroing pass, no read of C.
+ *
+ * B^T (an input gradient's D @ W^T) is copied into the same panel layout,
+ * transposed: column c of a panel is a row of B, read contiguously.
  *
  * Loop order: column panels of NR outer, row tiles inner, so the panel of B
  * (k x NR) is read from memory once and then from cache for every row tile.
@@ -114,7 +117,8 @@ static inline __attribute__((always_inline)) void NAME##_tiles(                \
 }                                                                              \
                                                                                \
 static inline __attribute__((always_inline)) int NAME##_body(                  \
-        const int trans_a, const int m, const int n, const int k, const T* A,  \
+        const int trans_a, const int trans_b, const int m, const int n,        \
+        const int k, const T* A,                                               \
         const int lda, const T* const* A_rows, const int a_col, const T* B,    \
         const int ldb, T* C, const int ldc)                                    \
 {                                                                              \
@@ -140,7 +144,14 @@ static inline __attribute__((always_inline)) int NAME##_body(                  \
             kc = k - p < kb ? k - p : kb;                                      \
             /* the panel's rows lie a page or more apart in B: copied      */  \
             /* together, the row tiles walk 4 pages instead of kc / 4      */  \
-            if (w == nr) /* a constant size: the copy is inlined */          \
+            if (trans_b) { /* B^T: column c of the panel is row j + c of B */  \
+                if (w < nr)                                                    \
+                    memset(panel, 0, (size_t) kc * nr * sizeof(T));            \
+                for (r = 0; r < w; r++)                                        \
+                    for (q = 0; q < kc; q++)                                   \
+                        panel[(size_t) q * nr + r] =                           \
+                            B[(size_t) (j + r) * ldb + p + q];                 \
+            } else if (w == nr) /* a constant size: the copy is inlined */   \
                 for (q = 0; q < kc; q++)                                       \
                     memcpy(panel + (size_t) q * nr,                            \
                            B + (size_t) (p + q) * ldb + j, nr * sizeof(T));    \
@@ -186,18 +197,24 @@ static inline __attribute__((always_inline)) int NAME##_body(                  \
     return n_end;                                                              \
 }                                                                              \
                                                                                \
-/* C[:, :n_done] = op(A) @ B[:, :n_done]; returns n_done: n with A_rows, else  \
-   n - n % panel. trans_a = 0: op(A) = A, (m, k); 1: op(A) = A^T, A (k, m).    \
+/* C[:, :n_done] = op(A) @ op(B)[:, :n_done]; returns n_done: n with A_rows,  \
+   else n - n % panel. trans_a = 0: op(A) = A, (m, k); 1: op(A) = A^T, A       \
+   (k, m). trans_b = 0: op(B) = B, (k, n); 1: op(B) = B^T, B (n, k) (not with  \
+   trans_a).                                                                   \
    Row r of the stored A is A_rows[r] + a_col if A_rows is given (rows         \
    gathered from anywhere, e.g. a shuffled batch of X), else A + r * lda. */   \
-static int NAME(const int trans_a, const int m, const int n, const int k,      \
-                const T* A, const int lda, const T* const* A_rows,             \
-                const int a_col, const T* B, const int ldb, T* C,              \
-                const int ldc)                                                 \
+static int NAME(const int trans_a, const int trans_b, const int m,            \
+                const int n, const int k, const T* A, const int lda,           \
+                const T* const* A_rows, const int a_col, const T* B,           \
+                const int ldb, T* C, const int ldc)                            \
 {                                                                              \
     if (trans_a)                                                               \
-        return NAME##_body(1, m, n, k, A, lda, A_rows, a_col, B, ldb, C, ldc); \
-    return NAME##_body(0, m, n, k, A, lda, A_rows, a_col, B, ldb, C, ldc);     \
+        return NAME##_body(1, 0, m, n, k, A, lda, A_rows, a_col, B, ldb, C,    \
+                           ldc);                                               \
+    if (trans_b)                                                               \
+        return NAME##_body(0, 1, m, n, k, A, lda, A_rows, a_col, B, ldb, C,    \
+                           ldc);                                               \
+    return NAME##_body(0, 0, m, n, k, A, lda, A_rows, a_col, B, ldb, C, ldc);  \
 }
 
 FF_DEFINE_SMALL_GEMM(float, ff_sgemm_small)
@@ -210,10 +227,11 @@ FF_DEFINE_SMALL_GEMM(double, ff_dgemm_small)
 #define FF_TILE_ROWS 1
 
 #define FF_DEFINE_NO_SMALL_GEMM(T, NAME)                                       \
-static int NAME(int trans_a, int m, int n, int k, const T* A, int lda,         \
-                const T* const* A_rows, int a_col, const T* B, int ldb, T* C,  \
-                int ldc)                                                       \
-{ (void) trans_a; (void) m; (void) n; (void) k; (void) A; (void) lda;          \
+static int NAME(int trans_a, int trans_b, int m, int n, int k, const T* A,    \
+                int lda, const T* const* A_rows, int a_col, const T* B,        \
+                int ldb, T* C, int ldc)                                        \
+{ (void) trans_a; (void) trans_b; (void) m; (void) n; (void) k; (void) A;      \
+  (void) lda;                                                                  \
   (void) A_rows; (void) a_col; (void) B; (void) ldb; (void) C; (void) ldc;     \
   return 0; }
 

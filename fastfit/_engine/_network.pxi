@@ -9,11 +9,11 @@
 #
 # Products
 # --------
-# Forward products of at most SMALL_FORWARD rows (of a row block, see
-# ``row_blocks``) and weight-gradient products of at most SMALL_BATCH go to
-# the small-batch kernel (``_kernels.h``): no copy of W per call, and the
-# first layer can read a shuffled batch through row pointers. Larger ones,
-# and the input gradients, go to BLAS.
+# Forward and input-gradient products of at most SMALL_FORWARD rows (of a row
+# block, see ``row_blocks``) and weight-gradient products of at most
+# SMALL_BATCH go to the small-batch kernel (``_kernels.h``): no packing of W
+# per call, and the first layer can read a shuffled batch through row
+# pointers. Larger ones go to BLAS.
 #
 # Training step
 # -------------
@@ -66,10 +66,11 @@ LAYER_LIMIT = MAX_LAYERS
 # strided pieces: 121 against 150 GFLOP/s for one core's 784 x 256 dW of 256
 # rows). A batch of up to this many rows can be read through row pointers.
 cdef int SMALL_BATCH = 128
-# Forward products of at most this many rows go to the kernel: it reads A's
-# rows whole and keeps ahead of BLAS longer (one core, 784 -> 256: 165 against
-# 144 GFLOP/s at 256 rows, 163 against 155 at 384; `wide`, 512 rows: 4.7-4.9
-# s per epoch with the kernel, 4.4 s with BLAS).
+# Forward and input-gradient products of at most this many rows go to the
+# kernel: it reads A's rows whole and keeps ahead of BLAS longer (one core,
+# 784 -> 256: 165 against 144 GFLOP/s at 256 rows, 163 against 155 at 384;
+# `wide`, 512 rows: 4.7-4.9 s per epoch with the kernel, 4.4 s with BLAS).
+# An input gradient's W^T is copied into the kernel's panels transposed.
 cdef int SMALL_FORWARD = 384
 
 
@@ -237,7 +238,7 @@ cdef inline void _forward_block(const Unit* unit, const floating* A,
         gemm_rows(m, <int> (j1 - j0), fan_in, A, fan_in, W + j0, fan_out,
                   Z + j0, fan_out)
     elif m <= SMALL_FORWARD:
-        gemm_small(False, m, <int> (j1 - j0), fan_in, A, fan_in, A_rows, 0,
+        gemm_small(False, False, m, <int> (j1 - j0), fan_in, A, fan_in, A_rows, 0,
                    W + j0, fan_out, Z + j0, fan_out)
     else:
         gemm(False, False, m, <int> (j1 - j0), fan_in, <floating> 1.0,
@@ -291,7 +292,7 @@ cdef inline void _weight_grad_block(const floating* A_prev, const floating* D,
     # the same product as the fused path's (``_update_task``), so that a step
     # taken on the whole gradient first (clipping) equals the fused step
     if m <= SMALL_BATCH:
-        gemm_small(True, fan_in, <int> (j1 - j0), m, A_prev, fan_in, NULL, 0,
+        gemm_small(True, False, fan_in, <int> (j1 - j0), m, A_prev, fan_in, NULL, 0,
                    D + j0, fan_out, dW + j0, fan_out)
     else:
         gemm(True, False, fan_in, <int> (j1 - j0), m, <floating> 1.0,
@@ -306,9 +307,13 @@ cdef inline void _input_grad_block(const Unit* prev, const floating* A_prev,
                                    Py_ssize_t j1) noexcept nogil:
     if j1 <= j0:
         return
-    gemm(False, True, m, <int> (j1 - j0), fan_out, <floating> 1.0,
-         D, fan_out, W + j0 * fan_out, fan_out, <floating> 0.0,
-         D_prev + j0, fan_in)
+    if m <= SMALL_FORWARD:
+        gemm_small(False, True, m, <int> (j1 - j0), fan_out, D, fan_out, NULL,
+                   0, W + j0 * fan_out, fan_out, D_prev + j0, fan_in)
+    else:
+        gemm(False, True, m, <int> (j1 - j0), fan_out, <floating> 1.0,
+             D, fan_out, W + j0 * fan_out, fan_out, <floating> 0.0,
+             D_prev + j0, fan_in)
     multiply_derivative(prev, D_prev, A_prev, m, fan_in, j0, j1)
 
 
@@ -367,7 +372,7 @@ cdef inline double _update_task(const floating* A_prev,
     if xs != NULL:
         sparse_weight_grad_rows(xs, D, grads + w_off, m, fan_out, r0, r1)
     elif m <= SMALL_BATCH:
-        gemm_small(True, <int> (r1 - r0), fan_out, m,
+        gemm_small(True, False, <int> (r1 - r0), fan_out, m,
                    A_prev + r0 if A_rows == NULL else NULL, fan_in, A_rows,
                    <int> r0, D,
                    fan_out, grads + w_off + r0 * fan_out, fan_out)
