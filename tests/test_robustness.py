@@ -1000,6 +1000,33 @@ def test_n_threads_does_not_change_the_model(est_cls, dtype, extra):
 
 
 @needs_two_threads
+@pytest.mark.parametrize(
+    "est_cls, loss, y",
+    [
+        (MLPClassifier, None, Y_BIG_CLF),
+        (MLPClassifier, None, Y_BIG_REG > 0),  # multilabel: sigmoid log loss
+        (MLPRegressor, "squared_error", np.tile(Y_BIG_REG, 3)),
+        (MLPRegressor, "absolute_error", np.tile(Y_BIG_REG, 3)),
+        (MLPRegressor, "huber", np.tile(Y_BIG_REG, 3)),
+        (MLPRegressor, "poisson", np.abs(np.tile(Y_BIG_REG, 3))),
+        (MLPRegressor, "quantile", np.tile(Y_BIG_REG, 3)),
+    ],
+    ids=["softmax", "sigmoid", "squared", "absolute", "huber", "poisson", "quantile"],
+)
+def test_a_batch_loss_in_row_blocks_is_the_loss_of_one_thread(est_cls, loss, y):
+    """A batch of at least 1024 outputs has its loss computed in row blocks
+    on the threads; each row's term is added in row order by the caller, so
+    the loss curve and the model keep their bits, sample weights included."""
+    params = dict(BIG, batch_size=512, max_iter=3)
+    if loss is not None:
+        params["loss"] = loss
+    sw = np.random.RandomState(4).rand(len(y)) + 0.5
+    one = est_cls(**params, n_threads=1).fit(X_BIG, y, sample_weight=sw)
+    two = est_cls(**params, n_threads=2).fit(X_BIG, y, sample_weight=sw)
+    _assert_same_model(one, two)
+
+
+@needs_two_threads
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: d.__name__)
 def test_prediction_does_not_depend_on_n_threads(dtype):
     est = _big_fit(MLPRegressor, dtype=dtype, n_threads=2, max_iter=1)

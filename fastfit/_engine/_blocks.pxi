@@ -3,7 +3,7 @@
 # Each parallel operation of the engine (a product's column blocks, a weight
 # gradient's row blocks fused with their update, a pass of the optimizer, the
 # gradient norm, the chunks of the prediction pass, the row blocks of a full
-# batch, the gather of a shuffled batch, a check of X) is a ``Task``: its operands
+# batch, the gather of a shuffled batch, a batch's loss, a check of X) is a ``Task``: its operands
 # and block geometry, and ``_run_block`` computes block ``t`` of it. The blocks
 # depend on the shapes (and the machine's core count) only, never on the thread
 # count; partial sums are kept per block and added in block order by the
@@ -25,6 +25,7 @@ cdef enum TaskKind:
     TASK_TEAM_SIZE        # the size of the team running the block (tests)
     TASK_GATHER           # rows index[rows] of A copied to out[rows] (no arithmetic)
     TASK_COUNT_OUTSIDE    # entries of A[block] not within [-bound, bound]
+    TASK_LOSS_ROWS        # loss terms and gradient rows of a block of rows
 
 
 cdef struct Task:
@@ -59,6 +60,11 @@ cdef struct Task:
     const StepRule* rule
     double l2, l1
     double bound          # of a check of X
+    # a batch's loss: targets, sample weights and their sum, per-row terms
+    const void* Y
+    const void* sw
+    double sw_sum
+    double* terms
     # the prediction pass
     const Net* net
     Py_ssize_t n_rows, chunk_size, buf_width
@@ -161,6 +167,7 @@ cdef inline void _run_block(const Task* task, int t,
     cdef Py_ssize_t lo = t * task.width
     cdef Py_ssize_t hi = min(lo + task.width, task.extent)
     cdef int tid
+    cdef Py_ssize_t i
     cdef SparseRows chunk_rows
     if task.row_width > 0:  # a product split in rows (forward, input gradient)
         _row_block(task, t // task.col_blocks, t % task.col_blocks, dtype_tag)
@@ -205,6 +212,13 @@ cdef inline void _run_block(const Task* task, int t,
         task.partial[t] = omp_get_num_threads()
     elif task.kind == TASK_GATHER:
         _gather_rows(task, lo, hi, dtype_tag)
+    elif task.kind == TASK_LOSS_ROWS:
+        for i in range(lo, min(hi, task.extent)):
+            task.terms[i] = loss_row(
+                task.net.loss, <const floating*> task.A,
+                <const floating*> task.Y, <const floating*> task.sw,
+                task.sw_sum, i, task.fan_out, task.net.loss_param,
+                <floating*> task.out)
     elif task.kind == TASK_COUNT_OUTSIDE:
         lo = min(lo, task.extent)
         task.partial[t] = <double> _outside_count(<const floating*> task.A, lo,

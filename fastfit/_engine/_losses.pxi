@@ -136,64 +136,76 @@ cdef double loss_gradient(int loss, const floating* Z, const floating* Y,
     reads param[0]) or the quantile.
     OUT: G (m, n_out), may alias Z.
     """
-    cdef Py_ssize_t i, k
-    cdef double total = 0.0, row, s, z, y, r, e, p
+    cdef Py_ssize_t i
+    cdef double total = 0.0
+    for i in range(m):
+        total += loss_row(loss, Z, Y, sw, sw_sum, i, n_out, param, G)
+    return total
+
+
+cdef inline double loss_row(int loss, const floating* Z, const floating* Y,
+                            const floating* sw, double sw_sum, Py_ssize_t i,
+                            Py_ssize_t n_out, const double* param,
+                            floating* G) noexcept nogil:
+    """Row i's term of ``loss_gradient`` (its weight / sw_sum times its loss),
+    and its row of G. The terms are added in row order by the caller, so a
+    batch's rows may be computed in any blocks."""
+    cdef Py_ssize_t k
+    cdef double row, s, z, y, r, e, p
     cdef const floating* zi
     cdef const floating* yi
     cdef floating* gi
-    for i in range(m):
-        s = 1.0 if sw == NULL else sw[i]
-        s = s / sw_sum
-        zi = Z + i * n_out
-        gi = G + i * n_out
-        row = 0.0
-        if loss == SOFTMAX_CROSS_ENTROPY:
-            row = _softmax_row(zi, n_out, <Py_ssize_t> Y[i], s, param[0], gi)
-        else:
-            yi = Y + i * n_out
-            for k in range(n_out):
-                z = zi[k]
-                y = yi[k]
-                p = param[k]
-                if loss == SIGMOID_LOG_LOSS:
-                    y = (1.0 - p) * y + 0.5 * p
-                    e = exp(-fabs(z))
-                    row += log1p(e) + (z if z > 0 else 0.0) - y * z
-                    # sigmoid(z) from e = exp(-|z|), stable for either sign
-                    r = (1.0 / (1.0 + e)) if z >= 0 else (e / (1.0 + e))
-                    gi[k] = <floating> ((r - y) * s)
-                elif loss == SQUARED_ERROR:
-                    r = z - y
+    s = 1.0 if sw == NULL else sw[i]
+    s = s / sw_sum
+    zi = Z + i * n_out
+    gi = G + i * n_out
+    row = 0.0
+    if loss == SOFTMAX_CROSS_ENTROPY:
+        row = _softmax_row(zi, n_out, <Py_ssize_t> Y[i], s, param[0], gi)
+    else:
+        yi = Y + i * n_out
+        for k in range(n_out):
+            z = zi[k]
+            y = yi[k]
+            p = param[k]
+            if loss == SIGMOID_LOG_LOSS:
+                y = (1.0 - p) * y + 0.5 * p
+                e = exp(-fabs(z))
+                row += log1p(e) + (z if z > 0 else 0.0) - y * z
+                # sigmoid(z) from e = exp(-|z|), stable for either sign
+                r = (1.0 / (1.0 + e)) if z >= 0 else (e / (1.0 + e))
+                gi[k] = <floating> ((r - y) * s)
+            elif loss == SQUARED_ERROR:
+                r = z - y
+                row += 0.5 * r * r
+                gi[k] = <floating> (r * s)
+            elif loss == ABSOLUTE_ERROR:
+                r = z - y
+                row += fabs(r)
+                gi[k] = <floating> ((r > 0) - (r < 0)) * s
+            elif loss == HUBER:
+                r = z - y
+                if fabs(r) <= p:
                     row += 0.5 * r * r
                     gi[k] = <floating> (r * s)
-                elif loss == ABSOLUTE_ERROR:
-                    r = z - y
-                    row += fabs(r)
-                    gi[k] = <floating> ((r > 0) - (r < 0)) * s
-                elif loss == HUBER:
-                    r = z - y
-                    if fabs(r) <= p:
-                        row += 0.5 * r * r
-                        gi[k] = <floating> (r * s)
-                    else:
-                        row += p * (fabs(r) - 0.5 * p)
-                        gi[k] = <floating> (p * s if r > 0 else -p * s)
-                elif loss == QUANTILE:
-                    r = y - z
-                    if r > 0:
-                        row += p * r
-                        gi[k] = <floating> (-p * s)
-                    elif r < 0:
-                        row += (p - 1.0) * r
-                        gi[k] = <floating> ((1.0 - p) * s)
-                    else:
-                        gi[k] = 0
-                else:  # POISSON, log link
-                    e = exp(z if z < MAX_EXP_ARG_C else MAX_EXP_ARG_C)
-                    row += e - y * z - y + (y * log(y) if y > 0 else 0.0)
-                    gi[k] = <floating> ((e - y) * s)
-        total += s * row
-    return total
+                else:
+                    row += p * (fabs(r) - 0.5 * p)
+                    gi[k] = <floating> (p * s if r > 0 else -p * s)
+            elif loss == QUANTILE:
+                r = y - z
+                if r > 0:
+                    row += p * r
+                    gi[k] = <floating> (-p * s)
+                elif r < 0:
+                    row += (p - 1.0) * r
+                    gi[k] = <floating> ((1.0 - p) * s)
+                else:
+                    gi[k] = 0
+            else:  # POISSON, log link
+                e = exp(z if z < MAX_EXP_ARG_C else MAX_EXP_ARG_C)
+                row += e - y * z - y + (y * log(y) if y > 0 else 0.0)
+                gi[k] = <floating> ((e - y) * s)
+    return s * row
 
 
 def loss_gradient_py(int loss, const floating[:, ::1] Z, const floating[:, ::1] Y,
