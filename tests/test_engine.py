@@ -560,13 +560,17 @@ def test_fused_layer_updates_match_backward_then_one_optimizer_pass(dtype, opt, 
     row blocks; small-batch kernel at batch 24, BLAS at 200) against the
     unfused one (the whole gradient, then one optimizer pass), which the
     engine takes with clipping: a clip norm no gradient reaches changes
-    nothing else. Widths span several kernel panels plus a remainder, and
-    the penalty (weights only) is on."""
+    nothing else, so the two are bit-identical. Widths span several kernel
+    panels plus a remainder, and the penalty (weights only) is on."""
     rng = np.random.RandomState(1)
     layout = Layout([300, 70, 40, 5])
     X = rng.randn(400, 300).astype(dtype)
     Y = rng.randn(400, 5).astype(dtype)
-    order = rng.permutation(400).astype(np.intp)
+    # batches in order: both paths read X in place, so they differ by the
+    # fusion only (a shuffled batch is read through row pointers by the fused
+    # path and gathered by the clipped one, whose last columns BLAS computes;
+    # test_shuffled_epoch_reads_rows_in_place_like_a_gathered_copy)
+    order = np.empty(0, dtype=np.intp)
     p0 = rng.uniform(-0.1, 0.1, layout.n_params).astype(dtype)
     kind = OPTIMIZER_KINDS[opt]
     hyper = {
@@ -603,21 +607,12 @@ def test_fused_layer_updates_match_backward_then_one_optimizer_pass(dtype, opt, 
     (p_f, s_f, out_f), (p_u, s_u, out_u) = runs
     assert out_f[2] == out_u[2] == n_steps
     assert not np.allclose(p_f, p0)
-    tol = (
-        dict(rtol=1e-4, atol=1e-6)
-        if dtype == np.float32
-        else dict(rtol=1e-10, atol=1e-13)
-    )
-    np.testing.assert_allclose(p_f, p_u, **tol)
-    # adaptive rules divide tiny gradients by their own running scale, which
-    # turns float32 rounding of a near-zero gradient into ~1e-3 relative
-    # noise in the momentum buffer; the parameters move by lr times it
-    np.testing.assert_allclose(
-        s_f, s_u, **(tol if dtype == np.float64 else dict(rtol=1e-2, atol=1e-5))
-    )
-    np.testing.assert_allclose(
-        out_f[0], out_u[0], rtol=1e-5 if dtype == np.float32 else 1e-11
-    )
+    # the same products and the same elementwise step, in other blocks
+    np.testing.assert_array_equal(p_f, p_u)
+    np.testing.assert_array_equal(s_f, s_u)
+    # the penalty's partial sums follow the blocks (layer rows or the whole
+    # buffer's blocks), so the objective may differ in the last bits
+    np.testing.assert_allclose(out_f[0], out_u[0], rtol=1e-12)
 
 
 @pytest.mark.skipif(
