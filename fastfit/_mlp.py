@@ -1113,12 +1113,19 @@ def _plain_arrays(estimator, X, y, dtype, n_threads):
     # an overflow, NaN or infinity goes the full way, which warns and raises
     with np.errstate(over="ignore", invalid="ignore"):
         X = np.ascontiguousarray(X, dtype=dtype)
-    # NaN counts as outside
-    if count_outside(X.reshape(-1), _TRAINABLE_BOUND[dtype], n_threads) > 0:
+    if _beyond_trainable_bound(X.reshape(-1), n_threads):
         return None
     if y.dtype.kind == "f" and not np.isfinite(y).all():
         return None
     return X, y
+
+
+def _beyond_trainable_bound(values, n_threads):
+    """Whether a 1-D array of a training dtype holds an entry beyond that
+    dtype's ``_TRAINABLE_BOUND``, or a NaN: one pass on ``n_threads``
+    threads."""
+    bound = _TRAINABLE_BOUND[values.dtype.type]
+    return count_outside(values, bound, n_threads) > 0
 
 
 def _check_trainable_magnitude(X, n_threads):
@@ -1135,9 +1142,9 @@ def _check_trainable_magnitude(X, n_threads):
         With the largest magnitude and the bound.
     """
     values = np.ravel(X.data if sp.issparse(X) else X)
-    bound = _TRAINABLE_BOUND[values.dtype.type]
-    if values.size and count_outside(values, bound, n_threads) > 0:
+    if _beyond_trainable_bound(values, n_threads):
         largest = max(float(values.max()), -float(values.min()))
+        bound = _TRAINABLE_BOUND[values.dtype.type]
         raise ValueError(
             f"X has values up to {largest:.3g} in magnitude: training in "
             f"{values.dtype} squares products of them (gradients, second "

@@ -213,14 +213,13 @@ cdef inline void _run_block(const Task* task, int t,
     elif task.kind == TASK_GATHER:
         _gather_rows(task, lo, hi, dtype_tag)
     elif task.kind == TASK_LOSS_ROWS:
-        for i in range(lo, min(hi, task.extent)):
+        for i in range(lo, hi):
             task.terms[i] = loss_row(
                 task.net.loss, <const floating*> task.A,
                 <const floating*> task.Y, <const floating*> task.sw,
                 task.sw_sum, i, task.fan_out, task.net.loss_param,
                 <floating*> task.out)
     elif task.kind == TASK_COUNT_OUTSIDE:
-        lo = min(lo, task.extent)
         task.partial[t] = <double> _outside_count(<const floating*> task.A, lo,
                                                   hi, task.bound)
     else:  # TASK_PREDICT_CHUNK: blocks of task.width rows; hi unused

@@ -30,13 +30,12 @@ def count_outside(const floating[::1] x, double bound, int n_threads):
     ``bound`` must be representable in x's dtype (it is compared in it).
     """
     cdef Py_ssize_t n = x.shape[0], total = 0
-    cdef int n_blocks = <int> max(1, min(n // CHECK_BLOCK_MIN,
-                                         <Py_ssize_t> max(n_threads, 1))), t
+    cdef int n_blocks = <int> max(1, min(n // CHECK_BLOCK_MIN, <Py_ssize_t> min(
+        n_threads, <int> MAX_COLUMN_BLOCKS))), t
     cdef double partial[MAX_COLUMN_BLOCKS]
     cdef Task task
     if n == 0:
         return 0
-    n_blocks = min(n_blocks, <int> MAX_COLUMN_BLOCKS)
     memset(&task, 0, sizeof(Task))
     task.kind, task.A, task.extent = TASK_COUNT_OUTSIDE, &x[0], n
     task.width = block_width(n, n_blocks, 16)
