@@ -340,13 +340,14 @@ class EpochLoop:
             print(stopper.message(model.early_stopping) + " Stopping.")
         return True
 
-    def _run(self, order, lrs, first, last):
-        """Batches first..last-1 of the epoch in one engine call; returns
-        (objective_sum, weight_sum, stopped_at)."""
+    def _run(self, order, lrs, first, last, sums=(0.0, 0.0)):
+        """Batches first..last-1 of the epoch in one engine call, adding to
+        the epoch's running ``sums``; returns (objective_sum, weight_sum,
+        stopped_at)."""
         d, model = self.data, self.model
         obj_sum, w_sum, steps, stopped = self.trainer.run_batches(
             self.params, d.engine_X, d.Y, self.sw, order, first, last, lrs,
-            model._opt_steps,
+            model._opt_steps, *sums,
         )  # fmt: skip
         model._opt_steps += steps
         return obj_sum, w_sum, stopped
@@ -366,10 +367,12 @@ class EpochLoop:
             while first < self.n_batches and stopped < 0:
                 last = min(self.n_batches, first + min(self.call_batches, bar_step))
                 start = time.perf_counter()
-                obj, w, stopped = self._run(order, lrs, first, last)
+                # the engine carries the sums on, so the epoch's loss has the
+                # same bits however its calls are sized
+                totals[0], totals[1], stopped = self._run(
+                    order, lrs, first, last, totals
+                )
                 seconds = time.perf_counter() - start
-                totals[0] += obj
-                totals[1] += w
                 if bar is not None:
                     bar.update(last - first)
                 self._size_calls(last - first, seconds)
@@ -403,14 +406,11 @@ class EpochLoop:
                 last = min(self.n_batches, first + period)
             plan.use(synchronous)
             start = time.perf_counter()
-            obj, w, stopped = self._run(order, lrs, first, last)
+            sums = synced if synchronous else local
+            sums[0], sums[1], stopped = self._run(order, lrs, first, last, sums)
             if synchronous:
-                synced[0] += obj
-                synced[1] += w
                 self._size_calls(last - first, time.perf_counter() - start)
             else:
-                local[0] += obj
-                local[1] += w
                 # stop everywhere if any process stopped; else average
                 failed = collective.sum([1.0 if stopped >= 0 else 0.0])[0]
                 if failed:

@@ -980,8 +980,11 @@ def test_threaded_paths_are_bit_identical_for_fixed_n_threads(
         {},
         {"clip_norm": 1.0, "penalty": "elasticnet"},
         {"early_stopping": True, "max_iter": 3},
+        # batches of 64 rows: the 512 -> 256 layer's forward is split by the
+        # rows of W (split-K), its partial products added in block order
+        {"batch_size": 64},
     ],
-    ids=["plain", "clip-elasticnet", "early_stopping"],
+    ids=["plain", "clip-elasticnet", "early_stopping", "split-k"],
 )
 def test_n_threads_does_not_change_the_model(est_cls, dtype, extra):
     """n_threads=1 and n_threads=2 give bit-identical weights.
@@ -997,6 +1000,29 @@ def test_n_threads_does_not_change_the_model(est_cls, dtype, extra):
     two = _big_fit(est_cls, dtype=dtype, n_threads=2, **extra)
     _assert_same_model(one, two)
     np.testing.assert_array_equal(one.predict(X_BIG), two.predict(X_BIG))
+
+
+def test_the_epoch_loss_does_not_depend_on_how_the_epoch_is_cut_into_calls(
+    monkeypatch,
+):
+    """An epoch runs as engine calls sized by their duration (a tenth of a
+    second each); the engine carries the loss sums from call to call, so the
+    loss curve has the same bits whether every batch is its own call or the
+    epoch is one."""
+    from fastfit import _training
+
+    sw = np.random.RandomState(0).uniform(0.1, 1.0, 400)
+    curves = []
+    for seconds in (1e-12, 1e12):
+        monkeypatch.setattr(_training, "CALL_SECONDS", seconds)
+        est = MLPRegressor(
+            hidden_layer_sizes=(16,), batch_size=4, max_iter=5, random_state=0
+        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            est.fit(X_BIG[:400], Y_BIG_REG[:400], sample_weight=sw)
+        curves.append(est.loss_curve_)
+    assert curves[0] == curves[1]
 
 
 @needs_two_threads

@@ -91,6 +91,8 @@ cdef struct Pass:
     bint dropout         # apply the network's dropout
     uint32_t key         # the step's dropout key
     Py_ssize_t row0      # the number of the pass's first row within the batch
+    void* partials       # room for a split-K forward's partial products, or
+                         # NULL: no split (``dense_forward``)
 
 
 cdef extern from "_math.h" nogil:

@@ -15,6 +15,7 @@
 
 cdef enum TaskKind:
     TASK_FORWARD          # Z[rows, cols] = f(A[rows] @ W[:, cols] + b[cols])
+    TASK_FORWARD_PART     # P_t = A[:, ks] @ W[ks, :], the rows ks of W of block t
     TASK_INPUT_GRAD       # D_prev[rows, cols] = (D[rows] @ W[cols, :]^T) * f'(A_prev)
     TASK_WEIGHT_GRAD      # dW[:, block] = A_prev^T @ D[:, block], db[block]
     TASK_BACKWARD_UPDATE  # dW[block, :] then the step on it; last block: bias
@@ -38,6 +39,9 @@ cdef struct Task:
     Py_ssize_t row_width
     int col_blocks
     int n_blocks          # of rows of W (TASK_BACKWARD_UPDATE; one more: bias)
+    # block t always runs on thread t % team size: the rows of W a thread
+    # updates stay in its cache for its share of the next forward
+    bint owned
     double* partial       # per-block sums (penalty, squared norm)
     # a dense layer
     Unit unit             # of this layer (forward) or of the previous one
@@ -68,7 +72,8 @@ cdef struct Task:
     # the prediction pass
     const Net* net
     Py_ssize_t n_rows, chunk_size, buf_width
-    void* buf             # per thread: two (chunk_size, buf_width) buffers
+    void* buf             # per thread: two (chunk_size, buf_width) buffers;
+                          # a split-K forward's partial products
     void** acts           # per thread (prediction) or block: MAX_LAYERS slots
     # a full batch in row blocks
     const void* batches   # one Batch per block
@@ -109,6 +114,13 @@ cdef void run_blocks(const Task* task, int n_tasks, int n_threads,
         for t in range(n_tasks):
             _run_block(task, t, dtype_tag)
         ff_restore_fp_mode(mode)
+        return
+    if task.owned:
+        for t in prange(n_tasks, schedule='static', chunksize=1,
+                        num_threads=min(n_threads, n_tasks)):
+            mode = ff_flush_denormals()
+            _run_block(task, t, dtype_tag)
+            ff_restore_fp_mode(mode)
         return
     for t in prange(n_tasks, schedule='dynamic', chunksize=1,
                     num_threads=min(n_threads, n_tasks)):
@@ -151,6 +163,22 @@ cdef inline void _row_block(const Task* task, int rb, int cb,
                           <int> (i1 - i0), task.fan_in, task.fan_out, j0, j1)
 
 
+cdef inline void _forward_part(const Task* task, int t, Py_ssize_t k0,
+                               Py_ssize_t k1,
+                               const floating* dtype_tag) noexcept nogil:
+    """Block t of a split-K forward: A[:, k0:k1] @ W[k0:k1, :], into the
+    layer's output (t = 0) or the partial product t - 1 of ``task.buf``."""
+    cdef const floating* A = <const floating*> task.A
+    cdef Py_ssize_t size = <Py_ssize_t> task.m * task.fan_out
+    cdef floating* P = (<floating*> task.out if t == 0
+                        else <floating*> task.buf + (t - 1) * size)
+    gemm_small(False, False, task.m, task.fan_out, <int> (k1 - k0),
+               A + k0 if A != NULL else NULL, task.fan_in,
+               <const floating* const*> task.A_rows, <int> k0,
+               <const floating*> task.W + k0 * task.fan_out, task.fan_out, P,
+               task.fan_out)
+
+
 cdef inline void _gather_rows(const Task* task, Py_ssize_t lo, Py_ssize_t hi,
                               const floating* dtype_tag) noexcept nogil:
     """Rows lo..hi-1 of a gather: row index[i] of A (fan_in wide) to row i
@@ -172,7 +200,9 @@ cdef inline void _run_block(const Task* task, int t,
     if task.row_width > 0:  # a product split in rows (forward, input gradient)
         _row_block(task, t // task.col_blocks, t % task.col_blocks, dtype_tag)
         return
-    if task.kind == TASK_FORWARD:
+    if task.kind == TASK_FORWARD_PART:
+        _forward_part(task, t, lo, hi, dtype_tag)
+    elif task.kind == TASK_FORWARD:
         _forward_block(&task.unit, <const floating*> task.A,
                        <const floating* const*> task.A_rows, task.xs,
                        <const floating*> task.W, <const floating*> task.b,

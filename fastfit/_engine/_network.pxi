@@ -30,6 +30,15 @@
 # while it is in cache. The blocks depend on the matrix shapes (and the
 # machine's core count) only, never on the thread count, and need no reduction:
 # results are bit-identical whatever the number of threads (``_blocks.pxi``).
+#
+# A training step's layer of small batches is split by the rows of W instead
+# ("split-K", ``weight_row_blocks``): block t computes A[:, ks] @ W[ks, :] for
+# its rows ks of W, the partial products are added in block order, and the
+# update's blocks are the same rows. Both run block t on thread t % team size
+# (``Task.owned``), so a thread's rows of W, their gradient and their optimizer
+# state stay in its own cache from one step to the next, instead of moving
+# between the cores twice a step (column blocks in the forward, row blocks in
+# the update).
 
 ACTIVATIONS = {"identity": IDENTITY, "logistic": LOGISTIC, "tanh": TANH,
                "relu": RELU, "leaky_relu": LEAKY_RELU, "elu": ELU,
@@ -146,6 +155,16 @@ cdef inline int _column_blocks(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
     return <int> min(nb, <Py_ssize_t> cores)
 
 
+cdef inline int weight_row_blocks(Py_ssize_t m, Py_ssize_t fan_in,
+                                  Py_ssize_t fan_out,
+                                  int n_threads) noexcept nogil:
+    """Blocks of rows of W for a layer's batch of m rows: the update's blocks
+    (each thread's dW rows and their step) and a split-K forward's:
+    ``column_blocks`` over the fan_in rows, for the m * fan_in * fan_out
+    multiply-adds of dW."""
+    return column_blocks(fan_out, fan_in, m, n_threads)
+
+
 cdef int row_blocks(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, int col_blocks,
                     int n_threads) noexcept nogil:
     """Row blocks of an (m, n, k) product already cut into ``col_blocks``
@@ -173,6 +192,7 @@ def blocking_plan(sizes, int batch_size, int cores):
     rules of the engine, for performance models and tests.
 
     Returns one dict per layer: ``forward`` (column blocks, row blocks),
+    ``forward_split`` (row blocks of W of a split-K forward; 1: not split),
     ``weight_grad`` (blocks of rows of dW, each updated by its thread),
     ``input_grad`` (column blocks, row blocks; (0, 0) for the first layer),
     and the (m, n, k) of each product.
@@ -186,12 +206,14 @@ def blocking_plan(sizes, int batch_size, int cores):
         c = _column_blocks(m, fan_out, fan_in, cap)
         forward = (c, _row_blocks(m, fan_out, fan_in, c, cap))
         weight = _column_blocks(fan_out, fan_in, m, cap)
+        split = weight if m <= SMALL_BATCH else 1
         inputs = (0, 0)
         if l > 0:
             c = _column_blocks(m, fan_in, fan_out, cap)
             inputs = (c, _row_blocks(m, fan_in, fan_out, c, cap))
         plan.append(dict(
-            forward=forward, weight_grad=weight, input_grad=inputs,
+            forward=forward, forward_split=split, weight_grad=weight,
+            input_grad=inputs,
             forward_mnk=(m, fan_out, fan_in), weight_mnk=(fan_in, fan_out, m),
             input_mnk=(m, fan_in, fan_out),
         ))
@@ -250,7 +272,7 @@ cdef void dense_forward(const Unit* unit, const floating* A,
                         const floating* const* A_rows, const SparseRows* xs,
                         const floating* W, const floating* b, floating* Z,
                         int m, int fan_in, int fan_out, int n_threads,
-                        bint row_invariant) noexcept nogil:
+                        bint row_invariant, floating* partials) noexcept nogil:
     """Z = f(A @ W + b), then dropout (as ``unit`` says).
 
     IN: A (m, fan_in), W (fan_in, fan_out), b (fan_out). OUT: Z (m, fan_out).
@@ -258,15 +280,46 @@ cdef void dense_forward(const Unit* unit, const floating* A,
     that ``takes_row_pointers`` accepts. xs: NULL, or the sparse rows standing
     for A (``_sparse.pxi``). ``row_invariant``: each row of Z computed
     independently of m (``gemm_rows``), as predictions need; sparse rows
-    always are.
+    always are. ``partials``: NULL, or room for the partial products of a
+    split-K product (``weight_row_blocks`` - 1 of (m, fan_out)), which a
+    dense training forward then is when W has more than one row block.
     """
     cdef Task task = _layer_task(TASK_FORWARD, unit, m, fan_in, fan_out)
+    cdef int n_k = 1
     task.A, task.A_rows, task.W, task.b, task.out = A, <const void* const*> A_rows, W, b, Z
+    if partials != NULL and xs == NULL and not row_invariant:
+        n_k = weight_row_blocks(m, fan_in, fan_out, n_threads)
+    if n_k > 1:
+        _split_k_forward(&task, partials, n_k, n_threads)
+        return
     task.xs = xs
     task.row_invariant = row_invariant
     # a sparse first layer reads its rows by number: columns only
     run_blocks(&task, _cut_product(&task, m, fan_out, fan_in, n_threads,
                                    xs == NULL), n_threads, W)
+
+
+cdef void _split_k_forward(Task* task, floating* partials, int n_k,
+                           int n_threads) noexcept nogil:
+    """Z = f(sum_t A[:, ks_t] @ W[ks_t, :] + b) over the row blocks ks_t of W,
+    the partial products added in block order; ``task`` is the layer's
+    TASK_FORWARD."""
+    cdef floating* Z = <floating*> task.out
+    cdef const floating* P
+    cdef Py_ssize_t size = <Py_ssize_t> task.m * task.fan_out, i
+    cdef int t
+    task.kind = TASK_FORWARD_PART
+    task.width = block_width(task.fan_in, n_k, BLOCK_ALIGN)
+    task.extent = task.fan_in
+    task.buf = partials
+    task.owned = True
+    run_blocks(task, n_k, n_threads, Z)
+    for t in range(1, n_k):
+        P = partials + (t - 1) * size
+        for i in range(size):
+            Z[i] += P[i]
+    bias_activation(&task.unit, Z, <const floating*> task.b, task.m,
+                    task.fan_out, 0, task.fan_out)
 
 
 cdef inline void _column_sums(const floating* D, floating* db, int m,
@@ -406,7 +459,7 @@ cdef double dense_backward_update(const Unit* prev, const floating* A_prev,
     A_rows, xs: as in ``dense_forward``, for a first layer (D_prev NULL).
     ``rule`` NULL: the gradient only, no step.
     """
-    cdef int n_blocks = column_blocks(fan_out, fan_in, m, n_threads), t
+    cdef int n_blocks = weight_row_blocks(m, fan_in, fan_out, n_threads), t
     cdef double partial[MAX_COLUMN_BLOCKS + 1]
     cdef double penalty = 0.0
     cdef Task task = _layer_task(TASK_BACKWARD_UPDATE, prev, m, fan_in, fan_out)
@@ -420,6 +473,7 @@ cdef double dense_backward_update(const Unit* prev, const floating* A_prev,
     task.extent = fan_in
     task.n_blocks = n_blocks
     task.partial = partial
+    task.owned = True
     # blocks t < n_blocks: rows of W; block n_blocks: the bias
     run_blocks(&task, n_blocks + 1, n_threads if n_blocks > 1 else 1, params)
     for t in range(n_blocks + 1):
@@ -439,17 +493,19 @@ cdef void forward_pass(const Net* net, const floating* params,
     OUT: acts[l] (m, sizes[l + 1]) for l < n_layers; the output transform
     (softmax, logistic, exp) belongs to the loss. ``row_invariant``: see
     ``dense_forward``. ``ps``: a training pass (pre-activations kept,
-    dropout), or NULL for a prediction.
+    dropout, room for split-K products), or NULL for a prediction.
     """
     cdef int l
     cdef const floating* A = X
     cdef Unit unit
+    cdef floating* partials = (<floating*> ps.partials if ps != NULL
+                               else NULL)
     for l in range(net.n_layers):
         unit = layer_unit(net, l, ps)
         dense_forward(&unit, A, X_rows if l == 0 else NULL,
                       xs if l == 0 else NULL, params + net.w_off[l], params + net.b_off[l], acts[l], m,
                       <int> net.sizes[l], <int> net.sizes[l + 1], n_threads,
-                      row_invariant)
+                      row_invariant, partials)
         A = acts[l]
 
 

@@ -76,6 +76,7 @@ cdef struct StepContext:
     void** acts
     void** deltas
     void** pres               # pre-activations of the layers that need them
+    void* partials            # split-K partial products (LayerBuffers)
     double* loss_terms        # each row's term of a batch's loss
     bint dropout              # the network has dropout
     uint32_t seed             # of the dropout masks
@@ -238,6 +239,7 @@ cdef bint _train_step(StepContext* c, const Batch* b, double lr, long t,
     cdef floating* params = <floating*> c.params
     cdef Pass ps
     ps.pres, ps.dropout, ps.row0 = c.pres, c.dropout, 0
+    ps.partials = c.partials
     # the masks of step t: a fit reproduces them, whatever the threads
     ps.key = mix_key(c.seed, <uint64_t> t)
     cdef double data_loss = _forward_loss(c, b, params, &ps), penalty
@@ -305,6 +307,7 @@ cdef StepStatus _collective_step(StepContext* c, const Batch* b, double lr,
     cdef int l
     cdef Pass ps
     ps.pres, ps.dropout, ps.row0 = c.pres, c.dropout, c.row_offset
+    ps.partials = c.partials
     # the masks of step t with the rows numbered within the whole batch: those
     # of one process training on the whole batch
     ps.key = mix_key(c.seed, <uint64_t> t)
@@ -454,11 +457,15 @@ cdef int _bind_input(X, const floating** dense, SparseRows* xs,
 cdef class LayerBuffers:
     """Activation and delta buffers of every layer for up to ``rows`` rows,
     pre-activation buffers for the layers whose activation needs them
-    (``pres[l]`` NULL for the others), and a batch's per-row loss terms."""
+    (``pres[l]`` NULL for the others), a batch's per-row loss terms, and
+    room for the partial products of a split-K forward (NULL when no layer
+    is split at ``rows`` rows)."""
     cdef object storage
     cdef void** acts
     cdef void** deltas
     cdef void** pres
+    cdef void* partials
+    cdef object partials_storage
     cdef double* loss_terms     # a batch's per-row loss terms (rows)
     cdef object terms_storage
     cdef readonly Py_ssize_t rows
@@ -468,9 +475,17 @@ cdef class LayerBuffers:
         cdef Py_ssize_t L = sizes.shape[0] - 1, l, total = 0, off = 0
         cdef char* base
         cdef Py_ssize_t itemsize = np.dtype(dtype).itemsize
+        cdef Py_ssize_t split = 0
         self.rows = rows
         for l in range(L):
             total += (3 if needs_pre(activations[l]) else 2) * rows * sizes[l + 1]
+            if rows <= SMALL_BATCH:
+                split = max(split, (weight_row_blocks(rows, sizes[l], sizes[l + 1], 1)
+                                    - 1) * rows * sizes[l + 1])
+        self.partials = NULL
+        if split > 0:
+            self.partials_storage = aligned_empty(split, dtype)
+            self.partials = <void*> <Py_ssize_t> self.partials_storage.ctypes.data
         self.storage = np.empty(max(total, 1), dtype=dtype)
         self.terms_storage = np.empty(max(rows, 1), dtype=np.float64)
         self.loss_terms = <double*> <Py_ssize_t> self.terms_storage.ctypes.data
@@ -825,7 +840,8 @@ cdef class Trainer:
 
     def run_batches(self, floating[::1] params, X, const floating[:, ::1] Y, const floating[::1] sample_weight,
                     const Py_ssize_t[::1] order, Py_ssize_t first,
-                    Py_ssize_t last, const double[::1] lrs, long t0):
+                    Py_ssize_t last, const double[::1] lrs, long t0,
+                    double objective_sum=0.0, double weight_sum=0.0):
         """Train on batches ``first..last-1`` of one epoch; parameters and
         state are updated in place.
 
@@ -841,11 +857,15 @@ cdef class Trainer:
         first, last : the range of batches of the epoch to run.
         lrs : learning rate of each batch of the epoch (indexed by batch).
         t0 : optimizer steps taken before this call.
+        objective_sum, weight_sum : the sums of the epoch's earlier calls,
+            which this call goes on adding to: the epoch's sums are then the
+            same additions in the same order however it is cut into calls.
 
         Returns
         -------
-        objective_sum : sum over steps of (batch objective * batch weight sum).
-        weight_sum : sum of the batch weight sums of the steps taken.
+        objective_sum : objective_sum plus, over the steps of this call, batch
+            objective * batch weight sum.
+        weight_sum : weight_sum plus the batch weight sums of its steps.
         n_steps : steps taken (batches of zero weight take none).
         stopped_at : -1 if every batch of the range ran; else the batch whose
             objective was not finite, where the call stopped (its step is not
@@ -862,7 +882,7 @@ cdef class Trainer:
             raise ValueError(f"batches {first}..{last} are not within the epoch")
         if lrs.shape[0] < last or t0 < 0:
             raise ValueError("one learning rate per batch of the epoch, t0 >= 0")
-        sums[0] = sums[1] = 0.0
+        sums[0], sums[1] = objective_sum, weight_sum
         with nogil:
             # the calling thread's part of the step (loss, batch loads)
             # computes with denormals flushed too, as every block does
@@ -919,6 +939,7 @@ cdef class Trainer:
             self.ctx.rule.average, self.ctx.rule.ema_decay = &average[0], self.ema_decay
         self.ctx.acts, self.ctx.deltas = self.batch_buffers.acts, self.batch_buffers.deltas
         self.ctx.pres = self.batch_buffers.pres
+        self.ctx.partials = self.batch_buffers.partials
         self.ctx.loss_terms = self.batch_buffers.loss_terms
         return 0
 

@@ -50,6 +50,14 @@ CONFIGS = {
         early_stopping=True,
         max_iter=3,
     ),
+    # layers split by the rows of W (split-K forward, owned update blocks)
+    "reg_adam_split": dict(
+        kind="reg_wide",
+        hidden_layer_sizes=(128, 64),
+        optimizer="adam",
+        batch_size=64,
+        max_iter=3,
+    ),
     # full batch AdamW, binary target, a schedule
     "bin_adamw_full": dict(
         kind="bin",
@@ -63,8 +71,11 @@ CONFIGS = {
 
 
 def data(kind):
-    if kind == "reg":
-        X, y = make_regression(n_samples=600, n_features=30, noise=1.0, random_state=0)
+    if kind.startswith("reg"):
+        n_features = 128 if kind == "reg_wide" else 30
+        X, y = make_regression(
+            n_samples=600, n_features=n_features, noise=1.0, random_state=0
+        )
         return X / X.std(0), y / y.std()
     X, y = load_digits(return_X_y=True)
     X = X[:900] / 16.0
@@ -78,7 +89,7 @@ def fit_weights(name, dtype):
     params = dict(CONFIGS[name])
     kind = params.pop("kind")
     X, y = data(kind)
-    cls = MLPRegressor if kind == "reg" else MLPClassifier
+    cls = MLPRegressor if kind.startswith("reg") else MLPClassifier
     est = cls(random_state=0, dtype=dtype, n_threads=2, **params)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
