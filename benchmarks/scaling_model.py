@@ -45,8 +45,12 @@ def step_seconds(case, cores, rate_gflops, overhead_s):
 
     total = 0.0
     for layer in blocking_plan(case.sizes, case.batch_size, cores):
+        # a split-K forward is cut like the update: by the rows of W
+        forward = layer["forward"][0] * layer["forward"][1]
+        if layer["forward_split"] > 1:
+            forward = layer["forward_split"]
         products = [
-            (layer["forward_mnk"], layer["forward"][0] * layer["forward"][1]),
+            (layer["forward_mnk"], forward),
             (layer["weight_mnk"], layer["weight_grad"]),
         ]
         if layer["input_grad"] != (0, 0):

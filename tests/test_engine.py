@@ -190,6 +190,21 @@ def test_the_blocking_uses_rows_where_columns_leave_cores_idle():
             assert 1 <= layer["weight_grad"] <= max(1, min(cores, 64))
 
 
+def test_a_small_batch_forward_is_split_by_the_rows_the_update_owns():
+    # on 2 cores the forward of batches up to 128 rows follows the update's
+    # row blocks of W; the 10-output layer is too small to split
+    for batch in (32, 128):
+        plan = blocking_plan((784, 256, 128, 10), batch, 2)
+        assert [layer["forward_split"] for layer in plan] == [2, 2, 1]
+        assert [layer["weight_grad"] for layer in plan[:2]] == [2, 2]
+    # larger batches keep the column and row blocks
+    assert blocking_plan((784, 100, 10), 200, 2)[0]["forward_split"] == 1
+    # on 64 cores a batch of 128 has more column x row blocks (4 x 8) than
+    # rows of W to split (12): no split; a batch of 32 has fewer (4 x 2)
+    assert blocking_plan((784, 256, 128, 10), 128, 64)[0]["forward_split"] == 1
+    assert blocking_plan((784, 256, 128, 10), 32, 64)[0]["forward_split"] == 12
+
+
 def test_small_batch_gemm_rejects_bad_shapes():
     with pytest.raises(ValueError):
         gemm_small_py(False, np.ones((2, 3)), np.ones((2, 3)), np.ones((2, 3)))

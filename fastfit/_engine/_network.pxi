@@ -32,9 +32,10 @@
 # results are bit-identical whatever the number of threads (``_blocks.pxi``).
 #
 # A training step's layer of small batches is split by the rows of W instead
-# ("split-K", ``weight_row_blocks``): block t computes A[:, ks] @ W[ks, :] for
-# its rows ks of W, the partial products are added in block order, and the
-# update's blocks are the same rows. Both run block t on thread t % team size
+# ("split-K", ``split_k_blocks``; unless that leaves cores idle that column
+# and row blocks would use): block t computes A[:, ks] @ W[ks, :] for its rows
+# ks of W, the partial products are added in block order, and the update's
+# blocks are the same rows. Both run block t on thread t % team size
 # (``Task.owned``), so a thread's rows of W, their gradient and their optimizer
 # state stay in its own cache from one step to the next, instead of moving
 # between the cores twice a step (column blocks in the forward, row blocks in
@@ -185,6 +186,27 @@ cdef inline int _row_blocks(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
     return <int> max(1, nb)
 
 
+cdef int split_k_blocks(Py_ssize_t m, Py_ssize_t fan_in, Py_ssize_t fan_out,
+                        int n_threads) noexcept nogil:
+    """Row blocks of W a training forward of m rows is split-K into, or 1:
+    the update's blocks (``weight_row_blocks``), unless they are fewer than
+    the forward's own column and row blocks (many cores: the split would cost
+    parallelism). A function of the shape and the machine's core count only,
+    as ``column_blocks``."""
+    if n_threads == 0:
+        return 1
+    return _split_k_blocks(m, fan_in, fan_out, max_column_blocks)
+
+
+cdef inline int _split_k_blocks(Py_ssize_t m, Py_ssize_t fan_in,
+                                Py_ssize_t fan_out, int cores) noexcept nogil:
+    cdef int n_k = _column_blocks(fan_out, fan_in, m, cores)
+    cdef int cols = _column_blocks(m, fan_out, fan_in, cores)
+    if n_k < cols * _row_blocks(m, fan_out, fan_in, cols, cores):
+        return 1
+    return n_k
+
+
 def blocking_plan(sizes, int batch_size, int cores):
     """The blocks each product of a training step is cut into, for a network
     of widths ``sizes`` (input first), batches of ``batch_size`` rows and a
@@ -206,7 +228,7 @@ def blocking_plan(sizes, int batch_size, int cores):
         c = _column_blocks(m, fan_out, fan_in, cap)
         forward = (c, _row_blocks(m, fan_out, fan_in, c, cap))
         weight = _column_blocks(fan_out, fan_in, m, cap)
-        split = weight if m <= SMALL_BATCH else 1
+        split = _split_k_blocks(m, fan_in, fan_out, cap) if m <= SMALL_BATCH else 1
         inputs = (0, 0)
         if l > 0:
             c = _column_blocks(m, fan_in, fan_out, cap)
@@ -282,13 +304,13 @@ cdef void dense_forward(const Unit* unit, const floating* A,
     independently of m (``gemm_rows``), as predictions need; sparse rows
     always are. ``partials``: NULL, or room for the partial products of a
     split-K product (``weight_row_blocks`` - 1 of (m, fan_out)), which a
-    dense training forward then is when W has more than one row block.
+    dense training forward then is where ``split_k_blocks`` says.
     """
     cdef Task task = _layer_task(TASK_FORWARD, unit, m, fan_in, fan_out)
     cdef int n_k = 1
     task.A, task.A_rows, task.W, task.b, task.out = A, <const void* const*> A_rows, W, b, Z
     if partials != NULL and xs == NULL and not row_invariant:
-        n_k = weight_row_blocks(m, fan_in, fan_out, n_threads)
+        n_k = split_k_blocks(m, fan_in, fan_out, n_threads)
     if n_k > 1:
         _split_k_forward(&task, partials, n_k, n_threads)
         return
