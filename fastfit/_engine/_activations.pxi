@@ -93,6 +93,7 @@ cdef struct Pass:
     Py_ssize_t row0      # the number of the pass's first row within the batch
     void* partials       # room for a split-K forward's partial products, or
                          # NULL: no split (``dense_forward``)
+    Py_ssize_t partials_room  # elements of that room
 
 
 cdef extern from "_math.h" nogil:

@@ -294,7 +294,8 @@ cdef void dense_forward(const Unit* unit, const floating* A,
                         const floating* const* A_rows, const SparseRows* xs,
                         const floating* W, const floating* b, floating* Z,
                         int m, int fan_in, int fan_out, int n_threads,
-                        bint row_invariant, floating* partials) noexcept nogil:
+                        bint row_invariant, floating* partials,
+                        Py_ssize_t room) noexcept nogil:
     """Z = f(A @ W + b), then dropout (as ``unit`` says).
 
     IN: A (m, fan_in), W (fan_in, fan_out), b (fan_out). OUT: Z (m, fan_out).
@@ -302,15 +303,18 @@ cdef void dense_forward(const Unit* unit, const floating* A,
     that ``takes_row_pointers`` accepts. xs: NULL, or the sparse rows standing
     for A (``_sparse.pxi``). ``row_invariant``: each row of Z computed
     independently of m (``gemm_rows``), as predictions need; sparse rows
-    always are. ``partials``: NULL, or room for the partial products of a
-    split-K product (``weight_row_blocks`` - 1 of (m, fan_out)), which a
-    dense training forward then is where ``split_k_blocks`` says.
+    always are. ``partials``: NULL, or ``room`` elements for the partial
+    products of a split-K product, which a dense training forward then is
+    where ``split_k_blocks`` says and they fit (``split_k_blocks`` - 1 of
+    (m, fan_out)).
     """
     cdef Task task = _layer_task(TASK_FORWARD, unit, m, fan_in, fan_out)
     cdef int n_k = 1
     task.A, task.A_rows, task.W, task.b, task.out = A, <const void* const*> A_rows, W, b, Z
     if partials != NULL and xs == NULL and not row_invariant:
         n_k = split_k_blocks(m, fan_in, fan_out, n_threads)
+        if (n_k - 1) * <Py_ssize_t> m * fan_out > room:
+            n_k = 1
     if n_k > 1:
         _split_k_forward(&task, partials, n_k, n_threads)
         return
@@ -522,12 +526,13 @@ cdef void forward_pass(const Net* net, const floating* params,
     cdef Unit unit
     cdef floating* partials = (<floating*> ps.partials if ps != NULL
                                else NULL)
+    cdef Py_ssize_t room = ps.partials_room if ps != NULL else 0
     for l in range(net.n_layers):
         unit = layer_unit(net, l, ps)
         dense_forward(&unit, A, X_rows if l == 0 else NULL,
                       xs if l == 0 else NULL, params + net.w_off[l], params + net.b_off[l], acts[l], m,
                       <int> net.sizes[l], <int> net.sizes[l + 1], n_threads,
-                      row_invariant, partials)
+                      row_invariant, partials, room)
         A = acts[l]
 
 

@@ -77,6 +77,7 @@ cdef struct StepContext:
     void** deltas
     void** pres               # pre-activations of the layers that need them
     void* partials            # split-K partial products (LayerBuffers)
+    Py_ssize_t partials_room
     double* loss_terms        # each row's term of a batch's loss
     bint dropout              # the network has dropout
     uint32_t seed             # of the dropout masks
@@ -239,7 +240,7 @@ cdef bint _train_step(StepContext* c, const Batch* b, double lr, long t,
     cdef floating* params = <floating*> c.params
     cdef Pass ps
     ps.pres, ps.dropout, ps.row0 = c.pres, c.dropout, 0
-    ps.partials = c.partials
+    ps.partials, ps.partials_room = c.partials, c.partials_room
     # the masks of step t: a fit reproduces them, whatever the threads
     ps.key = mix_key(c.seed, <uint64_t> t)
     cdef double data_loss = _forward_loss(c, b, params, &ps), penalty
@@ -307,7 +308,7 @@ cdef StepStatus _collective_step(StepContext* c, const Batch* b, double lr,
     cdef int l
     cdef Pass ps
     ps.pres, ps.dropout, ps.row0 = c.pres, c.dropout, c.row_offset
-    ps.partials = c.partials
+    ps.partials, ps.partials_room = c.partials, c.partials_room
     # the masks of step t with the rows numbered within the whole batch: those
     # of one process training on the whole batch
     ps.key = mix_key(c.seed, <uint64_t> t)
@@ -465,6 +466,7 @@ cdef class LayerBuffers:
     cdef void** deltas
     cdef void** pres
     cdef void* partials
+    cdef Py_ssize_t partials_room
     cdef object partials_storage
     cdef double* loss_terms     # a batch's per-row loss terms (rows)
     cdef object terms_storage
@@ -482,7 +484,7 @@ cdef class LayerBuffers:
             if rows <= SMALL_BATCH:
                 split = max(split, (weight_row_blocks(rows, sizes[l], sizes[l + 1], 1)
                                     - 1) * rows * sizes[l + 1])
-        self.partials = NULL
+        self.partials, self.partials_room = NULL, split
         if split > 0:
             self.partials_storage = aligned_empty(split, dtype)
             self.partials = <void*> <Py_ssize_t> self.partials_storage.ctypes.data
@@ -940,6 +942,7 @@ cdef class Trainer:
         self.ctx.acts, self.ctx.deltas = self.batch_buffers.acts, self.batch_buffers.deltas
         self.ctx.pres = self.batch_buffers.pres
         self.ctx.partials = self.batch_buffers.partials
+        self.ctx.partials_room = self.batch_buffers.partials_room
         self.ctx.loss_terms = self.batch_buffers.loss_terms
         return 0
 
