@@ -340,7 +340,7 @@ class EpochLoop:
             print(stopper.message(model.early_stopping) + " Stopping.")
         return True
 
-    def _run(self, order, lrs, first, last, sums=(0.0, 0.0)):
+    def _run(self, order, lrs, first, last, sums):
         """Batches first..last-1 of the epoch in one engine call, adding to
         the epoch's running ``sums``; returns (objective_sum, weight_sum,
         stopped_at)."""

@@ -166,6 +166,15 @@ cdef inline int weight_row_blocks(Py_ssize_t m, Py_ssize_t fan_in,
     return column_blocks(fan_out, fan_in, m, n_threads)
 
 
+cdef inline void own_weight_rows(Task* task, int n_blocks) noexcept nogil:
+    """Cut ``task`` (a layer's) into ``n_blocks`` blocks of rows of W, block
+    t on thread t % team size: the split-K forward and the update take the
+    same rows, so each thread keeps its rows in its cache between them."""
+    task.width = block_width(task.fan_in, n_blocks, BLOCK_ALIGN)
+    task.extent = task.fan_in
+    task.owned = True
+
+
 cdef int row_blocks(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, int col_blocks,
                     int n_threads) noexcept nogil:
     """Row blocks of an (m, n, k) product already cut into ``col_blocks``
@@ -189,10 +198,11 @@ cdef inline int _row_blocks(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
 cdef int split_k_blocks(Py_ssize_t m, Py_ssize_t fan_in, Py_ssize_t fan_out,
                         int n_threads) noexcept nogil:
     """Row blocks of W a training forward of m rows is split-K into, or 1:
-    the update's blocks (``weight_row_blocks``), unless they are fewer than
-    the forward's own column and row blocks (many cores: the split would cost
-    parallelism). A function of the shape and the machine's core count only,
-    as ``column_blocks``."""
+    for a batch of at most SMALL_BATCH rows, the update's blocks
+    (``weight_row_blocks``), unless they are fewer than the forward's own
+    column and row blocks (many cores: the split would cost parallelism). A
+    function of the shape and the machine's core count only, as
+    ``column_blocks``."""
     if n_threads == 0:
         return 1
     return _split_k_blocks(m, fan_in, fan_out, max_column_blocks)
@@ -202,7 +212,8 @@ cdef inline int _split_k_blocks(Py_ssize_t m, Py_ssize_t fan_in,
                                 Py_ssize_t fan_out, int cores) noexcept nogil:
     cdef int n_k = _column_blocks(fan_out, fan_in, m, cores)
     cdef int cols = _column_blocks(m, fan_out, fan_in, cores)
-    if n_k < cols * _row_blocks(m, fan_out, fan_in, cols, cores):
+    if m > SMALL_BATCH or n_k < cols * _row_blocks(m, fan_out, fan_in, cols,
+                                                   cores):
         return 1
     return n_k
 
@@ -228,7 +239,7 @@ def blocking_plan(sizes, int batch_size, int cores):
         c = _column_blocks(m, fan_out, fan_in, cap)
         forward = (c, _row_blocks(m, fan_out, fan_in, c, cap))
         weight = _column_blocks(fan_out, fan_in, m, cap)
-        split = _split_k_blocks(m, fan_in, fan_out, cap) if m <= SMALL_BATCH else 1
+        split = _split_k_blocks(m, fan_in, fan_out, cap)
         inputs = (0, 0)
         if l > 0:
             c = _column_blocks(m, fan_in, fan_out, cap)
@@ -335,10 +346,8 @@ cdef void _split_k_forward(Task* task, floating* partials, int n_k,
     cdef Py_ssize_t size = <Py_ssize_t> task.m * task.fan_out, i
     cdef int t
     task.kind = TASK_FORWARD_PART
-    task.width = block_width(task.fan_in, n_k, BLOCK_ALIGN)
-    task.extent = task.fan_in
+    own_weight_rows(task, n_k)
     task.buf = partials
-    task.owned = True
     run_blocks(task, n_k, n_threads, Z)
     for t in range(1, n_k):
         P = partials + (t - 1) * size
@@ -495,11 +504,9 @@ cdef double dense_backward_update(const Unit* prev, const floating* A_prev,
     task.A, task.A_rows, task.xs, task.D = A_prev, <const void* const*> A_rows, xs, D
     task.params, task.grads, task.state = params, grads, state
     task.w_off, task.b_off, task.rule = w_off, b_off, rule
-    task.width = block_width(fan_in, n_blocks, BLOCK_ALIGN)
-    task.extent = fan_in
+    own_weight_rows(&task, n_blocks)
     task.n_blocks = n_blocks
     task.partial = partial
-    task.owned = True
     # blocks t < n_blocks: rows of W; block n_blocks: the bias
     run_blocks(&task, n_blocks + 1, n_threads if n_blocks > 1 else 1, params)
     for t in range(n_blocks + 1):
